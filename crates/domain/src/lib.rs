@@ -1,0 +1,14 @@
+//! Pure types and rules of the clicks service.
+//!
+//! Nothing in this crate performs I/O or knows about a web framework, Redis or
+//! MySQL: it is the vocabulary the three binaries share.
+
+pub mod click;
+pub mod field_errors;
+pub mod signature;
+pub mod stream_entry;
+
+pub use click::{Click, OfferId, parse_batch, parse_click};
+pub use field_errors::FieldErrors;
+pub use signature::{SignatureVerifier, sign};
+pub use stream_entry::{DecodeError, StreamClick};

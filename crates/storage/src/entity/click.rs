@@ -1,0 +1,28 @@
+//! `clicks`: one row per distinct `click_id`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "clicks")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: u64,
+    #[sea_orm(unique)]
+    pub click_id: String,
+    pub offer_id: u64,
+    pub source: String,
+    /// UTC.
+    pub clicked_at: DateTime,
+    /// The UTC day of `clicked_at`.
+    pub click_date: Date,
+    pub signature: String,
+    /// UTC.
+    pub received_at: DateTime,
+    /// The worker transaction that inserted the row.
+    pub batch_token: u64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,2 @@
+pub mod click;
+pub mod click_daily_stat;
