@@ -1,1 +1,12 @@
-pub fn placeholder() {}
+//! `ingest`: verifies signed click webhooks and appends each click to the
+//! Redis stream, answering 2xx only once Redis has acknowledged it.
+
+mod config;
+mod error;
+mod health;
+pub mod queue;
+mod startup;
+mod webhooks;
+
+pub use config::Settings;
+pub use startup::Application;

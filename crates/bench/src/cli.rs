@@ -1,0 +1,252 @@
+//! Command line of `clicks-bench`: the full harness (default) and the `load`
+//! subcommand that only sends load to an ingest that is already running.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "clicks-bench",
+    about = "Benchmarks the release binaries `ingest` and `worker` against local Redis and MariaDB",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Only send load to an ingest that is already running (e.g. `make run`).
+    Load(LoadArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Scenario {
+    Single,
+    Batch,
+    Drain,
+    E2e,
+}
+
+/// The full harness: starts the binaries, runs the scenarios, cleans up.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Scenarios to run, in this order whatever the order given.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "single,batch,drain,e2e")]
+    pub scenarios: Vec<Scenario>,
+
+    /// single: concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// single: most measured requests.
+    #[arg(long, default_value_t = 200_000)]
+    pub requests: u64,
+    /// single: longest measured time (e.g. `15`, `15s`, `500ms`).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// single and batch: time at the start left out of the figures.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+
+    /// batch: concurrent connections.
+    #[arg(long, default_value_t = 4)]
+    pub batch_concurrency: usize,
+    /// batch: most measured batch requests.
+    #[arg(long, default_value_t = 300)]
+    pub batches: u64,
+    /// batch: clicks per batch request (at most 1000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub batch_size: u64,
+    /// batch: longest measured time.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub batch_duration: Duration,
+
+    /// drain: the last run uses this many workers (1, 2, … each on a fresh backlog).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=8))]
+    pub workers_max: u64,
+    /// drain: `CLICKS_BATCH_SIZE` of the workers.
+    #[arg(long, default_value_t = 1000)]
+    pub worker_batch_size: u64,
+    /// drain: give up waiting for the tables after this long.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+    /// drain: backlog to load when single and batch left none.
+    #[arg(long, default_value_t = 200_000)]
+    pub drain_clicks: u64,
+
+    /// e2e: background load in requests per second.
+    #[arg(long, default_value_t = 2000)]
+    pub e2e_rate: u64,
+    /// e2e: how long the background load and the probes run.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub e2e_duration: Duration,
+    /// e2e: connections of the background load.
+    #[arg(long, default_value_t = 8)]
+    pub e2e_connections: usize,
+    /// e2e: one probe click per this interval.
+    #[arg(long, default_value = "20ms", value_parser = parse_duration)]
+    pub probe_interval: Duration,
+    /// e2e: MariaDB is asked for the pending probes this often.
+    #[arg(long, default_value = "2ms", value_parser = parse_duration)]
+    pub probe_poll: Duration,
+    /// e2e: a probe not stored after this long counts as lost.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub probe_timeout: Duration,
+
+    /// Where `ingest`, `worker` and `migrate` are.
+    #[arg(long, default_value = "target/release")]
+    pub bin_dir: PathBuf,
+    /// Redis (loopback only).
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// MariaDB/MySQL server, without a database (loopback only).
+    #[arg(long, default_value = "mysql://root@127.0.0.1:3306")]
+    pub mysql_server: String,
+    /// `RUST_LOG` of the child processes.
+    #[arg(long, default_value = "warn")]
+    pub child_log: String,
+    /// Extra environment of ingest, `NAME=VALUE` (repeatable).
+    #[arg(long, value_parser = parse_env_pair)]
+    pub ingest_env: Vec<(String, String)>,
+    /// Extra environment of every worker, `NAME=VALUE` (repeatable).
+    #[arg(long, value_parser = parse_env_pair)]
+    pub worker_env: Vec<(String, String)>,
+    /// Keep the child processes' logs even when everything went well.
+    #[arg(long)]
+    pub keep_logs: bool,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Flags shared by the harness and `load`.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Also print one JSON line per result.
+    #[arg(long)]
+    pub json: bool,
+    /// Threads of the load generator's runtime (1: a single-threaded runtime).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub client_threads: u64,
+    /// A request without an answer after this long counts as an error.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoadMode {
+    Single,
+    Batch,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Base URL of the running ingest (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// HMAC key; of a comma-separated list the first one is used.
+    #[arg(long, env = "WEBHOOK_SECRET_KEY", hide_env_values = true)]
+    pub key: String,
+    #[arg(long, value_enum, default_value = "single")]
+    pub mode: LoadMode,
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Most measured requests (batches in batch mode).
+    #[arg(long, default_value_t = 200_000)]
+    pub requests: u64,
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub duration: Duration,
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub batch_size: u64,
+    /// Send at this fixed total rate (requests per second) instead of as fast as possible.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `15`, `15s`, `1.5s`, `250ms` or `2m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 15s or 250ms"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{text}` (ms, s or m)")),
+    };
+    if !seconds.is_finite() || !(0.0..=86_400.0).contains(&seconds) {
+        return Err(format!("`{text}` is out of range"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("x").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
+
+    #[test]
+    fn defaults_select_every_scenario() {
+        let cli = Cli::try_parse_from(["clicks-bench"]).expect("defaults parse");
+        assert!(cli.command.is_none());
+        assert_eq!(
+            cli.run.scenarios,
+            vec![
+                Scenario::Single,
+                Scenario::Batch,
+                Scenario::Drain,
+                Scenario::E2e
+            ]
+        );
+        assert_eq!(cli.run.concurrency, 64);
+    }
+
+    #[test]
+    fn load_subcommand_parses() {
+        let cli = Cli::try_parse_from([
+            "clicks-bench",
+            "load",
+            "--url",
+            "http://127.0.0.1:9",
+            "--key",
+            "k",
+            "--mode",
+            "batch",
+        ])
+        .expect("load parses");
+        match cli.command {
+            Some(Command::Load(load)) => assert_eq!(load.mode, LoadMode::Batch),
+            None => panic!("expected the load subcommand"),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Settings of `ingest`: every one a flag and an environment variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use domain::SignatureVerifier;
+
+/// Verifies signed click webhooks and appends them to the Redis stream.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ingest", version, about)]
+pub struct Settings {
+    /// HMAC key(s) of the `X-Signature` header; a comma-separated list accepts any of them (key rotation).
+    #[arg(long, env = "WEBHOOK_SECRET_KEY", hide_env_values = true, value_parser = parse_keys)]
+    pub webhook_secret_key: SignatureVerifier,
+
+    /// Redis holding the click stream.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+
+    /// The stream key clicks are appended to.
+    #[arg(long, env = "CLICKS_QUEUE_NAME", default_value = "clicks-processing")]
+    pub clicks_queue_name: String,
+
+    /// Listen address.
+    #[arg(long, env = "INGEST_BIND", default_value = "0.0.0.0:8080")]
+    pub ingest_bind: SocketAddr,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "INGEST_HTTP_WORKERS")]
+    pub http_workers: Option<usize>,
+
+    /// Largest body of `POST /api/webhook/clicks`, in bytes.
+    #[arg(long, env = "WEBHOOK_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Largest body of `POST /api/webhook/clicks/batch`, in bytes.
+    #[arg(long, env = "WEBHOOK_MAX_BATCH_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_batch_body_bytes: usize,
+
+    /// Most stream entries written in one Redis pipeline.
+    #[arg(long, env = "ENQUEUE_MAX_PIPELINE", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub enqueue_max_pipeline: u32,
+
+    /// Most pipelines in flight to Redis at once.
+    #[arg(long, env = "ENQUEUE_MAX_IN_FLIGHT", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub enqueue_max_in_flight: u32,
+
+    /// How long a webhook waits for Redis before it is answered 503, in milliseconds.
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_timeout_ms: u64,
+}
+
+impl Settings {
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+}
+
+fn parse_keys(list: &str) -> Result<SignatureVerifier, String> {
+    SignatureVerifier::from_key_list(list).map_err(|error| error.to_string())
+}

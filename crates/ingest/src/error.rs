@@ -1,0 +1,94 @@
+//! Every way a webhook can fail, and the one place each maps to HTTP.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use domain::FieldErrors;
+use serde::Serialize;
+
+use crate::queue::EnqueueError;
+
+/// Seconds a client is asked to wait before retrying after a 503.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("invalid signature")]
+    InvalidSignature,
+    #[error("invalid payload")]
+    InvalidPayload(FieldErrors),
+    #[error("invalid batch payload")]
+    InvalidBatch(FieldErrors),
+    #[error("body larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("content type is not application/json")]
+    UnsupportedMediaType,
+    #[error("the request body could not be read")]
+    BodyRead(#[source] actix_web::error::PayloadError),
+    #[error("the clicks could not be enqueued")]
+    Unavailable(#[source] EnqueueError),
+}
+
+/// The error body of the contract: `{"error": …, "details": {…}}`.
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<&'a FieldErrors>,
+}
+
+impl ErrorBody<'_> {
+    pub fn response(status: StatusCode, error: &str, details: Option<&FieldErrors>) -> HttpResponse {
+        HttpResponse::build(status).json(ErrorBody { error, details })
+    }
+}
+
+impl ResponseError for WebhookError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidSignature => StatusCode::UNAUTHORIZED,
+            Self::InvalidPayload(_) | Self::InvalidBatch(_) | Self::BodyRead(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let (message, details) = match self {
+            Self::InvalidSignature => ("Invalid signature", None),
+            Self::InvalidPayload(details) => ("Invalid payload structure", Some(details.clone())),
+            Self::InvalidBatch(details) => ("Invalid batch payload structure", Some(details.clone())),
+            Self::TooLarge { limit } => (
+                "Payload too large",
+                Some(FieldErrors::single(
+                    "body",
+                    format!("The request body must not be larger than {limit} bytes."),
+                )),
+            ),
+            Self::UnsupportedMediaType => (
+                "Unsupported media type",
+                Some(FieldErrors::single(
+                    "content_type",
+                    "The Content-Type header must be application/json.",
+                )),
+            ),
+            Self::BodyRead(_) => ("Invalid payload structure", None),
+            Self::Unavailable(error) => {
+                tracing::warn!(%error, "webhook answered 503");
+                ("Service temporarily unavailable", None)
+            }
+        };
+        let mut response = ErrorBody::response(status, message, details.as_ref());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
+    }
+}

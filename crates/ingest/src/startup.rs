@@ -1,0 +1,126 @@
+//! Building and running the HTTP server; tests start it on port 0.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::Settings;
+use crate::error::ErrorBody;
+use crate::health::{self, HealthState};
+use crate::queue::{Enqueuer, EnqueuerLimits};
+use crate::webhooks::{self, WebhookState};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    collector: JoinHandle<()>,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Binds the listener and connects to Redis lazily: ingest starts (and
+    /// reports itself unhealthy) while Redis is down, and answers 503 until
+    /// Redis is back.
+    pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let client = redis::Client::open(settings.redis_url.as_str())
+            .context("REDIS_URL is not a usable Redis URL")?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.redis_timeout()))
+            .set_response_timeout(Some(settings.redis_timeout()))
+            .set_number_of_retries(2);
+        let redis = ConnectionManager::new_lazy_with_config(client, config)
+            .context("cannot create the Redis connection manager")?;
+
+        let (enqueuer, collector) = Enqueuer::start(
+            redis.clone(),
+            settings.clicks_queue_name.clone(),
+            EnqueuerLimits {
+                max_pipeline: settings.enqueue_max_pipeline as usize,
+                max_in_flight: settings.enqueue_max_in_flight as usize,
+                timeout: settings.redis_timeout(),
+            },
+        );
+        let webhook_state = web::Data::new(WebhookState {
+            verifier: settings.webhook_secret_key.clone(),
+            enqueuer,
+            max_body_bytes: settings.max_body_bytes,
+            max_batch_body_bytes: settings.max_batch_body_bytes,
+        });
+        let health_state = web::Data::new(HealthState { redis });
+
+        let listener = TcpListener::bind(settings.ingest_bind)
+            .with_context(|| format!("cannot listen on INGEST_BIND={}", settings.ingest_bind))?;
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(webhook_state.clone())
+                .app_data(health_state.clone())
+                .service(
+                    web::resource("/api/webhook/clicks")
+                        .route(web::post().to(webhooks::receive_click))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/api/webhook/clicks/batch")
+                        .route(web::post().to(webhooks::receive_batch))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .route("/api/health", web::get().to(health::health))
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .backlog(4096);
+        if let Some(workers) = settings.http_workers {
+            server = server.workers(workers);
+        }
+        tracing::info!(port, stream = %settings.clicks_queue_name, "ingest listening");
+        Ok(Self {
+            port,
+            server: server.run(),
+            collector,
+            shutdown,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the shutdown token is cancelled, then stops accepting,
+    /// finishes the requests in flight (their clicks are enqueued or answered
+    /// 503) and returns.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            handle.stop(true).await;
+        });
+        self.server.await?;
+        // The server's app factories held the last `Enqueuer` clones; with
+        // them gone the collector answers what it has and ends.
+        self.collector.await?;
+        tracing::info!("ingest stopped");
+        Ok(())
+    }
+}
+
+async fn not_found() -> HttpResponse {
+    ErrorBody::response(StatusCode::NOT_FOUND, "Not found", None)
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    let mut response = ErrorBody::response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", None);
+    response.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static("POST"),
+    );
+    response
+}

@@ -1,0 +1,181 @@
+//! `POST /api/webhook/clicks` and `POST /api/webhook/clicks/batch` (SPEC §3).
+//!
+//! Order of checks: size (413), content type (415), signature over the raw
+//! bytes (401), then parsing (400), then the stream (503 or 202).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use domain::{Click, StreamClick, SignatureVerifier};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::error::WebhookError;
+use crate::queue::{Enqueuer, Entry};
+
+/// What the handlers share.
+pub struct WebhookState {
+    pub verifier: SignatureVerifier,
+    pub enqueuer: Enqueuer,
+    pub max_body_bytes: usize,
+    pub max_batch_body_bytes: usize,
+}
+
+#[derive(Serialize)]
+struct Accepted<'a> {
+    status: &'static str,
+    message: &'static str,
+    click_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct BatchAccepted {
+    status: &'static str,
+    processed: usize,
+    failed: usize,
+    total: usize,
+    errors: Vec<BatchItemError>,
+}
+
+#[derive(Serialize)]
+struct BatchItemError {
+    index: usize,
+    click_id: Option<String>,
+    details: domain::FieldErrors,
+}
+
+#[tracing::instrument(name = "webhook_click", skip_all, fields(click_id = tracing::field::Empty))]
+pub async fn receive_click(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<WebhookState>,
+) -> Result<HttpResponse, WebhookError> {
+    let body = authenticated_body(&request, payload, &state, state.max_body_bytes).await?;
+    let click = domain::parse_click(&body).map_err(WebhookError::InvalidPayload)?;
+    tracing::Span::current().record("click_id", click.click_id.as_str());
+    let received_at = now();
+    let response = serde_json::to_vec(&Accepted {
+        status: "success",
+        message: "Click received and queued for processing",
+        click_id: &click.click_id,
+    })
+    .unwrap_or_default();
+    state
+        .enqueuer
+        .enqueue(vec![entry(click, received_at)])
+        .await
+        .map_err(WebhookError::Unavailable)?;
+    Ok(HttpResponse::Accepted()
+        .content_type(mime_json())
+        .body(response))
+}
+
+#[tracing::instrument(name = "webhook_batch", skip_all, fields(clicks = tracing::field::Empty))]
+pub async fn receive_batch(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<WebhookState>,
+) -> Result<HttpResponse, WebhookError> {
+    let body = authenticated_body(&request, payload, &state, state.max_batch_body_bytes).await?;
+    let items = domain::parse_batch(&body).map_err(WebhookError::InvalidBatch)?;
+    tracing::Span::current().record("clicks", items.len());
+    let received_at = now();
+    let total = items.len();
+    let mut entries = Vec::with_capacity(total);
+    let mut errors = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match item {
+            Ok(click) => entries.push(entry(click, received_at)),
+            Err(invalid) => errors.push(BatchItemError {
+                index,
+                click_id: invalid.click_id,
+                details: invalid.details,
+            }),
+        }
+    }
+    let processed = entries.len();
+    state
+        .enqueuer
+        .enqueue(entries)
+        .await
+        .map_err(WebhookError::Unavailable)?;
+    Ok(HttpResponse::Accepted().json(BatchAccepted {
+        status: "success",
+        processed,
+        failed: errors.len(),
+        total,
+        errors,
+    }))
+}
+
+fn entry(click: Click, received_at: DateTime<Utc>) -> Entry {
+    StreamClick { click, received_at }.encode()
+}
+
+fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+fn mime_json() -> header::ContentType {
+    header::ContentType::json()
+}
+
+/// Reads the body within `limit` and checks its signature; nothing is parsed
+/// before the signature has been verified.
+async fn authenticated_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &WebhookState,
+    limit: usize,
+) -> Result<Bytes, WebhookError> {
+    if declared_length(request).is_some_and(|length| length > limit) {
+        return Err(WebhookError::TooLarge { limit });
+    }
+    if !is_json(request) {
+        return Err(WebhookError::UnsupportedMediaType);
+    }
+    let body = read_body(payload, limit).await?;
+    let signature = request
+        .headers()
+        .get("x-signature")
+        .map(header::HeaderValue::as_bytes);
+    state
+        .verifier
+        .verify(signature, &body)
+        .map_err(|_| WebhookError::InvalidSignature)?;
+    Ok(body)
+}
+
+fn declared_length(request: &HttpRequest) -> Option<usize> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// `application/json`, with or without parameters such as `charset`.
+fn is_json(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, WebhookError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(WebhookError::BodyRead)?;
+        if body.len() + chunk.len() > limit {
+            return Err(WebhookError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
