@@ -19,7 +19,3 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
-
-/// Character set and collation of every text column: byte-exact comparison,
-/// so `Net` and `net` are different sources and different click ids.
-pub(crate) const TEXT_COLLATION: &str = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";

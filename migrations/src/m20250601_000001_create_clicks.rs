@@ -3,8 +3,6 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::TEXT_COLLATION;
-
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -37,19 +35,9 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(
-                        ColumnDef::new(Clicks::ClickId)
-                            .string_len(255)
-                            .not_null()
-                            .extra(TEXT_COLLATION),
-                    )
+                    .col(ColumnDef::new(Clicks::ClickId).string_len(255).not_null())
                     .col(ColumnDef::new(Clicks::OfferId).big_unsigned().not_null())
-                    .col(
-                        ColumnDef::new(Clicks::Source)
-                            .string_len(255)
-                            .not_null()
-                            .extra(TEXT_COLLATION),
-                    )
+                    .col(ColumnDef::new(Clicks::Source).string_len(255).not_null())
                     // UTC, microseconds.
                     .col(
                         ColumnDef::new(Clicks::ClickedAt)
@@ -59,12 +47,7 @@ impl MigrationTrait for Migration {
                     // The UTC day of `clicked_at`, kept as a column so the
                     // export can walk one day by index.
                     .col(ColumnDef::new(Clicks::ClickDate).date().not_null())
-                    .col(
-                        ColumnDef::new(Clicks::Signature)
-                            .string_len(255)
-                            .not_null()
-                            .extra(TEXT_COLLATION),
-                    )
+                    .col(ColumnDef::new(Clicks::Signature).string_len(255).not_null())
                     .col(
                         ColumnDef::new(Clicks::ReceivedAt)
                             .custom(Alias::new("DATETIME(6)"))
@@ -86,6 +69,8 @@ impl MigrationTrait for Migration {
                             .col(Clicks::ClickDate)
                             .col(Clicks::Id),
                     )
+                    // Text columns inherit byte-exact comparison: `Net` and
+                    // `net` are different sources and different click ids.
                     .engine("InnoDB")
                     .character_set("utf8mb4")
                     .collate("utf8mb4_bin")

@@ -4,8 +4,6 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::TEXT_COLLATION;
-
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -35,8 +33,7 @@ impl MigrationTrait for Migration {
                     .col(
                         ColumnDef::new(ClickDailyStats::Source)
                             .string_len(255)
-                            .not_null()
-                            .extra(TEXT_COLLATION),
+                            .not_null(),
                     )
                     .col(
                         ColumnDef::new(ClickDailyStats::ClicksCount)
@@ -63,6 +60,8 @@ impl MigrationTrait for Migration {
                             .col(ClickDailyStats::Source)
                             .col(ClickDailyStats::ClickDate),
                     )
+                    // Text columns inherit byte-exact comparison: `Net` and
+                    // `net` are different sources and different click ids.
                     .engine("InnoDB")
                     .character_set("utf8mb4")
                     .collate("utf8mb4_bin")

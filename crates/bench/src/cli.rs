@@ -37,7 +37,12 @@ pub enum Scenario {
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Scenarios to run, in this order whatever the order given.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "single,batch,drain,e2e")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "single,batch,drain,e2e"
+    )]
     pub scenarios: Vec<Scenario>,
 
     /// single: concurrent keep-alive connections.

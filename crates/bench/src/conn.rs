@@ -51,14 +51,21 @@ impl Target {
     }
 
     /// A signed JSON `POST` of `body`, as a webhook sender makes it.
-    pub fn signed_post(&self, path: &'static str, body: Bytes) -> anyhow::Result<Request<Full<Bytes>>> {
+    pub fn signed_post(
+        &self,
+        path: &'static str,
+        body: Bytes,
+    ) -> anyhow::Result<Request<Full<Bytes>>> {
         let signature = domain::sign(self.key.as_bytes(), &body);
         Request::builder()
             .method(Method::POST)
             .uri(path)
             .header(HOST, self.host.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header("x-signature", HeaderValue::from_maybe_shared(Bytes::from(signature))?)
+            .header(
+                "x-signature",
+                HeaderValue::from_maybe_shared(Bytes::from(signature))?,
+            )
             .body(Full::new(body))
             .context("build request")
     }
@@ -125,7 +132,10 @@ impl HttpConn {
     }
 
     /// Sends one request and reads the whole answer.
-    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> anyhow::Result<(StatusCode, Bytes)> {
+    pub async fn send(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
         self.sender.ready().await.context("connection closed")?;
         let response = self
             .sender
@@ -164,7 +174,11 @@ mod tests {
         ] {
             assert!(ensure_loopback_url(ok).is_ok(), "{ok}");
         }
-        for bad in ["redis://10.0.0.1:6379", "mysql://root@db:3306", "http://8.8.8.8"] {
+        for bad in [
+            "redis://10.0.0.1:6379",
+            "mysql://root@db:3306",
+            "http://8.8.8.8",
+        ] {
             assert!(ensure_loopback_url(bad).is_err(), "{bad}");
         }
     }

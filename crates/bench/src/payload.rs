@@ -16,6 +16,13 @@ pub const DAYS: u64 = 3;
 const FIRST_DAY: u64 = 9;
 const SECONDS_PER_DAY: u64 = 86_400;
 
+/// A short random name for one bench run: prefixes its click ids, stream key
+/// and database.
+pub fn new_run_id() -> String {
+    let n: u32 = rand::random();
+    format!("{n:08x}")
+}
+
 /// Writes clicks of one sender; cheap to create, one per connection.
 #[derive(Debug)]
 pub struct ClickGen {
@@ -29,7 +36,8 @@ impl ClickGen {
     pub fn new(run: &str, tag: &str, conn: usize) -> Self {
         let prefix = format!("{run}-{tag}{conn}-").into_bytes();
         // Any odd, connection-specific seed will do; the stream need not be random.
-        let rng = 0x9E37_79B9_7F4A_7C15_u64 ^ ((conn as u64 + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93));
+        let rng =
+            0x9E37_79B9_7F4A_7C15_u64 ^ ((conn as u64 + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93));
         Self {
             prefix,
             seq: 0,
@@ -133,7 +141,10 @@ mod tests {
             assert!(SOURCES.contains(&click["source"].as_str().expect("source")));
             let timestamp = click["timestamp"].as_str().expect("timestamp");
             let day = &timestamp[..10];
-            assert!(["2025-06-09", "2025-06-10", "2025-06-11"].contains(&day), "{timestamp}");
+            assert!(
+                ["2025-06-09", "2025-06-10", "2025-06-11"].contains(&day),
+                "{timestamp}"
+            );
             assert_eq!(timestamp.len(), 20, "{timestamp}");
             assert!(timestamp.ends_with('Z'));
             assert!(!click["signature"].as_str().expect("signature").is_empty());

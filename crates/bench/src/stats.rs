@@ -188,7 +188,10 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.len(), 100);
         let p50 = a.quantile(0.5).expect("p50");
-        assert!(p50 >= Duration::from_millis(49) && p50 <= Duration::from_millis(51), "{p50:?}");
+        assert!(
+            p50 >= Duration::from_millis(49) && p50 <= Duration::from_millis(51),
+            "{p50:?}"
+        );
         let max = a.max().expect("max");
         assert!(max >= Duration::from_millis(99), "{max:?}");
         assert_eq!(Latencies::default().quantile(0.5), None);

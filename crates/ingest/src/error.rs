@@ -38,7 +38,11 @@ pub struct ErrorBody<'a> {
 }
 
 impl ErrorBody<'_> {
-    pub fn response(status: StatusCode, error: &str, details: Option<&FieldErrors>) -> HttpResponse {
+    pub fn response(
+        status: StatusCode,
+        error: &str,
+        details: Option<&FieldErrors>,
+    ) -> HttpResponse {
         HttpResponse::build(status).json(ErrorBody { error, details })
     }
 }
@@ -61,7 +65,9 @@ impl ResponseError for WebhookError {
         let (message, details) = match self {
             Self::InvalidSignature => ("Invalid signature", None),
             Self::InvalidPayload(details) => ("Invalid payload structure", Some(details.clone())),
-            Self::InvalidBatch(details) => ("Invalid batch payload structure", Some(details.clone())),
+            Self::InvalidBatch(details) => {
+                ("Invalid batch payload structure", Some(details.clone()))
+            }
             Self::TooLarge { limit } => (
                 "Payload too large",
                 Some(FieldErrors::single(

@@ -144,16 +144,16 @@ async fn write_pipeline(
             }
         }
     }
-    let result = match tokio::time::timeout(timeout, pipe.query_async::<Vec<String>>(&mut redis)).await
-    {
-        Ok(Ok(ids)) if ids.len() == size => Ok(()),
-        Ok(Ok(ids)) => Err(EnqueueError::Redis(format!(
-            "{} ids for {size} entries",
-            ids.len()
-        ))),
-        Ok(Err(error)) => Err(EnqueueError::Redis(error.to_string())),
-        Err(_) => Err(EnqueueError::Timeout(timeout)),
-    };
+    let result =
+        match tokio::time::timeout(timeout, pipe.query_async::<Vec<String>>(&mut redis)).await {
+            Ok(Ok(ids)) if ids.len() == size => Ok(()),
+            Ok(Ok(ids)) => Err(EnqueueError::Redis(format!(
+                "{} ids for {size} entries",
+                ids.len()
+            ))),
+            Ok(Err(error)) => Err(EnqueueError::Redis(error.to_string())),
+            Err(_) => Err(EnqueueError::Timeout(timeout)),
+        };
     if let Err(error) = &result {
         tracing::warn!(%error, "enqueue failed; the requests are answered 503");
     }

@@ -117,7 +117,8 @@ async fn not_found() -> HttpResponse {
 }
 
 async fn method_not_allowed() -> HttpResponse {
-    let mut response = ErrorBody::response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", None);
+    let mut response =
+        ErrorBody::response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", None);
     response.headers_mut().insert(
         actix_web::http::header::ALLOW,
         actix_web::http::header::HeaderValue::from_static("POST"),

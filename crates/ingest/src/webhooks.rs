@@ -7,7 +7,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
-use domain::{Click, StreamClick, SignatureVerifier};
+use domain::{Click, SignatureVerifier, StreamClick};
 use futures_util::StreamExt;
 use serde::Serialize;
 

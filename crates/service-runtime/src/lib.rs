@@ -24,10 +24,16 @@ pub fn parse_settings<T: CommandFactory + FromArgMatches>() -> T {
         Ok(settings) => settings,
         Err(error) => {
             use clap::error::ErrorKind;
-            if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) {
                 error.exit();
             }
-            eprintln!("{binary}: configuration error: {}", one_line(&error.to_string()));
+            eprintln!(
+                "{binary}: configuration error: {}",
+                one_line(&error.to_string())
+            );
             std::process::exit(2);
         }
     }
@@ -86,7 +92,11 @@ pub fn init_tracing() {
         .with_writer(std::io::stderr);
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     if json {
-        builder.json().flatten_event(true).with_current_span(true).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
     } else {
         builder.init();
     }

@@ -1,1 +1,13 @@
-pub fn placeholder() {}
+//! `worker`: consumes the click stream in a consumer group and writes each
+//! click exactly once, with its aggregates, to MySQL.
+
+mod config;
+mod health;
+pub mod processor;
+mod startup;
+pub mod store;
+pub mod stream;
+
+pub use config::Settings;
+pub use processor::{BatchReport, Outcome, Worker, WorkerOptions};
+pub use startup::Application;

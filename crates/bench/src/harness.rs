@@ -1,0 +1,227 @@
+//! Everything one bench run owns — its database, stream key, child processes
+//! and their logs — and the cleanup that removes all of it, error or not.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::cli::RunArgs;
+use crate::conn::{Target, ensure_loopback_url};
+use crate::db::BenchDb;
+use crate::load::Senders;
+use crate::payload::new_run_id;
+use crate::procs::{Service, Stopped, free_local_addr};
+use crate::stream::BenchStream;
+
+const START_LIMIT: Duration = Duration::from_secs(30);
+
+pub struct Harness {
+    pub args: RunArgs,
+    pub run_id: String,
+    /// Clicks accepted into the stream that no worker has stored yet.
+    pub backlog: u64,
+    /// Workers stopped so far, with their peak RSS.
+    pub stopped_workers: Vec<Stopped>,
+    /// Things that make the run fail even though a table is printed.
+    pub problems: Vec<String>,
+    secret: String,
+    bin_dir: PathBuf,
+    work_dir: PathBuf,
+    db: Option<BenchDb>,
+    stream: Option<BenchStream>,
+    ingest: Option<Service>,
+    workers: Vec<Service>,
+    target: Option<Arc<Target>>,
+}
+
+impl Harness {
+    pub fn new(args: RunArgs) -> Self {
+        let run_id = new_run_id();
+        let work_dir = std::env::temp_dir().join(format!("clicks-bench-{run_id}"));
+        Self {
+            secret: format!("bench-secret-{}", new_run_id()),
+            bin_dir: args.bin_dir.clone(),
+            args,
+            run_id,
+            backlog: 0,
+            stopped_workers: Vec::new(),
+            problems: Vec::new(),
+            work_dir,
+            db: None,
+            stream: None,
+            ingest: None,
+            workers: Vec::new(),
+            target: None,
+        }
+    }
+
+    pub fn stream_key(&self) -> String {
+        format!("bench-{}", self.run_id)
+    }
+
+    /// Checks the binaries, creates and migrates the database, opens the
+    /// stream and starts ingest.
+    pub async fn setup(&mut self) -> anyhow::Result<()> {
+        ensure_loopback_url(&self.args.redis_url)?;
+        ensure_loopback_url(&self.args.mysql_server)?;
+        self.bin_dir = std::fs::canonicalize(&self.args.bin_dir).with_context(|| {
+            format!(
+                "--bin-dir {} (build with `cargo build --release --bins`)",
+                self.args.bin_dir.display()
+            )
+        })?;
+        for bin in ["ingest", "worker", "migrate"] {
+            let path = self.bin_dir.join(bin);
+            if !path.is_file() {
+                bail!("{} is missing (build with `cargo build --release --bins`)", path.display());
+            }
+        }
+        std::fs::create_dir_all(&self.work_dir)
+            .with_context(|| format!("create {}", self.work_dir.display()))?;
+        self.stream = Some(BenchStream::open(&self.args.redis_url, self.stream_key()).await?);
+        let db = BenchDb::create(&self.args.mysql_server, &self.run_id).await?;
+        let db = self.db.insert(db);
+        note(format!("database {}, stream {}", db.name, self.stream_key()));
+        db.migrate(&self.bin_dir.join("migrate")).await?;
+        self.start_ingest().await
+    }
+
+    async fn start_ingest(&mut self) -> anyhow::Result<()> {
+        let addr = free_local_addr()?;
+        let mut env = vec![
+            ("WEBHOOK_SECRET_KEY".to_owned(), self.secret.clone()),
+            ("REDIS_URL".to_owned(), self.args.redis_url.clone()),
+            ("CLICKS_QUEUE_NAME".to_owned(), self.stream_key()),
+            ("INGEST_BIND".to_owned(), addr.to_string()),
+            ("RUST_LOG".to_owned(), self.args.child_log.clone()),
+        ];
+        env.extend(self.args.ingest_env.iter().cloned());
+        let program = self.bin_dir.join("ingest");
+        let mut ingest = Service::start("ingest", &program, &[], &env, addr, &self.work_dir)?;
+        ingest.wait_healthy(START_LIMIT).await?;
+        self.target = Some(Arc::new(Target::new(addr, &self.secret)?));
+        self.ingest = Some(ingest);
+        note(format!("ingest ready on {addr}"));
+        Ok(())
+    }
+
+    /// Webhook senders to ingest.
+    pub fn senders(&self, tag: &str, connections: usize) -> anyhow::Result<Senders> {
+        let target = self.target.as_ref().context("ingest is not running")?;
+        Ok(Senders {
+            target: Arc::clone(target),
+            run_id: self.run_id.clone(),
+            tag: tag.to_owned(),
+            connections,
+            request_timeout: self.args.common.request_timeout,
+        })
+    }
+
+    pub fn db(&self) -> anyhow::Result<&BenchDb> {
+        self.db.as_ref().context("no database")
+    }
+
+    pub fn stream(&self) -> anyhow::Result<&BenchStream> {
+        self.stream.as_ref().context("no stream")
+    }
+
+    /// Starts `count` workers labelled `<label> #i`; waits until each is healthy.
+    pub async fn start_workers(&mut self, count: u64, label: &str) -> anyhow::Result<()> {
+        let db_url = self.db()?.url.clone();
+        let program = self.bin_dir.join("worker");
+        for i in 1..=count {
+            let addr = free_local_addr()?;
+            let mut env = vec![
+                ("DATABASE_URL".to_owned(), db_url.clone()),
+                ("REDIS_URL".to_owned(), self.args.redis_url.clone()),
+                ("CLICKS_QUEUE_NAME".to_owned(), self.stream_key()),
+                ("CLICKS_BATCH_SIZE".to_owned(), self.args.worker_batch_size.to_string()),
+                ("WORKER_BIND".to_owned(), addr.to_string()),
+                ("RUST_LOG".to_owned(), self.args.child_log.clone()),
+            ];
+            env.extend(self.args.worker_env.iter().cloned());
+            let name = format!("worker {label} #{i}");
+            let worker = Service::start(&name, &program, &[], &env, addr, &self.work_dir)?;
+            self.workers.push(worker);
+        }
+        for worker in &mut self.workers {
+            worker.wait_healthy(START_LIMIT).await?;
+        }
+        Ok(())
+    }
+
+    /// Fails when ingest or a worker has exited.
+    pub fn ensure_running(&mut self) -> anyhow::Result<()> {
+        if let Some(ingest) = &mut self.ingest {
+            ingest.ensure_running()?;
+        }
+        for worker in &mut self.workers {
+            worker.ensure_running()?;
+        }
+        Ok(())
+    }
+
+    /// Stops every worker (SIGTERM), keeping their peak RSS.
+    pub async fn stop_workers(&mut self) {
+        for worker in std::mem::take(&mut self.workers) {
+            let stopped = worker.stop().await;
+            if !stopped.clean {
+                note(format!("{} did not exit cleanly on SIGTERM", stopped.label));
+            }
+            self.stopped_workers.push(stopped);
+        }
+    }
+
+    /// Peak RSS of ingest so far, in MB.
+    pub fn ingest_peak_rss_mb(&self) -> Option<f64> {
+        self.ingest.as_ref().and_then(Service::peak_rss_mb)
+    }
+
+    /// Stops every child, deletes the stream keys and drops the database.
+    /// Logs are kept (and their place printed) when something failed.
+    pub async fn cleanup(&mut self, failed: bool) {
+        self.stop_workers().await;
+        if let Some(ingest) = self.ingest.take() {
+            let stopped = ingest.stop().await;
+            if !stopped.clean {
+                note("ingest did not exit cleanly on SIGTERM".to_owned());
+            }
+        }
+        if let Some(stream) = self.stream.take() {
+            match stream.delete_all().await {
+                Ok(n) => note(format!("deleted {n} Redis key(s) {}*", stream.key)),
+                Err(error) => note(format!("could not delete {}*: {error:#}", stream.key)),
+            }
+        }
+        if let Some(db) = self.db.take() {
+            let name = db.name.clone();
+            match db.drop_database().await {
+                Ok(()) => note(format!("dropped database {name}")),
+                Err(error) => note(format!("could not drop database {name}: {error:#}")),
+            }
+        }
+        let keep = failed || !self.problems.is_empty() || self.args.keep_logs;
+        if keep {
+            if self.work_dir.exists() {
+                note(format!("child logs kept in {}", self.work_dir.display()));
+            }
+        } else {
+            remove_dir(&self.work_dir);
+        }
+    }
+}
+
+fn remove_dir(dir: &Path) {
+    if dir.exists()
+        && let Err(error) = std::fs::remove_dir_all(dir)
+    {
+        note(format!("could not remove {}: {error}", dir.display()));
+    }
+}
+
+/// Progress goes to stderr; stdout holds only the table (and JSON lines).
+pub fn note(message: String) {
+    eprintln!("clicks-bench: {message}");
+}

@@ -1,0 +1,212 @@
+//! The child processes under test: start with an environment, wait for
+//! `GET /api/health`, read peak RSS, stop with SIGTERM (SIGKILL if need be).
+//!
+//! Every child is spawned with `kill_on_drop`, so an early return or a panic
+//! in the harness never leaves one behind.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hyper::StatusCode;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+
+use crate::conn::{HEALTH_PATH, HttpConn, Target};
+
+const HEALTH_POLL: Duration = Duration::from_millis(100);
+const HEALTH_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
+/// A free port on 127.0.0.1 (the kernel's pick; released again at once).
+pub fn free_local_addr() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("find a free port on 127.0.0.1")?;
+    listener.local_addr().context("local address")
+}
+
+/// One running binary.
+pub struct Service {
+    pub label: String,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+    child: Child,
+}
+
+/// What stopping a service found.
+#[derive(Debug, Clone)]
+pub struct Stopped {
+    pub label: String,
+    pub peak_rss_mb: Option<f64>,
+    /// Exited by itself on SIGTERM within the grace period, with status 0.
+    pub clean: bool,
+}
+
+impl Service {
+    /// Starts `program` in `work_dir` (so no stray `.env` is read) with
+    /// `env` added to the inherited environment; output goes to `<label>.log`.
+    pub fn start(
+        label: &str,
+        program: &Path,
+        args: &[&str],
+        env: &[(String, String)],
+        addr: SocketAddr,
+        work_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let log = work_dir.join(format!("{}.log", label.replace([' ', '/'], "_")));
+        let out = std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let err = out.try_clone().context("log file handle")?;
+        let child = Command::new(program)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(work_dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("start {}", program.display()))?;
+        Ok(Self {
+            label: label.to_owned(),
+            addr,
+            log,
+            child,
+        })
+    }
+
+    /// Waits until `GET /api/health` answers 200, the process exits, or `limit`.
+    pub async fn wait_healthy(&mut self, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        let target = Target::new(self.addr, "")?;
+        let mut last = String::from("no answer yet");
+        loop {
+            self.ensure_running()?;
+            match tokio::time::timeout(HEALTH_REQUEST_TIMEOUT, health(&target)).await {
+                Ok(Ok(StatusCode::OK)) => return Ok(()),
+                Ok(Ok(status)) => last = format!("status {status}"),
+                Ok(Err(error)) => last = format!("{error:#}"),
+                Err(_) => last = "health request timed out".to_owned(),
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{} is not healthy on {} after {limit:?} ({last}); log {}:\n{}",
+                    self.label,
+                    self.addr,
+                    self.log.display(),
+                    log_tail(&self.log, 15)
+                );
+            }
+            tokio::time::sleep(HEALTH_POLL).await;
+        }
+    }
+
+    /// Fails when the process has exited.
+    pub fn ensure_running(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait().context("poll child")? {
+            bail!(
+                "{} exited ({status}); log {}:\n{}",
+                self.label,
+                self.log.display(),
+                log_tail(&self.log, 15)
+            );
+        }
+        Ok(())
+    }
+
+    /// VmHWM of the process, in MB (10^6 bytes).
+    pub fn peak_rss_mb(&self) -> Option<f64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024.0 / 1e6)
+    }
+
+    /// SIGTERM, then wait; SIGKILL after the grace period.
+    pub async fn stop(mut self) -> Stopped {
+        let peak_rss_mb = self.peak_rss_mb();
+        let signalled = self
+            .child
+            .id()
+            .and_then(|pid| i32::try_from(pid).ok())
+            .is_some_and(|pid| kill(Pid::from_raw(pid), Signal::SIGTERM).is_ok());
+        let clean = if signalled {
+            match tokio::time::timeout(STOP_GRACE, self.child.wait()).await {
+                Ok(Ok(status)) => status.success(),
+                Ok(Err(_)) | Err(_) => {
+                    let _ = self.child.kill().await;
+                    false
+                }
+            }
+        } else {
+            // Already gone (or never started): reap it.
+            let _ = self.child.kill().await;
+            false
+        };
+        Stopped {
+            label: self.label,
+            peak_rss_mb,
+            clean,
+        }
+    }
+}
+
+async fn health(target: &Target) -> anyhow::Result<StatusCode> {
+    let mut conn = HttpConn::connect(target.addr).await?;
+    let (status, _) = conn.send(target.get(HEALTH_PATH)?).await?;
+    Ok(status)
+}
+
+/// The last `lines` lines of a log file.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(error) => format!("(cannot read the log: {error})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_child_is_stopped_with_sigterm_and_its_rss_read() {
+        let dir = std::env::temp_dir().join(format!("clicks-bench-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let addr = free_local_addr().expect("addr");
+        let env = vec![("BENCH_TEST".to_owned(), "1".to_owned())];
+        let mut service =
+            Service::start("sleeper", Path::new("/bin/sleep"), &["30"], &env, addr, &dir).expect("start");
+        service.ensure_running().expect("running");
+        let rss = service.peak_rss_mb();
+        assert!(rss.is_some_and(|mb| mb > 0.0), "{rss:?}");
+        let started = Instant::now();
+        let stopped = service.stop().await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // `sleep` dies by SIGTERM: not a clean exit.
+        assert!(!stopped.clean);
+        assert!(stopped.peak_rss_mb.is_some());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn a_dead_child_is_reported_with_its_log() {
+        let dir = std::env::temp_dir().join(format!("clicks-bench-test2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let addr = free_local_addr().expect("addr");
+        let mut service =
+            Service::start("falsy", Path::new("/bin/false"), &[], &[], addr, &dir).expect("start");
+        let error = service
+            .wait_healthy(Duration::from_secs(5))
+            .await
+            .expect_err("must fail");
+        assert!(format!("{error:#}").contains("falsy exited"), "{error:#}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

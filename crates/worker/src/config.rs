@@ -1,0 +1,96 @@
+//! Settings of `worker`: every one a flag and an environment variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::stream::DEFAULT_GROUP;
+
+/// Consumes the click stream and writes clicks and aggregates to MySQL.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "worker", version, about)]
+pub struct Settings {
+    /// MySQL/MariaDB the clicks are written to.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "mysql://root@127.0.0.1:3306/clicks_service",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Redis holding the click stream.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+
+    /// The stream key ingest appends to.
+    #[arg(long, env = "CLICKS_QUEUE_NAME", default_value = "clicks-processing")]
+    pub clicks_queue_name: String,
+
+    /// Most clicks committed in one transaction.
+    #[arg(long, env = "CLICKS_BATCH_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    pub clicks_batch_size: u32,
+
+    /// Listen address of the health endpoint.
+    #[arg(long, env = "WORKER_BIND", default_value = "0.0.0.0:8082")]
+    pub worker_bind: SocketAddr,
+
+    /// The consumer group shared by all workers.
+    #[arg(long, env = "WORKER_GROUP", default_value = DEFAULT_GROUP)]
+    pub group: String,
+
+    /// This process's consumer name; unique per process (default: host name and process id).
+    /// A restarted worker with the same name first re-reads what it left pending.
+    #[arg(long, env = "WORKER_CONSUMER_NAME")]
+    pub consumer_name: Option<String>,
+
+    /// How long an entry stays pending with another consumer before this one takes it over, in seconds.
+    #[arg(long, env = "WORKER_CLAIM_IDLE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub claim_idle_secs: u64,
+
+    /// Deliveries after which an entry goes to the dead-letter stream.
+    #[arg(long, env = "WORKER_MAX_DELIVERIES", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_deliveries: u64,
+
+    /// How long one read waits for new entries, in milliseconds.
+    #[arg(long, env = "WORKER_BLOCK_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub block_ms: u64,
+
+    /// MySQL connections of this process.
+    #[arg(long, env = "WORKER_DB_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub db_connections: u32,
+}
+
+impl Settings {
+    pub fn consumer(&self) -> String {
+        self.consumer_name
+            .clone()
+            .unwrap_or_else(default_consumer_name)
+    }
+
+    pub fn claim_idle(&self) -> Duration {
+        Duration::from_secs(self.claim_idle_secs)
+    }
+
+    pub fn block(&self) -> Duration {
+        Duration::from_millis(self.block_ms)
+    }
+}
+
+/// `<host>-<pid>`: stable across restarts of a container (its host name is
+/// the pod's, its pid 1), distinct between processes on one machine.
+fn default_consumer_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "worker".to_owned());
+    format!("{host}-{}", std::process::id())
+}

@@ -1,0 +1,477 @@
+//! One step of the worker: read a batch, store it, acknowledge it.
+//!
+//! [`Worker::process_once`] is the whole unit of work; the run loop only
+//! repeats it. Its parts are public so tests can stop between them the way
+//! a crash would.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use domain::StreamClick;
+use rand::Rng;
+use redis::aio::MultiplexedConnection;
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{self, Stored};
+use crate::stream::{self, RawEntry, StreamNames};
+
+/// How often the worker looks for entries abandoned by dead consumers.
+const CLAIM_EVERY: Duration = Duration::from_secs(5);
+/// How often it trims acknowledged entries and forgets departed consumers.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(10);
+/// Consumers holding nothing and idle this long are forgotten.
+const FORGET_CONSUMERS_AFTER: Duration = Duration::from_secs(3600);
+/// Backoff bounds for MySQL and Redis retries.
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub names: StreamNames,
+    pub batch_size: usize,
+    pub block: Duration,
+    pub claim_idle: Duration,
+    pub max_deliveries: u64,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to read within the block time.
+    Idle,
+    /// A batch was committed (or set aside) and acknowledged.
+    Processed(BatchReport),
+    /// Shutdown was requested before the step finished; what was read stays
+    /// pending and is re-read on the next start.
+    Stopped,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub entries: usize,
+    pub inserted: u64,
+    pub duplicates: u64,
+    pub dead_lettered: usize,
+}
+
+/// Where the next entries come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Re-reading this consumer's own pending entries after the given ID.
+    OwnPending(String),
+    /// New entries.
+    New,
+}
+
+/// A batch read from the stream and sorted into clicks and dead letters.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub entries: Vec<RawEntry>,
+    pub clicks: Vec<StreamClick>,
+    /// Indexes into `entries` with the reason each is set aside.
+    pub rejected: Vec<(usize, String)>,
+}
+
+/// Shared with the health endpoint: when the loop last finished a step.
+#[derive(Debug, Default)]
+pub struct Progress {
+    last_step_unix_ms: AtomicI64,
+}
+
+impl Progress {
+    pub fn touch(&self) {
+        self.last_step_unix_ms
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+
+    /// Milliseconds since the last finished step, if any.
+    pub fn age_ms(&self) -> Option<i64> {
+        let last = self.last_step_unix_ms.load(Ordering::Relaxed);
+        (last > 0).then(|| chrono::Utc::now().timestamp_millis() - last)
+    }
+}
+
+pub struct Worker {
+    options: WorkerOptions,
+    redis: redis::Client,
+    /// Blocking reads get a connection of their own.
+    reader: Option<MultiplexedConnection>,
+    control: deadpool_redis::Pool,
+    db: DatabaseConnection,
+    phase: Phase,
+    claim_cursor: String,
+    next_claim: Instant,
+    next_maintenance: Instant,
+    shutdown: CancellationToken,
+    progress: Arc<Progress>,
+}
+
+impl Worker {
+    /// Connects to Redis and creates the group (and stream) if missing.
+    pub async fn start(
+        options: WorkerOptions,
+        redis: redis::Client,
+        db: DatabaseConnection,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let control =
+            deadpool_redis::Config::from_connection_info(redis.get_connection_info().clone())
+                .create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
+        let worker = Self {
+            options,
+            redis,
+            reader: None,
+            control,
+            db,
+            phase: Phase::OwnPending("0".to_owned()),
+            claim_cursor: "0-0".to_owned(),
+            next_claim: Instant::now(),
+            next_maintenance: Instant::now() + MAINTENANCE_EVERY,
+            shutdown,
+            progress: Arc::new(Progress::default()),
+        };
+        let mut conn = worker.control.get().await?;
+        stream::ensure_group(&mut conn, &worker.options.names).await?;
+        Ok(worker)
+    }
+
+    pub fn progress(&self) -> Arc<Progress> {
+        Arc::clone(&self.progress)
+    }
+
+    pub fn names(&self) -> &StreamNames {
+        &self.options.names
+    }
+
+    /// Reads, stores and acknowledges one batch.
+    #[tracing::instrument(name = "batch", skip_all, fields(entries = tracing::field::Empty, inserted = tracing::field::Empty))]
+    pub async fn process_once(&mut self) -> anyhow::Result<Outcome> {
+        let Some(mut batch) = self.read_batch().await? else {
+            self.maintain().await;
+            self.progress.touch();
+            return Ok(if self.shutdown.is_cancelled() {
+                Outcome::Stopped
+            } else {
+                Outcome::Idle
+            });
+        };
+        tracing::Span::current().record("entries", batch.entries.len());
+        let Some(stored) = self.store(&mut batch).await? else {
+            return Ok(Outcome::Stopped);
+        };
+        tracing::Span::current().record("inserted", stored.inserted);
+        let report = self.acknowledge(&batch, stored).await?;
+        self.maintain().await;
+        self.progress.touch();
+        Ok(Outcome::Processed(report))
+    }
+
+    /// The next batch: own pending entries first (after a restart), then
+    /// entries abandoned by dead consumers when due, then new entries.
+    pub async fn read_batch(&mut self) -> anyhow::Result<Option<Batch>> {
+        let (mut entries, redelivered) = self.read_entries().await?;
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        if redelivered {
+            let mut conn = self.control.get().await?;
+            stream::load_delivery_counts(&mut conn, &self.options.names, &mut entries).await?;
+        }
+        Ok(Some(self.sort(entries)))
+    }
+
+    /// Entries to process, and whether they may have been delivered before
+    /// (then their delivery counts must be looked up).
+    async fn read_entries(&mut self) -> anyhow::Result<(Vec<RawEntry>, bool)> {
+        let count = self.options.batch_size;
+        if let Phase::OwnPending(after) = &self.phase {
+            let after = after.clone();
+            let mut conn = self.control.get().await?;
+            let entries = self
+                .with_group(stream::read_group(
+                    &mut conn,
+                    &self.options.names,
+                    &after,
+                    count,
+                    None,
+                ))
+                .await?;
+            match entries.last() {
+                Some(last) => {
+                    self.phase = Phase::OwnPending(last.id.clone());
+                    return Ok((entries, true));
+                }
+                None => self.phase = Phase::New,
+            }
+        }
+        if Instant::now() >= self.next_claim {
+            let mut conn = self.control.get().await?;
+            let (claimed, next) = self
+                .with_group(stream::autoclaim(
+                    &mut conn,
+                    &self.options.names,
+                    self.options.claim_idle,
+                    &self.claim_cursor,
+                    count,
+                ))
+                .await?;
+            if next == "0-0" {
+                self.next_claim = Instant::now() + CLAIM_EVERY;
+            }
+            self.claim_cursor = next;
+            if !claimed.is_empty() {
+                tracing::info!(
+                    entries = claimed.len(),
+                    "claimed entries left pending by another consumer"
+                );
+                return Ok((claimed, true));
+            }
+        }
+        Ok((self.read_new(count).await?, false))
+    }
+
+    async fn read_new(&mut self, count: usize) -> anyhow::Result<Vec<RawEntry>> {
+        let block = self.options.block;
+        let reader = match self.reader.take() {
+            Some(reader) => reader,
+            None => {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_response_timeout(Some(block + Duration::from_secs(5)))
+                    .set_connection_timeout(Some(Duration::from_secs(5)));
+                self.redis
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?
+            }
+        };
+        let mut conn = reader;
+        let names = self.options.names.clone();
+        let read = tokio::select! {
+            read = stream::read_group(&mut conn, &names, ">", count, Some(block)) => read,
+            () = self.shutdown.cancelled() => return Ok(Vec::new()),
+        };
+        match read {
+            Ok(entries) => {
+                self.reader = Some(conn);
+                Ok(entries)
+            }
+            Err(error) if stream::is_missing_group(&error) => {
+                self.reader = Some(conn);
+                self.recreate_group().await?;
+                Ok(Vec::new())
+            }
+            // The connection is dropped; the next read opens a fresh one.
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn with_group<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> anyhow::Result<T> {
+        match call.await {
+            Err(error) if stream::is_missing_group(&error) => {
+                self.recreate_group().await?;
+                Err(error.into())
+            }
+            other => Ok(other?),
+        }
+    }
+
+    async fn recreate_group(&self) -> anyhow::Result<()> {
+        tracing::warn!(stream = %self.options.names.stream, "consumer group missing; creating it again");
+        let mut conn = self.control.get().await?;
+        stream::ensure_group(&mut conn, &self.options.names).await?;
+        Ok(())
+    }
+
+    /// Decodes each entry; undecodable or over-delivered ones are set aside.
+    fn sort(&self, entries: Vec<RawEntry>) -> Batch {
+        let mut batch = Batch {
+            clicks: Vec::with_capacity(entries.len()),
+            ..Batch::default()
+        };
+        for (index, entry) in entries.iter().enumerate() {
+            if entry.deliveries > self.options.max_deliveries {
+                batch.rejected.push((
+                    index,
+                    format!(
+                        "delivered {} times without being acknowledged",
+                        entry.deliveries
+                    ),
+                ));
+                continue;
+            }
+            match StreamClick::decode(&entry.fields) {
+                Ok(click) => batch.clicks.push(click),
+                Err(error) => batch
+                    .rejected
+                    .push((index, format!("undecodable entry: {error}"))),
+            }
+        }
+        batch.entries = entries;
+        batch
+    }
+
+    /// Commits the batch's clicks, retrying transient failures with backoff.
+    /// `None` when shutdown interrupted the retries (nothing acknowledged).
+    pub async fn store(&mut self, batch: &mut Batch) -> anyhow::Result<Option<Stored>> {
+        let clicks: Vec<&StreamClick> = batch.clicks.iter().collect();
+        if clicks.is_empty() {
+            return Ok(Some(Stored::default()));
+        }
+        match self.store_with_retry(&clicks).await {
+            Ok(stored) => Ok(stored),
+            Err(error) => {
+                // Not transient: something in the batch itself. Store the
+                // clicks one by one so only the culprits are set aside.
+                tracing::error!(%error, "batch failed; storing its clicks one at a time");
+                self.store_one_by_one(batch).await
+            }
+        }
+    }
+
+    async fn store_with_retry(&self, clicks: &[&StreamClick]) -> Result<Option<Stored>, DbErr> {
+        let mut delay = BACKOFF_MIN;
+        loop {
+            match store::store_batch(&self.db, clicks).await {
+                Ok(stored) => return Ok(Some(stored)),
+                Err(error) if store::is_transient(&error) => {
+                    tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "transient MySQL error; retrying the batch");
+                    if !self.pause(delay).await {
+                        return Ok(None);
+                    }
+                    delay = next_delay(delay);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn store_one_by_one(&mut self, batch: &mut Batch) -> anyhow::Result<Option<Stored>> {
+        let mut total = Stored::default();
+        let decoded: Vec<usize> = (0..batch.entries.len())
+            .filter(|index| !batch.rejected.iter().any(|(rejected, _)| rejected == index))
+            .collect();
+        let mut failed = Vec::new();
+        for (click, entry_index) in batch.clicks.iter().zip(decoded) {
+            match self.store_with_retry(&[click]).await {
+                Ok(Some(stored)) => {
+                    total.inserted += stored.inserted;
+                    total.duplicates += stored.duplicates;
+                }
+                Ok(None) => return Ok(None),
+                Err(error) => failed.push((entry_index, format!("rejected by MySQL: {error}"))),
+            }
+        }
+        batch.rejected.extend(failed);
+        Ok(Some(total))
+    }
+
+    /// Moves set-aside entries to the dead-letter stream, then acknowledges
+    /// the whole batch. Retries Redis errors; entries it cannot acknowledge
+    /// stay pending and are re-read later, which stores nothing twice.
+    pub async fn acknowledge(
+        &mut self,
+        batch: &Batch,
+        stored: Stored,
+    ) -> anyhow::Result<BatchReport> {
+        let dead: Vec<(&RawEntry, String)> = batch
+            .rejected
+            .iter()
+            .map(|(index, reason)| (&batch.entries[*index], reason.clone()))
+            .collect();
+        for (entry, reason) in &dead {
+            tracing::warn!(entry_id = %entry.id, %reason, "entry moved to the dead-letter stream");
+        }
+        let ids: Vec<&str> = batch.entries.iter().map(|e| e.id.as_str()).collect();
+        let mut delay = BACKOFF_MIN;
+        loop {
+            let attempt = async {
+                let mut conn = self.control.get().await?;
+                stream::dead_letter(&mut conn, &self.options.names, &dead).await?;
+                stream::ack(&mut conn, &self.options.names, &ids).await?;
+                anyhow::Ok(())
+            };
+            match attempt.await {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot acknowledge the batch yet; retrying");
+                    if !self.pause(delay).await {
+                        anyhow::bail!("shutdown before the batch was acknowledged: {error}");
+                    }
+                    delay = next_delay(delay);
+                }
+            }
+        }
+        Ok(BatchReport {
+            entries: batch.entries.len(),
+            inserted: stored.inserted,
+            duplicates: stored.duplicates,
+            dead_lettered: dead.len(),
+        })
+    }
+
+    /// Trims what every group has acknowledged and forgets departed consumers.
+    async fn maintain(&mut self) {
+        if Instant::now() < self.next_maintenance {
+            return;
+        }
+        self.next_maintenance = Instant::now() + MAINTENANCE_EVERY;
+        if let Err(error) = self.try_maintain().await {
+            tracing::warn!(%error, "stream maintenance failed; will try again");
+        }
+    }
+
+    async fn try_maintain(&self) -> anyhow::Result<()> {
+        let mut conn = self.control.get().await?;
+        let names = &self.options.names;
+        if let Some(point) = stream::safe_trim_point(&mut conn, &names.stream).await? {
+            let trimmed = stream::trim_below(&mut conn, &names.stream, &point).await?;
+            if trimmed > 0 {
+                tracing::debug!(trimmed, below = %point, "trimmed acknowledged entries");
+            }
+        }
+        stream::forget_idle_consumers(&mut conn, names, FORGET_CONSUMERS_AFTER).await?;
+        Ok(())
+    }
+
+    /// Sleeps unless shutdown comes first; `false` on shutdown.
+    async fn pause(&self, delay: Duration) -> bool {
+        let jitter = rand::rng().random_range(0..=delay.as_millis() as u64 / 2);
+        tokio::select! {
+            () = tokio::time::sleep(delay + Duration::from_millis(jitter)) => true,
+            () = self.shutdown.cancelled() => false,
+        }
+    }
+
+    /// Runs until shutdown: the batch in hand is finished first.
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        let mut delay = BACKOFF_MIN;
+        while !self.shutdown.is_cancelled() {
+            match self.process_once().await {
+                Ok(Outcome::Processed(report)) => {
+                    delay = BACKOFF_MIN;
+                    tracing::debug!(?report, "batch done");
+                }
+                Ok(Outcome::Idle) => delay = BACKOFF_MIN,
+                Ok(Outcome::Stopped) => break,
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "worker step failed; retrying");
+                    self.reader = None;
+                    if !self.pause(delay).await {
+                        break;
+                    }
+                    delay = next_delay(delay);
+                }
+            }
+        }
+        tracing::info!("worker loop stopped");
+        Ok(())
+    }
+}
+
+fn next_delay(delay: Duration) -> Duration {
+    (delay * 2).min(BACKOFF_MAX)
+}

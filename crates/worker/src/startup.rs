@@ -1,0 +1,92 @@
+//! Building the worker and its health server; tests bind port 0.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::Settings;
+use crate::health::{self, HealthState};
+use crate::processor::{Worker, WorkerOptions};
+use crate::stream::StreamNames;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    worker: Worker,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let db = storage::connect(&settings.database_url, settings.db_connections)
+            .await
+            .context("cannot connect to DATABASE_URL")?;
+        let redis = redis::Client::open(settings.redis_url.as_str())
+            .context("REDIS_URL is not a usable Redis URL")?;
+        let options = WorkerOptions {
+            names: StreamNames {
+                stream: settings.clicks_queue_name.clone(),
+                group: settings.group.clone(),
+                consumer: settings.consumer(),
+            },
+            batch_size: settings.clicks_batch_size as usize,
+            block: settings.block(),
+            claim_idle: settings.claim_idle(),
+            max_deliveries: settings.max_deliveries,
+        };
+        let worker = Worker::start(options, redis.clone(), db.clone(), shutdown.clone())
+            .await
+            .context("cannot join the consumer group on REDIS_URL")?;
+        let pool =
+            deadpool_redis::Config::from_connection_info(redis.get_connection_info().clone())
+                .create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
+        let health_state = web::Data::new(HealthState {
+            redis: pool,
+            db,
+            progress: worker.progress(),
+        });
+        let listener = TcpListener::bind(settings.worker_bind)
+            .with_context(|| format!("cannot listen on WORKER_BIND={}", settings.worker_bind))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(health_state.clone())
+                .route("/api/health", web::get().to(health::health))
+        })
+        .listen(listener)?
+        .workers(1)
+        .disable_signals()
+        .run();
+        tracing::info!(
+            port,
+            stream = %settings.clicks_queue_name,
+            group = %settings.group,
+            consumer = %worker.names().consumer,
+            "worker started"
+        );
+        Ok(Self {
+            port,
+            server,
+            worker,
+            shutdown,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Processes batches until shutdown, finishing the batch in hand.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        let result = self.worker.run().await;
+        self.shutdown.cancel();
+        handle.stop(true).await;
+        server.await??;
+        result
+    }
+}

@@ -1,0 +1,187 @@
+//! Writing a batch of clicks and their aggregates to MySQL, exactly once.
+//!
+//! One transaction per batch:
+//!
+//! 1. insert the batch's clicks, skipping any `click_id` already stored
+//!    (`ON DUPLICATE KEY UPDATE id = id`), each row tagged with a random
+//!    token of this attempt;
+//! 2. add to each (date, offer, source) aggregate the number of rows that
+//!    carry this attempt's token — exactly the clicks this transaction
+//!    inserted, whatever other workers or earlier attempts stored;
+//! 3. commit.
+//!
+//! A redelivered batch (a worker died between commit and `XACK`), a retry
+//! after a lost connection whose commit did in fact succeed, or the same
+//! click sent twice all insert nothing the second time, so they add nothing.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use domain::StreamClick;
+use rand::Rng;
+use sea_orm::sea_query::Value;
+use sea_orm::{
+    AccessMode, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, IsolationLevel, Statement, TransactionTrait,
+};
+use storage::entity::click;
+
+/// MySQL accepts at most 65,535 placeholders in one statement.
+const MAX_PLACEHOLDERS: usize = 65_535;
+/// Columns bound per inserted click.
+const CLICK_COLUMNS: usize = 8;
+/// Rows per `INSERT`, under the placeholder limit.
+pub const MAX_ROWS_PER_INSERT: usize = MAX_PLACEHOLDERS / CLICK_COLUMNS - 1;
+/// `click_id`s per aggregate statement (one placeholder each, plus the token).
+const MAX_IDS_PER_AGGREGATE: usize = MAX_PLACEHOLDERS - 1;
+
+/// What one committed batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Clicks newly inserted (and counted).
+    pub inserted: u64,
+    /// Clicks of the batch that were already stored, or repeated in it.
+    pub duplicates: u64,
+}
+
+/// Stores `clicks` in one transaction; see the module documentation.
+pub async fn store_batch(
+    db: &DatabaseConnection,
+    clicks: &[&StreamClick],
+) -> Result<Stored, DbErr> {
+    let unique = unique_sorted(clicks);
+    let token = rand::rng().random_range(1..=i64::MAX as u64);
+    let txn = db
+        .begin_with_config(
+            Some(IsolationLevel::ReadCommitted),
+            Some(AccessMode::ReadWrite),
+        )
+        .await?;
+    for chunk in unique.chunks(MAX_ROWS_PER_INSERT) {
+        let rows = chunk.iter().map(|click| row(click, token));
+        click::Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([click::Column::ClickId])
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    let mut inserted = 0;
+    for chunk in unique.chunks(MAX_IDS_PER_AGGREGATE) {
+        inserted += add_to_daily_aggregates(&txn, chunk, token).await?;
+    }
+    txn.commit().await?;
+    Ok(Stored {
+        inserted,
+        duplicates: clicks.len() as u64 - inserted,
+    })
+}
+
+/// Adds this attempt's new rows to `click_daily_stats` and returns how many
+/// there were. `INSERT … SELECT … ON DUPLICATE KEY UPDATE` referring to the
+/// derived table's column runs on MySQL 8 and MariaDB alike (unlike
+/// `VALUES()`, deprecated in MySQL, or `AS new`, absent from MariaDB).
+async fn add_to_daily_aggregates(
+    txn: &impl ConnectionTrait,
+    clicks: &[&StreamClick],
+    token: u64,
+) -> Result<u64, DbErr> {
+    let placeholders = vec!["?"; clicks.len()].join(",");
+    let mut values: Vec<Value> = Vec::with_capacity(clicks.len() + 1);
+    values.push(token.into());
+    values.extend(
+        clicks
+            .iter()
+            .map(|c| Value::from(c.click.click_id.as_str())),
+    );
+    let fresh = format!(
+        "SELECT click_date, offer_id, source, COUNT(*) AS fresh_count FROM clicks \
+         WHERE batch_token = ? AND click_id IN ({placeholders}) \
+         GROUP BY click_date, offer_id, source"
+    );
+    let counted: Option<i64> = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::MySql,
+            format!("SELECT CAST(COALESCE(SUM(fresh_count), 0) AS SIGNED) FROM ({fresh}) AS fresh"),
+            values.clone(),
+        ))
+        .await?
+        .map(|row| row.try_get_by_index(0))
+        .transpose()?;
+    let counted = counted.map_or(0, |n| u64::try_from(n).unwrap_or(0));
+    if counted == 0 {
+        return Ok(0);
+    }
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::MySql,
+        format!(
+            "INSERT INTO click_daily_stats (click_date, offer_id, source, clicks_count) \
+             SELECT click_date, offer_id, source, fresh_count FROM ({fresh}) AS fresh \
+             ORDER BY click_date, offer_id, source \
+             ON DUPLICATE KEY UPDATE clicks_count = clicks_count + fresh.fresh_count"
+        ),
+        values,
+    ))
+    .await?;
+    Ok(counted)
+}
+
+/// One click per `click_id` (the first), ordered by `click_id` so that
+/// concurrent workers lock rows in the same order and rarely deadlock.
+fn unique_sorted<'a>(clicks: &[&'a StreamClick]) -> Vec<&'a StreamClick> {
+    let mut seen = HashSet::with_capacity(clicks.len());
+    let mut unique: Vec<&StreamClick> = clicks
+        .iter()
+        .copied()
+        .filter(|c| seen.insert(c.click.click_id.as_str()))
+        .collect();
+    unique.sort_unstable_by(|a, b| a.click.click_id.cmp(&b.click.click_id));
+    unique
+}
+
+fn row(entry: &StreamClick, token: u64) -> click::ActiveModel {
+    let click = &entry.click;
+    click::ActiveModel {
+        click_id: Set(click.click_id.clone()),
+        offer_id: Set(click.offer_id.get()),
+        source: Set(click.source.clone()),
+        clicked_at: Set(naive(click.timestamp)),
+        click_date: Set(click.date()),
+        signature: Set(click.signature.clone()),
+        received_at: Set(naive(entry.received_at)),
+        batch_token: Set(token),
+        ..Default::default()
+    }
+}
+
+fn naive(at: DateTime<Utc>) -> chrono::NaiveDateTime {
+    at.naive_utc()
+}
+
+/// Errors worth retrying with the same batch: deadlocks, lock wait
+/// timeouts and lost or unavailable connections.
+pub fn is_transient(error: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    let sqlx_error = match error {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx_error.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => {
+            // 40001: serialization failure (deadlock); HY000 covers the lock
+            // wait timeout (1205) and "server has gone away" style errors.
+            let code = db.code();
+            let message = db.message();
+            code.as_deref() == Some("40001")
+                || message.contains("Lock wait timeout")
+                || message.contains("Deadlock found")
+                || message.contains("server has gone away")
+                || message.contains("Lost connection")
+        }
+        _ => false,
+    }
+}

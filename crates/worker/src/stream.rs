@@ -1,0 +1,432 @@
+//! The worker's side of the Redis stream.
+//!
+//! Layout (all keys derive from `CLICKS_QUEUE_NAME`, default `clicks-processing`):
+//!
+//! - `<queue>`: the stream; one entry per click, written by ingest with the
+//!   fields of `domain::stream_entry`.
+//! - consumer group [`DEFAULT_GROUP`] on it: every worker process joins it
+//!   under its own consumer name, so each entry goes to one worker at a time.
+//!   The group is created (with the stream) from ID `0` when missing, so
+//!   entries written before any worker ran are consumed too.
+//! - `<queue>`[`DEAD_LETTER_SUFFIX`]: the dead-letter stream. An entry that
+//!   cannot be decoded, or was delivered more than `WORKER_MAX_DELIVERIES`
+//!   times, is copied there with its original fields plus
+//!   [`DL_REASON`], [`DL_SOURCE_ID`], [`DL_DELIVERIES`] and [`DL_AT`], and only
+//!   then acknowledged.
+//!
+//! An entry is acknowledged (`XACK`) only after its click is committed to
+//! MySQL or it is in the dead-letter stream. The stream is trimmed only below
+//! the oldest entry any group still needs (see [`safe_trim_point`]).
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamInfoConsumersReply, StreamInfoGroupsReply, StreamPendingReply};
+use redis::{AsyncCommands, RedisResult, Value};
+
+/// The consumer group every worker joins.
+pub const DEFAULT_GROUP: &str = "clicks-workers";
+/// Appended to the stream key to name the dead-letter stream.
+pub const DEAD_LETTER_SUFFIX: &str = ":dead-letter";
+/// Dead-letter field: why the entry was set aside.
+pub const DL_REASON: &str = "dead_letter_reason";
+/// Dead-letter field: the entry's ID on the main stream.
+pub const DL_SOURCE_ID: &str = "dead_letter_source_id";
+/// Dead-letter field: how many times it had been delivered.
+pub const DL_DELIVERIES: &str = "dead_letter_deliveries";
+/// Dead-letter field: when it was set aside (RFC 3339, UTC).
+pub const DL_AT: &str = "dead_letter_at";
+
+/// A stream entry as read, before decoding: its ID and raw field/value pairs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEntry {
+    pub id: String,
+    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Times the group has delivered it, this delivery included.
+    pub deliveries: u64,
+}
+
+/// Stream and group names of one worker.
+#[derive(Debug, Clone)]
+pub struct StreamNames {
+    pub stream: String,
+    pub group: String,
+    pub consumer: String,
+}
+
+impl StreamNames {
+    pub fn dead_letter(&self) -> String {
+        format!("{}{DEAD_LETTER_SUFFIX}", self.stream)
+    }
+}
+
+/// Creates the group (and the stream) if missing.
+pub async fn ensure_group(
+    conn: &mut MultiplexedConnection,
+    names: &StreamNames,
+) -> RedisResult<()> {
+    let created: RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&names.stream)
+        .arg(&names.group)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match created {
+        Err(error) if error.code() == Some("BUSYGROUP") => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether an error means the group (or the stream) disappeared.
+pub fn is_missing_group(error: &redis::RedisError) -> bool {
+    error.code() == Some("NOGROUP")
+}
+
+/// `XREADGROUP … STREAMS <stream> <start>`: with `>` new entries (waiting up to
+/// `block`), with an ID this consumer's own pending entries after it.
+pub async fn read_group(
+    conn: &mut MultiplexedConnection,
+    names: &StreamNames,
+    start: &str,
+    count: usize,
+    block: Option<Duration>,
+) -> RedisResult<Vec<RawEntry>> {
+    let mut command = redis::cmd("XREADGROUP");
+    command
+        .arg("GROUP")
+        .arg(&names.group)
+        .arg(&names.consumer)
+        .arg("COUNT")
+        .arg(count);
+    if let Some(block) = block {
+        command.arg("BLOCK").arg(block.as_millis() as u64);
+    }
+    command.arg("STREAMS").arg(&names.stream).arg(start);
+    let reply: Value = command.query_async(conn).await?;
+    Ok(parse_read_reply(reply))
+}
+
+/// `XAUTOCLAIM`: takes over entries idle longer than `min_idle` (their
+/// consumer is presumably dead). Returns the entries and the cursor to
+/// continue from (`0-0` when the scan is complete).
+pub async fn autoclaim(
+    conn: &mut MultiplexedConnection,
+    names: &StreamNames,
+    min_idle: Duration,
+    cursor: &str,
+    count: usize,
+) -> RedisResult<(Vec<RawEntry>, String)> {
+    let reply: Value = redis::cmd("XAUTOCLAIM")
+        .arg(&names.stream)
+        .arg(&names.group)
+        .arg(&names.consumer)
+        .arg(min_idle.as_millis() as u64)
+        .arg(cursor)
+        .arg("COUNT")
+        .arg(count)
+        .query_async(conn)
+        .await?;
+    let Value::Array(mut parts) = reply else {
+        return Ok((Vec::new(), "0-0".to_owned()));
+    };
+    let entries = if parts.len() > 1 {
+        parse_entries(parts.swap_remove(1))
+    } else {
+        Vec::new()
+    };
+    let next = parts
+        .first()
+        .and_then(as_text)
+        .unwrap_or_else(|| "0-0".to_owned());
+    Ok((entries, next))
+}
+
+/// Fills in how many times each entry has been delivered (from `XPENDING`),
+/// for entries read from history or claimed, whose count may be above one.
+pub async fn load_delivery_counts(
+    conn: &mut MultiplexedConnection,
+    names: &StreamNames,
+    entries: &mut [RawEntry],
+) -> RedisResult<()> {
+    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        return Ok(());
+    };
+    let reply: Value = redis::cmd("XPENDING")
+        .arg(&names.stream)
+        .arg(&names.group)
+        .arg(&first.id)
+        .arg(&last.id)
+        .arg(entries.len())
+        .arg(&names.consumer)
+        .query_async(conn)
+        .await?;
+    let Value::Array(rows) = reply else {
+        return Ok(());
+    };
+    for row in rows {
+        let Value::Array(row) = row else { continue };
+        let (Some(id), Some(Value::Int(count))) = (row.first().and_then(as_text), row.get(3))
+        else {
+            continue;
+        };
+        if let Some(entry) = entries.iter_mut().find(|entry| entry.id == id) {
+            entry.deliveries = u64::try_from(*count).unwrap_or(u64::MAX);
+        }
+    }
+    Ok(())
+}
+
+/// `XACK` of the given IDs.
+pub async fn ack(
+    conn: &mut MultiplexedConnection,
+    names: &StreamNames,
+    ids: &[&str],
+) -> RedisResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let _: u64 = conn.xack(&names.stream, &names.group, ids).await?;
+    Ok(())
+}
+
+/// Copies entries to the dead-letter stream with their reason. The caller
+/// acknowledges them only after this succeeded.
+pub async fn dead_letter(
+    conn: &mut MultiplexedConnection,
+    names: &StreamNames,
+    entries: &[(&RawEntry, String)],
+) -> RedisResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let key = names.dead_letter();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let mut pipe = redis::pipe();
+    for (entry, reason) in entries {
+        let command = pipe.cmd("XADD").arg(&key).arg("*");
+        for (field, value) in &entry.fields {
+            command.arg(field.as_slice()).arg(value.as_slice());
+        }
+        command
+            .arg(DL_REASON)
+            .arg(reason.as_str())
+            .arg(DL_SOURCE_ID)
+            .arg(entry.id.as_str())
+            .arg(DL_DELIVERIES)
+            .arg(entry.deliveries)
+            .arg(DL_AT)
+            .arg(now.as_str());
+    }
+    let _: Vec<String> = pipe.query_async(conn).await?;
+    Ok(())
+}
+
+/// The lowest entry ID some group may still need: for each group its oldest
+/// pending entry, or, with nothing pending, the entry after the last one it
+/// was given. Everything below is acknowledged by every group. `None` when
+/// there is no group (then nothing may be trimmed).
+pub async fn safe_trim_point(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+) -> RedisResult<Option<String>> {
+    let groups: StreamInfoGroupsReply = conn.xinfo_groups(stream).await?;
+    let mut lowest: Option<EntryId> = None;
+    for group in &groups.groups {
+        let needed = if group.pending > 0 {
+            let summary: StreamPendingReply = conn.xpending(stream, &group.name).await?;
+            match summary {
+                StreamPendingReply::Data(data) => EntryId::parse(&data.start_id),
+                _ => EntryId::parse(&group.last_delivered_id).map(EntryId::next),
+            }
+        } else {
+            EntryId::parse(&group.last_delivered_id).map(EntryId::next)
+        };
+        let Some(needed) = needed else {
+            // An ID we cannot read: keep everything rather than guess.
+            return Ok(None);
+        };
+        lowest = Some(lowest.map_or(needed, |current| current.min(needed)));
+    }
+    Ok(lowest.map(|id| id.to_string()))
+}
+
+/// `XTRIM <stream> MINID ~ <id>`: drops whole blocks of entries below `id`.
+pub async fn trim_below(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    id: &str,
+) -> RedisResult<u64> {
+    redis::cmd("XTRIM")
+        .arg(stream)
+        .arg("MINID")
+        .arg("~")
+        .arg(id)
+        .query_async(conn)
+        .await
+}
+
+/// Removes consumers of the group that hold nothing and have been idle
+/// longer than `idle`: processes that exited. A live consumer removed this
+/// way is re-created by its next read.
+pub async fn forget_idle_consumers(
+    conn: &mut MultiplexedConnection,
+    names: &StreamNames,
+    idle: Duration,
+) -> RedisResult<usize> {
+    let reply: StreamInfoConsumersReply = conn.xinfo_consumers(&names.stream, &names.group).await?;
+    let mut removed = 0;
+    for consumer in reply.consumers {
+        if consumer.pending == 0
+            && consumer.idle as u128 > idle.as_millis()
+            && consumer.name != names.consumer
+        {
+            let _: u64 = redis::cmd("XGROUP")
+                .arg("DELCONSUMER")
+                .arg(&names.stream)
+                .arg(&names.group)
+                .arg(&consumer.name)
+                .query_async(conn)
+                .await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// A stream entry ID, `<milliseconds>-<sequence>`, ordered numerically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EntryId {
+    pub millis: u64,
+    pub sequence: u64,
+}
+
+impl EntryId {
+    pub fn parse(text: &str) -> Option<Self> {
+        let (millis, sequence) = text.split_once('-')?;
+        Some(Self {
+            millis: millis.parse().ok()?,
+            sequence: sequence.parse().ok()?,
+        })
+    }
+
+    fn next(self) -> Self {
+        match self.sequence.checked_add(1) {
+            Some(sequence) => Self { sequence, ..self },
+            None => Self {
+                millis: self.millis.saturating_add(1),
+                sequence: 0,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for EntryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.millis, self.sequence)
+    }
+}
+
+/// Parses an `XREADGROUP` reply tolerantly: a malformed entry must end in the
+/// dead-letter stream, never stop the worker, so nothing here fails.
+fn parse_read_reply(reply: Value) -> Vec<RawEntry> {
+    let streams = match reply {
+        Value::Array(streams) => streams,
+        Value::Map(pairs) => pairs
+            .into_iter()
+            .map(|(key, entries)| Value::Array(vec![key, entries]))
+            .collect(),
+        _ => return Vec::new(),
+    };
+    streams
+        .into_iter()
+        .filter_map(|stream| match stream {
+            Value::Array(mut parts) if parts.len() == 2 => parts.pop(),
+            _ => None,
+        })
+        .flat_map(parse_entries)
+        .collect()
+}
+
+fn parse_entries(entries: Value) -> Vec<RawEntry> {
+    let Value::Array(entries) = entries else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            let Value::Array(mut parts) = entry else {
+                return None;
+            };
+            if parts.len() != 2 {
+                return None;
+            }
+            let values = parts.pop()?;
+            let id = as_text(&parts[0])?;
+            // A deleted entry still pending comes back with no fields.
+            let fields = match values {
+                Value::Array(flat) => flat
+                    .chunks(2)
+                    .filter_map(|pair| Some((as_bytes(pair.first()?)?, as_bytes(pair.get(1)?)?)))
+                    .collect(),
+                Value::Map(pairs) => pairs
+                    .iter()
+                    .filter_map(|(field, value)| Some((as_bytes(field)?, as_bytes(value)?)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Some(RawEntry {
+                id,
+                fields,
+                deliveries: 1,
+            })
+        })
+        .collect()
+}
+
+fn as_bytes(value: &Value) -> Option<Vec<u8>> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes.clone()),
+        Value::SimpleString(text) => Some(text.clone().into_bytes()),
+        Value::Int(n) => Some(n.to_string().into_bytes()),
+        _ => None,
+    }
+}
+
+fn as_text(value: &Value) -> Option<String> {
+    as_bytes(value).and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_ids_order_numerically() {
+        let a = EntryId::parse("99-5").expect("id");
+        let b = EntryId::parse("100-0").expect("id");
+        assert!(a < b);
+        assert_eq!(a.next().to_string(), "99-6");
+        assert_eq!(EntryId::parse("nope"), None);
+    }
+
+    #[test]
+    fn read_replies_are_parsed_tolerantly() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("stream"),
+            Value::Array(vec![
+                Value::Array(vec![bulk("1-0"), Value::Array(vec![bulk("a"), bulk("b")])]),
+                Value::Array(vec![bulk("2-0"), Value::Nil]),
+                Value::Int(7),
+            ]),
+        ])]);
+        let entries = parse_read_reply(reply);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].fields, vec![(b"a".to_vec(), b"b".to_vec())]);
+        assert_eq!(entries[1].id, "2-0");
+        assert!(entries[1].fields.is_empty());
+        assert!(parse_read_reply(Value::Nil).is_empty());
+    }
+}
