@@ -5,7 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement, Value};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement,
+    Value,
+};
 
 use crate::conn::ensure_loopback_url;
 
@@ -104,11 +107,16 @@ impl BenchDb {
     async fn scalar(&self, sql: &str) -> anyhow::Result<u64> {
         let row = self
             .conn
-            .query_one_raw(Statement::from_string(DatabaseBackend::MySql, sql.to_owned()))
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::MySql,
+                sql.to_owned(),
+            ))
             .await
             .with_context(|| format!("query `{sql}`"))?
             .with_context(|| format!("no row from `{sql}`"))?;
-        let value: Option<i64> = row.try_get_by_index(0).with_context(|| format!("read `{sql}`"))?;
+        let value: Option<i64> = row
+            .try_get_by_index(0)
+            .with_context(|| format!("read `{sql}`"))?;
         Ok(value.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
     }
 
@@ -162,7 +170,11 @@ impl BenchDb {
         let values = click_ids.iter().map(|id| Value::from(id.clone()));
         let rows = self
             .conn
-            .query_all_raw(Statement::from_sql_and_values(DatabaseBackend::MySql, sql, values))
+            .query_all_raw(Statement::from_sql_and_values(
+                DatabaseBackend::MySql,
+                sql,
+                values,
+            ))
             .await
             .context("query probe clicks")?;
         rows.iter()
@@ -188,7 +200,13 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact("mysql://root@127.0.0.1:3306"), "mysql://root@127.0.0.1:3306");
-        assert_eq!(redact("mysql://u:pw@127.0.0.1/db"), "mysql://u:***@127.0.0.1/db");
+        assert_eq!(
+            redact("mysql://root@127.0.0.1:3306"),
+            "mysql://root@127.0.0.1:3306"
+        );
+        assert_eq!(
+            redact("mysql://u:pw@127.0.0.1/db"),
+            "mysql://u:***@127.0.0.1/db"
+        );
     }
 }

@@ -75,16 +75,23 @@ impl Harness {
         for bin in ["ingest", "worker", "migrate"] {
             let path = self.bin_dir.join(bin);
             if !path.is_file() {
-                bail!("{} is missing (build with `cargo build --release --bins`)", path.display());
+                bail!(
+                    "{} is missing (build with `cargo build --release --bins`)",
+                    path.display()
+                );
             }
         }
         std::fs::create_dir_all(&self.work_dir)
             .with_context(|| format!("create {}", self.work_dir.display()))?;
         self.stream = Some(BenchStream::open(&self.args.redis_url, self.stream_key()).await?);
         let db = BenchDb::create(&self.args.mysql_server, &self.run_id).await?;
-        let db = self.db.insert(db);
-        note(format!("database {}, stream {}", db.name, self.stream_key()));
-        db.migrate(&self.bin_dir.join("migrate")).await?;
+        note(format!(
+            "database {}, stream {}",
+            db.name,
+            self.stream_key()
+        ));
+        let migrate = self.bin_dir.join("migrate");
+        self.db.insert(db).migrate(&migrate).await?;
         self.start_ingest().await
     }
 
@@ -137,7 +144,10 @@ impl Harness {
                 ("DATABASE_URL".to_owned(), db_url.clone()),
                 ("REDIS_URL".to_owned(), self.args.redis_url.clone()),
                 ("CLICKS_QUEUE_NAME".to_owned(), self.stream_key()),
-                ("CLICKS_BATCH_SIZE".to_owned(), self.args.worker_batch_size.to_string()),
+                (
+                    "CLICKS_BATCH_SIZE".to_owned(),
+                    self.args.worker_batch_size.to_string(),
+                ),
                 ("WORKER_BIND".to_owned(), addr.to_string()),
                 ("RUST_LOG".to_owned(), self.args.child_log.clone()),
             ];

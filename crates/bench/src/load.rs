@@ -28,7 +28,7 @@ pub struct Senders {
 }
 
 impl Senders {
-    fn sender(&self, index: usize) -> Sender {
+    pub fn sender(&self, index: usize) -> Sender {
         Sender::new(
             Arc::clone(&self.target),
             ClickGen::new(&self.run_id, &self.tag, index),

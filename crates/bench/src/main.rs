@@ -8,14 +8,19 @@
 mod cli;
 mod client;
 mod conn;
+mod db;
+mod harness;
 mod load;
 mod load_cmd;
 mod payload;
+mod procs;
 mod report;
 mod rows;
+mod scenarios;
 #[cfg(test)]
 mod standin_tests;
 mod stats;
+mod stream;
 
 use clap::Parser;
 
@@ -42,7 +47,7 @@ fn main() -> std::process::ExitCode {
                     _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
                 }
             }
-            None => Ok(()),
+            None => scenarios::run(cli.run).await,
         }
     });
     match result {

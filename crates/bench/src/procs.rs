@@ -56,7 +56,8 @@ impl Service {
         work_dir: &Path,
     ) -> anyhow::Result<Self> {
         let log = work_dir.join(format!("{}.log", label.replace([' ', '/'], "_")));
-        let out = std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
         let err = out.try_clone().context("log file handle")?;
         let child = Command::new(program)
             .args(args)
@@ -80,15 +81,14 @@ impl Service {
     pub async fn wait_healthy(&mut self, limit: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + limit;
         let target = Target::new(self.addr, "")?;
-        let mut last = String::from("no answer yet");
         loop {
             self.ensure_running()?;
-            match tokio::time::timeout(HEALTH_REQUEST_TIMEOUT, health(&target)).await {
+            let last = match tokio::time::timeout(HEALTH_REQUEST_TIMEOUT, health(&target)).await {
                 Ok(Ok(StatusCode::OK)) => return Ok(()),
-                Ok(Ok(status)) => last = format!("status {status}"),
-                Ok(Err(error)) => last = format!("{error:#}"),
-                Err(_) => last = "health request timed out".to_owned(),
-            }
+                Ok(Ok(status)) => format!("status {status}"),
+                Ok(Err(error)) => format!("{error:#}"),
+                Err(_) => "health request timed out".to_owned(),
+            };
             if Instant::now() >= deadline {
                 bail!(
                     "{} is not healthy on {} after {limit:?} ({last}); log {}:\n{}",
@@ -181,8 +181,15 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let addr = free_local_addr().expect("addr");
         let env = vec![("BENCH_TEST".to_owned(), "1".to_owned())];
-        let mut service =
-            Service::start("sleeper", Path::new("/bin/sleep"), &["30"], &env, addr, &dir).expect("start");
+        let mut service = Service::start(
+            "sleeper",
+            Path::new("/bin/sleep"),
+            &["30"],
+            &env,
+            addr,
+            &dir,
+        )
+        .expect("start");
         service.ensure_running().expect("running");
         let rss = service.peak_rss_mb();
         assert!(rss.is_some_and(|mb| mb > 0.0), "{rss:?}");

@@ -126,3 +126,38 @@ impl TestStream {
         }
     }
 }
+
+/// A valid click numbered `n`: offers and sources cycle so aggregates group.
+pub fn click(prefix: &str, n: u64) -> domain::Click {
+    use chrono::TimeZone;
+    domain::Click {
+        click_id: format!("{prefix}-{n}"),
+        offer_id: domain::OfferId::new(100 + n % 7).expect("positive"),
+        source: format!("network_{}", n % 3),
+        timestamp: chrono::Utc
+            .with_ymd_and_hms(2025, 6, 10 + (n % 2) as u32, 12, 0, 0)
+            .single()
+            .expect("valid date"),
+        signature: format!("sig-{n}"),
+    }
+}
+
+/// Appends clicks to a stream the way ingest does.
+pub async fn xadd_clicks(
+    conn: &mut deadpool_redis::Connection,
+    stream: &str,
+    clicks: &[domain::Click],
+) {
+    let mut pipe = redis::pipe();
+    for click in clicks {
+        let entry = domain::StreamClick {
+            click: click.clone(),
+            received_at: chrono::Utc::now(),
+        };
+        let command = pipe.cmd("XADD").arg(stream).arg("*");
+        for (field, value) in entry.encode() {
+            command.arg(field).arg(value);
+        }
+    }
+    let _: Vec<String> = pipe.query_async(conn).await.expect("xadd");
+}

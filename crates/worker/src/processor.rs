@@ -425,16 +425,25 @@ impl Worker {
     }
 
     async fn try_maintain(&self) -> anyhow::Result<()> {
+        self.trim_acknowledged().await?;
         let mut conn = self.control.get().await?;
-        let names = &self.options.names;
-        if let Some(point) = stream::safe_trim_point(&mut conn, &names.stream).await? {
-            let trimmed = stream::trim_below(&mut conn, &names.stream, &point).await?;
-            if trimmed > 0 {
-                tracing::debug!(trimmed, below = %point, "trimmed acknowledged entries");
-            }
-        }
-        stream::forget_idle_consumers(&mut conn, names, FORGET_CONSUMERS_AFTER).await?;
+        stream::forget_idle_consumers(&mut conn, &self.options.names, FORGET_CONSUMERS_AFTER)
+            .await?;
         Ok(())
+    }
+
+    /// Trims the entries every group has acknowledged; returns how many went.
+    pub async fn trim_acknowledged(&self) -> anyhow::Result<u64> {
+        let mut conn = self.control.get().await?;
+        let stream = &self.options.names.stream;
+        let Some(point) = stream::safe_trim_point(&mut conn, stream).await? else {
+            return Ok(0);
+        };
+        let trimmed = stream::trim_below(&mut conn, stream, &point).await?;
+        if trimmed > 0 {
+            tracing::debug!(trimmed, below = %point, "trimmed acknowledged entries");
+        }
+        Ok(trimmed)
     }
 
     /// Sleeps unless shutdown comes first; `false` on shutdown.

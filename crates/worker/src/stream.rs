@@ -252,7 +252,9 @@ pub async fn safe_trim_point(
     Ok(lowest.map(|id| id.to_string()))
 }
 
-/// `XTRIM <stream> MINID ~ <id>`: drops whole blocks of entries below `id`.
+/// `XTRIM <stream> MINID <id>`: drops the entries below `id`. Exact rather
+/// than `~`, so what the group has acknowledged really goes; it runs only
+/// every few seconds.
 pub async fn trim_below(
     conn: &mut MultiplexedConnection,
     stream: &str,
@@ -261,7 +263,6 @@ pub async fn trim_below(
     redis::cmd("XTRIM")
         .arg(stream)
         .arg("MINID")
-        .arg("~")
         .arg(id)
         .query_async(conn)
         .await

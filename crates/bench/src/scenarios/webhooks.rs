@@ -1,0 +1,74 @@
+//! Scenarios `single` and `batch`: ingest alone (no worker), as fast as the
+//! connections allow. Every accepted click stays in the stream as backlog.
+
+use crate::client::Shape;
+use crate::harness::Harness;
+use crate::load::{ClosedLoop, closed_loop};
+use crate::report::Row;
+use crate::rows::load_row;
+use crate::stats::LoadOutcome;
+
+pub async fn single(h: &mut Harness) -> anyhow::Result<Row> {
+    h.stop_workers().await;
+    let concurrency = h.args.concurrency;
+    let plan = ClosedLoop {
+        shape: Shape::Single,
+        max_requests: h.args.requests,
+        warmup: h.args.warmup,
+        duration: h.args.duration,
+    };
+    let outcome = closed_loop(&h.senders("s", concurrency)?, plan).await?;
+    let setup = format!("{concurrency} conns, no worker");
+    finish(h, "single", outcome, plan.shape, &setup).await
+}
+
+pub async fn batch(h: &mut Harness) -> anyhow::Result<Row> {
+    h.stop_workers().await;
+    let concurrency = h.args.batch_concurrency;
+    let plan = ClosedLoop {
+        shape: Shape::Batch(h.args.batch_size),
+        max_requests: h.args.batches,
+        warmup: h.args.warmup,
+        duration: h.args.batch_duration,
+    };
+    let outcome = closed_loop(&h.senders("b", concurrency)?, plan).await?;
+    let setup = format!("{concurrency} conns, no worker");
+    finish(h, "batch", outcome, plan.shape, &setup).await
+}
+
+async fn finish(
+    h: &mut Harness,
+    scenario: &str,
+    outcome: LoadOutcome,
+    shape: Shape,
+    setup: &str,
+) -> anyhow::Result<Row> {
+    h.ensure_running()?;
+    let tally = &outcome.tally;
+    h.backlog += tally.accepted_clicks;
+    if tally.non_accepted_total() > 0 || tally.errors > 0 {
+        h.problems.push(format!(
+            "{scenario}: non-202 answers or errors: {}",
+            tally.failures_text()
+        ));
+    }
+    if tally.measured_requests == 0 {
+        h.problems
+            .push(format!("{scenario}: no request was measured"));
+    }
+    let mut row = load_row(scenario, &outcome, shape, setup);
+    // Before any worker ran, every 202 must be an entry in the stream.
+    if h.stopped_workers.is_empty() {
+        let entries = h.stream()?.len().await?;
+        row.notes
+            .push_str(&format!("; stream holds {entries} entries"));
+        if entries < h.backlog {
+            h.problems.push(format!(
+                "{scenario}: {} clicks were accepted but the stream holds only {entries} entries",
+                h.backlog
+            ));
+            row.notes.push_str(&format!(" < {} accepted!", h.backlog));
+        }
+    }
+    Ok(row)
+}

@@ -1,0 +1,416 @@
+//! The worker against real Redis and MariaDB: a fresh database and stream per test.
+
+use std::time::Duration;
+
+use testkit::{TestDb, TestStream, click, xadd_clicks};
+use tokio_util::sync::CancellationToken;
+use worker::stream::StreamNames;
+use worker::{Outcome, Worker, WorkerOptions};
+
+struct Env {
+    db: TestDb,
+    stream: TestStream,
+}
+
+impl Env {
+    async fn new() -> Self {
+        Self {
+            db: TestDb::create().await,
+            stream: TestStream::create(),
+        }
+    }
+
+    fn options(&self, consumer: &str) -> WorkerOptions {
+        WorkerOptions {
+            names: StreamNames {
+                stream: self.stream.key.clone(),
+                group: "clicks-workers".to_owned(),
+                consumer: consumer.to_owned(),
+            },
+            batch_size: 100,
+            block: Duration::from_millis(100),
+            claim_idle: Duration::from_secs(60),
+            max_deliveries: 5,
+        }
+    }
+
+    async fn worker_with(&self, options: WorkerOptions) -> Worker {
+        let redis = redis::Client::open(self.stream.redis_url.as_str()).expect("redis url");
+        Worker::start(
+            options,
+            redis,
+            self.db.conn.clone(),
+            CancellationToken::new(),
+        )
+        .await
+        .expect("worker starts")
+    }
+
+    async fn worker(&self, consumer: &str) -> Worker {
+        self.worker_with(self.options(consumer)).await
+    }
+
+    async fn add(&self, clicks: &[domain::Click]) {
+        let mut conn = self.stream.conn().await;
+        xadd_clicks(&mut conn, &self.stream.key, clicks).await;
+    }
+
+    async fn clicks(&self) -> u64 {
+        self.db.scalar("SELECT COUNT(*) FROM clicks").await
+    }
+
+    async fn distinct_clicks(&self) -> u64 {
+        self.db
+            .scalar("SELECT COUNT(DISTINCT click_id) FROM clicks")
+            .await
+    }
+
+    async fn aggregated(&self) -> u64 {
+        self.db
+            .scalar("SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM click_daily_stats")
+            .await
+    }
+
+    /// Every aggregate row equals a count over the clicks table.
+    async fn assert_aggregates_match_clicks(&self) {
+        let mismatches = self
+            .db
+            .scalar(
+                "SELECT COUNT(*) FROM click_daily_stats s LEFT JOIN \
+                 (SELECT click_date, offer_id, source, COUNT(*) AS n FROM clicks GROUP BY click_date, offer_id, source) c \
+                 ON c.click_date = s.click_date AND c.offer_id = s.offer_id AND c.source = s.source \
+                 WHERE c.n IS NULL OR c.n <> s.clicks_count",
+            )
+            .await;
+        assert_eq!(mismatches, 0, "aggregates differ from the clicks table");
+        assert_eq!(self.aggregated().await, self.clicks().await);
+    }
+
+    async fn pending(&self) -> u64 {
+        let mut conn = self.stream.conn().await;
+        let reply: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+            .arg(&self.stream.key)
+            .arg("clicks-workers")
+            .query_async(&mut conn)
+            .await
+            .expect("xpending");
+        reply.count() as u64
+    }
+
+    async fn dead_letters(&self) -> Vec<redis::streams::StreamId> {
+        let mut conn = self.stream.conn().await;
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(format!("{}:dead-letter", self.stream.key))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .expect("xrange");
+        reply.ids
+    }
+
+    async fn drop(self) {
+        self.db.drop().await;
+        self.stream.drop().await;
+    }
+}
+
+async fn drain(worker: &mut Worker) -> Vec<worker::BatchReport> {
+    let mut reports = Vec::new();
+    loop {
+        match worker.process_once().await.expect("step") {
+            Outcome::Processed(report) => reports.push(report),
+            Outcome::Idle | Outcome::Stopped => return reports,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_stored_with_its_aggregates() {
+    let env = Env::new().await;
+    let clicks: Vec<_> = (0..250).map(|n| click("a", n)).collect();
+    env.add(&clicks).await;
+    let mut worker = env.worker("w1").await;
+    let reports = drain(&mut worker).await;
+    assert_eq!(reports.len(), 3, "250 entries in batches of 100");
+    assert_eq!(reports.iter().map(|r| r.inserted).sum::<u64>(), 250);
+    assert_eq!(env.clicks().await, 250);
+    env.assert_aggregates_match_clicks().await;
+    // One aggregate row per (date, offer, source) present.
+    let groups = env
+        .db
+        .scalar("SELECT COUNT(*) FROM click_daily_stats")
+        .await;
+    let expected = env
+        .db
+        .scalar("SELECT COUNT(*) FROM (SELECT DISTINCT click_date, offer_id, source FROM clicks) g")
+        .await;
+    assert_eq!(groups, expected);
+    assert_eq!(env.pending().await, 0, "everything acknowledged");
+    // A stored click keeps its fields.
+    let stored = env
+        .db
+        .scalar("SELECT COUNT(*) FROM clicks WHERE click_id = 'a-8' AND offer_id = 101 AND source = 'network_2' AND clicked_at = '2025-06-10 12:00:00.000000' AND click_date = '2025-06-10' AND signature = 'sig-8'")
+        .await;
+    assert_eq!(stored, 1);
+    env.drop().await;
+}
+
+#[tokio::test]
+async fn duplicates_within_and_across_batches_count_once() {
+    let env = Env::new().await;
+    let first: Vec<_> = (0..50).map(|n| click("d", n)).collect();
+    let mut with_repeats = first.clone();
+    with_repeats.extend(first.iter().take(20).cloned());
+    env.add(&with_repeats).await;
+    let mut worker = env.worker("w1").await;
+    drain(&mut worker).await;
+    // The same clicks again, later, plus ten new ones.
+    let mut again = first.clone();
+    again.extend((50..60).map(|n| click("d", n)));
+    env.add(&again).await;
+    let reports = drain(&mut worker).await;
+    assert_eq!(reports.iter().map(|r| r.inserted).sum::<u64>(), 10);
+    assert_eq!(reports.iter().map(|r| r.duplicates).sum::<u64>(), 50);
+    assert_eq!(env.clicks().await, 60);
+    env.assert_aggregates_match_clicks().await;
+    env.drop().await;
+}
+
+#[tokio::test]
+async fn two_workers_at_once_count_each_click_once() {
+    let env = Env::new().await;
+    // Every click three times, interleaved, so both workers see copies.
+    let unique: Vec<_> = (0..400).map(|n| click("t", n)).collect();
+    let mut stream: Vec<_> = Vec::new();
+    for round in 0..3 {
+        stream.extend(unique.iter().skip(round * 7).cloned());
+        stream.extend(unique.iter().take(round * 7).cloned());
+    }
+    env.add(&stream).await;
+    let mut a = env.worker_with(Env::options(&env, "wa")).await;
+    let mut b = env.worker_with(Env::options(&env, "wb")).await;
+    let (ra, rb) = tokio::join!(drain(&mut a), drain(&mut b));
+    assert!(
+        !ra.is_empty() && !rb.is_empty(),
+        "both workers took batches"
+    );
+    let inserted: u64 = ra.iter().chain(&rb).map(|r| r.inserted).sum();
+    assert_eq!(inserted, 400);
+    assert_eq!(env.clicks().await, 400);
+    assert_eq!(env.distinct_clicks().await, 400);
+    env.assert_aggregates_match_clicks().await;
+    env.drop().await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_after_commit_but_before_ack_counts_once_after_restart() {
+    let env = Env::new().await;
+    let clicks: Vec<_> = (0..80).map(|n| click("k", n)).collect();
+    env.add(&clicks).await;
+    {
+        let mut worker = env.worker("w1").await;
+        let mut batch = worker.read_batch().await.expect("read").expect("a batch");
+        let stored = worker
+            .store(&mut batch)
+            .await
+            .expect("store")
+            .expect("stored");
+        assert_eq!(stored.inserted, 80);
+        // Killed here: committed, never acknowledged.
+    }
+    assert_eq!(env.pending().await, 80);
+    let mut restarted = env.worker("w1").await;
+    let reports = drain(&mut restarted).await;
+    assert_eq!(
+        reports.iter().map(|r| r.entries).sum::<usize>(),
+        80,
+        "pending entries re-read"
+    );
+    assert_eq!(reports.iter().map(|r| r.inserted).sum::<u64>(), 0);
+    assert_eq!(env.clicks().await, 80);
+    env.assert_aggregates_match_clicks().await;
+    assert_eq!(env.pending().await, 0);
+    env.drop().await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_before_commit_loses_nothing() {
+    let env = Env::new().await;
+    let clicks: Vec<_> = (0..60).map(|n| click("b", n)).collect();
+    env.add(&clicks).await;
+    {
+        let mut worker = env.worker("w1").await;
+        let batch = worker.read_batch().await.expect("read").expect("a batch");
+        assert_eq!(batch.clicks.len(), 60);
+        // Killed here: read, nothing committed.
+    }
+    assert_eq!(env.clicks().await, 0);
+    let mut restarted = env.worker("w1").await;
+    drain(&mut restarted).await;
+    assert_eq!(env.clicks().await, 60);
+    env.assert_aggregates_match_clicks().await;
+    env.drop().await;
+}
+
+#[tokio::test]
+async fn entries_of_a_dead_consumer_are_claimed_by_another() {
+    let env = Env::new().await;
+    env.add(&(0..30).map(|n| click("c", n)).collect::<Vec<_>>())
+        .await;
+    {
+        let mut dead = env.worker("dead").await;
+        dead.read_batch().await.expect("read").expect("a batch");
+    }
+    let mut options = env.options("alive");
+    options.claim_idle = Duration::from_millis(50);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut alive = env.worker_with(options).await;
+    drain(&mut alive).await;
+    assert_eq!(env.clicks().await, 30);
+    assert_eq!(env.pending().await, 0);
+    env.assert_aggregates_match_clicks().await;
+    env.drop().await;
+}
+
+#[tokio::test]
+async fn an_undecodable_entry_goes_to_the_dead_letter_stream_and_the_rest_flows() {
+    let env = Env::new().await;
+    env.add(&[click("p", 1)]).await;
+    {
+        let mut conn = env.stream.conn().await;
+        let _: String = redis::cmd("XADD")
+            .arg(&env.stream.key)
+            .arg("*")
+            .arg("garbage")
+            .arg("x")
+            .query_async(&mut conn)
+            .await
+            .expect("xadd");
+        let mut bad = domain::StreamClick {
+            click: click("p", 2),
+            received_at: chrono::Utc::now(),
+        }
+        .encode()
+        .to_vec();
+        bad[1].1 = "-4".to_owned();
+        let mut command = redis::cmd("XADD");
+        command.arg(&env.stream.key).arg("*");
+        for (field, value) in &bad {
+            command.arg(*field).arg(value);
+        }
+        let _: String = command.query_async(&mut conn).await.expect("xadd");
+    }
+    env.add(&[click("p", 3)]).await;
+    let mut worker = env.worker("w1").await;
+    let reports = drain(&mut worker).await;
+    assert_eq!(reports.iter().map(|r| r.dead_lettered).sum::<usize>(), 2);
+    assert_eq!(env.clicks().await, 2);
+    assert_eq!(env.pending().await, 0, "dead letters are acknowledged too");
+    let dead = env.dead_letters().await;
+    assert_eq!(dead.len(), 2);
+    let reason: String = dead[0].get("dead_letter_reason").expect("reason");
+    assert!(reason.contains("click_id"), "{reason}");
+    let reason: String = dead[1].get("dead_letter_reason").expect("reason");
+    assert!(reason.contains("offer_id"), "{reason}");
+    let original: String = dead[0].get("garbage").expect("original fields kept");
+    assert_eq!(original, "x");
+    env.assert_aggregates_match_clicks().await;
+    env.drop().await;
+}
+
+#[tokio::test]
+async fn an_entry_delivered_too_many_times_is_dead_lettered() {
+    let env = Env::new().await;
+    env.add(&[click("m", 1)]).await;
+    let mut options = env.options("w1");
+    options.max_deliveries = 2;
+    for _ in 0..2 {
+        // Read and "crash" twice.
+        let mut worker = env.worker_with(options.clone()).await;
+        worker.read_batch().await.expect("read").expect("a batch");
+    }
+    let mut worker = env.worker_with(options).await;
+    let reports = drain(&mut worker).await;
+    assert_eq!(reports.iter().map(|r| r.dead_lettered).sum::<usize>(), 1);
+    assert_eq!(env.clicks().await, 0);
+    let dead = env.dead_letters().await;
+    let reason: String = dead[0].get("dead_letter_reason").expect("reason");
+    assert!(reason.contains("delivered 3 times"), "{reason}");
+    env.drop().await;
+}
+
+#[tokio::test]
+async fn only_acknowledged_entries_are_trimmed() {
+    let env = Env::new().await;
+    env.add(&(0..40).map(|n| click("x", n)).collect::<Vec<_>>())
+        .await;
+    let mut options = env.options("w1");
+    options.batch_size = 25;
+    let mut worker = env.worker_with(options.clone()).await;
+    // First 25 committed and acknowledged.
+    assert!(matches!(
+        worker.process_once().await.expect("step"),
+        Outcome::Processed(_)
+    ));
+    // Next 15 delivered to another consumer but not acknowledged.
+    let other_options = WorkerOptions {
+        names: StreamNames {
+            consumer: "w2".to_owned(),
+            ..options.names.clone()
+        },
+        ..options
+    };
+    let mut other = env.worker_with(other_options.clone()).await;
+    other.read_batch().await.expect("read").expect("a batch");
+    drop(other);
+    // And five more nobody has read yet.
+    env.add(&(40..45).map(|n| click("x", n)).collect::<Vec<_>>())
+        .await;
+    let trimmed = worker.trim_acknowledged().await.expect("trim");
+    assert_eq!(trimmed, 25);
+    let mut conn = env.stream.conn().await;
+    let len: u64 = redis::cmd("XLEN")
+        .arg(&env.stream.key)
+        .query_async(&mut conn)
+        .await
+        .expect("xlen");
+    assert_eq!(len, 20, "pending and unread entries stay");
+    drop(conn);
+    let mut other = env.worker_with(other_options).await;
+    drain(&mut other).await;
+    assert_eq!(env.clicks().await, 45);
+    env.drop().await;
+}
+
+#[tokio::test]
+async fn the_run_loop_stops_on_shutdown() {
+    let env = Env::new().await;
+    env.add(&(0..10).map(|n| click("s", n)).collect::<Vec<_>>())
+        .await;
+    let shutdown = CancellationToken::new();
+    let redis = redis::Client::open(env.stream.redis_url.as_str()).expect("redis url");
+    let worker = Worker::start(
+        env.options("w1"),
+        redis,
+        env.db.conn.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .expect("start");
+    let running = tokio::spawn(worker.run());
+    for _ in 0..100 {
+        if env.clicks().await == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("stops within 5 s")
+        .expect("joins")
+        .expect("clean exit");
+    assert_eq!(env.clicks().await, 10);
+    env.drop().await;
+}
