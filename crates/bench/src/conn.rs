@@ -1,7 +1,7 @@
 //! One keep-alive HTTP/1.1 connection on hyper's low-level client: no pool,
 //! no per-request task, so the load generator costs the shared cores little.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -80,16 +80,25 @@ impl Target {
     }
 }
 
-/// Resolves `host:port` and insists on a loopback address.
+/// Parses `host:port` (a literal IP or `localhost`, never a DNS lookup) and
+/// insists on a loopback address.
 pub fn resolve_loopback(authority: &str) -> anyhow::Result<SocketAddr> {
-    let addrs: Vec<SocketAddr> = authority
-        .to_socket_addrs()
-        .with_context(|| format!("`{authority}` is not host:port"))?
-        .collect();
-    match addrs.iter().find(|a| a.ip().is_loopback()) {
-        Some(addr) => Ok(*addr),
-        None => bail!("`{authority}` is not on this machine (loopback only)"),
+    let addr = match authority.parse::<SocketAddr>() {
+        Ok(addr) => addr,
+        Err(_) => {
+            let port = authority
+                .strip_prefix("localhost:")
+                .and_then(|port| port.parse::<u16>().ok())
+                .with_context(|| {
+                    format!("`{authority}` is not IP:port or localhost:port on this machine")
+                })?;
+            SocketAddr::from(([127, 0, 0, 1], port))
+        }
+    };
+    if !addr.ip().is_loopback() {
+        bail!("`{authority}` is not on this machine (loopback only)");
     }
+    Ok(addr)
 }
 
 /// Checks that the host of a `scheme://[user@]host[:port][/…]` URL is loopback.
@@ -189,5 +198,7 @@ mod tests {
         assert!(Target::from_url("http://localhost:8080/", "k").is_ok());
         assert!(Target::from_url("http://192.168.1.1:8080", "k").is_err());
         assert!(Target::from_url("127.0.0.1:8080", "k").is_err());
+        assert!(Target::from_url("http://example.com:80", "k").is_err());
+        assert!(Target::from_url("http://[::1]:80", "k").is_ok());
     }
 }

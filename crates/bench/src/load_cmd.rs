@@ -70,9 +70,15 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         "{}",
         render(&rows, &Machine::detect(), &run_id, args.common.json)
     );
+    let tally = &outcome.tally;
     eprintln!(
         "clicks-bench: {} clicks accepted in all (warm-up included)",
-        outcome.tally.accepted_clicks
+        tally.accepted_clicks
+    );
+    anyhow::ensure!(
+        tally.non_accepted_total() == 0 && tally.errors == 0,
+        "not every request was answered with 202: {}",
+        tally.failures_text()
     );
     Ok(())
 }

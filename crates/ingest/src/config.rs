@@ -8,7 +8,7 @@ use domain::SignatureVerifier;
 
 /// Verifies signed click webhooks and appends them to the Redis stream.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "ingest", version, about)]
+#[command(name = "ingest", version, about, args_override_self = true)]
 pub struct Settings {
     /// HMAC key(s) of the `X-Signature` header; a comma-separated list accepts any of them (key rotation).
     #[arg(long, env = "WEBHOOK_SECRET_KEY", hide_env_values = true, value_parser = parse_keys)]

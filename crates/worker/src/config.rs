@@ -9,7 +9,7 @@ use crate::stream::DEFAULT_GROUP;
 
 /// Consumes the click stream and writes clicks and aggregates to MySQL.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "worker", version, about)]
+#[command(name = "worker", version, about, args_override_self = true)]
 pub struct Settings {
     /// MySQL/MariaDB the clicks are written to.
     #[arg(

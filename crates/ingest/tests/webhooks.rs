@@ -1,0 +1,482 @@
+//! The webhook contract (SPEC §3) against a real Redis, one stream per test.
+
+use std::time::Duration;
+
+use clap::Parser;
+use ingest::{Application, Settings};
+use serde_json::{Value, json};
+use testkit::TestStream;
+use tokio_util::sync::CancellationToken;
+
+const KEY: &str = "test-secret";
+
+struct TestApp {
+    base: String,
+    client: reqwest::Client,
+    stream: TestStream,
+    shutdown: CancellationToken,
+}
+
+async fn spawn_with(extra: &[&str], redis_url: Option<&str>) -> TestApp {
+    let stream = TestStream::create();
+    let redis_url = redis_url.unwrap_or(&stream.redis_url).to_owned();
+    let mut args = vec![
+        "ingest".to_owned(),
+        format!("--webhook-secret-key={KEY}"),
+        format!("--redis-url={redis_url}"),
+        format!("--clicks-queue-name={}", stream.key),
+        "--ingest-bind=127.0.0.1:0".to_owned(),
+        "--http-workers=2".to_owned(),
+        "--redis-timeout-ms=500".to_owned(),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let settings = Settings::try_parse_from(args).expect("settings");
+    let shutdown = CancellationToken::new();
+    let app = Application::build(settings, shutdown.clone())
+        .await
+        .expect("build");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        stream,
+        shutdown,
+    }
+}
+
+async fn spawn() -> TestApp {
+    spawn_with(&[], None).await
+}
+
+fn valid_click(id: &str) -> Value {
+    json!({
+        "click_id": id,
+        "offer_id": 12345,
+        "source": "network_1",
+        "timestamp": "2025-06-11T14:00:00Z",
+        "signature": "sender-sig",
+    })
+}
+
+impl TestApp {
+    async fn post_raw(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        signature: Option<String>,
+        content_type: &str,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(signature) = signature {
+            request = request.header("x-signature", signature);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body, headers)
+    }
+
+    async fn post_signed(&self, path: &str, body: &Value) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).expect("json");
+        let signature = domain::sign(KEY.as_bytes(), &bytes);
+        let (status, body, _) = self
+            .post_raw(path, bytes, Some(signature), "application/json")
+            .await;
+        (status, body)
+    }
+
+    async fn entries(&self) -> Vec<domain::StreamClick> {
+        let mut conn = self.stream.conn().await;
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&self.stream.key)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .expect("xrange");
+        reply
+            .ids
+            .iter()
+            .map(|entry| {
+                let pairs: Vec<(String, Vec<u8>)> = entry
+                    .map
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            redis::from_redis_value::<Vec<u8>>(v.clone()).expect("bytes"),
+                        )
+                    })
+                    .collect();
+                domain::StreamClick::decode(&pairs).expect("decodable entry")
+            })
+            .collect()
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.stream.drop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_signed_click_is_accepted_and_enqueued() {
+    let app = spawn().await;
+    let (status, body) = app
+        .post_signed("/api/webhook/clicks", &valid_click("c-1"))
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        body,
+        json!({"status":"success","message":"Click received and queued for processing","click_id":"c-1"})
+    );
+    let entries = app.entries().await;
+    assert_eq!(entries.len(), 1);
+    let click = &entries[0].click;
+    assert_eq!(click.click_id, "c-1");
+    assert_eq!(click.offer_id.get(), 12345);
+    assert_eq!(click.source, "network_1");
+    assert_eq!(click.timestamp_rfc3339(), "2025-06-11T14:00:00.000000Z");
+    assert_eq!(click.signature, "sender-sig");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_exact_response_bytes_match_the_old_service() {
+    let app = spawn().await;
+    let body = serde_json::to_vec(&valid_click("bytes")).expect("json");
+    let signature = domain::sign(KEY.as_bytes(), &body);
+    let response = app
+        .client
+        .post(format!("{}/api/webhook/clicks", app.base))
+        .header("content-type", "application/json; charset=utf-8")
+        .header(
+            "x-signature",
+            signature.to_uppercase().replace("SHA256=", "sha256="),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 202);
+    assert_eq!(
+        response.text().await.expect("text"),
+        r#"{"status":"success","message":"Click received and queued for processing","click_id":"bytes"}"#
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_signatures_are_401_and_nothing_is_enqueued() {
+    let app = spawn().await;
+    let body = serde_json::to_vec(&valid_click("c-2")).expect("json");
+    let wrong = domain::sign(b"another-key", &body);
+    let good = domain::sign(KEY.as_bytes(), &body);
+    let cases = [
+        None,
+        Some(wrong),
+        Some("sha256=xyz".to_owned()),
+        Some(good.replace("sha256=", "md5=")),
+    ];
+    for signature in cases {
+        let (status, response, _) = app
+            .post_raw(
+                "/api/webhook/clicks",
+                body.clone(),
+                signature.clone(),
+                "application/json",
+            )
+            .await;
+        assert_eq!(status, 401, "{signature:?}");
+        assert_eq!(response, json!({"error": "Invalid signature"}));
+    }
+    // A body that is not even JSON still gets 401 first: the signature is checked before parsing.
+    let (status, _, _) = app
+        .post_raw(
+            "/api/webhook/clicks",
+            b"not json".to_vec(),
+            Some("sha256=00".to_owned()),
+            "application/json",
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert!(app.entries().await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_key_of_a_rotation_is_accepted() {
+    let stream_app = spawn_with(&["--webhook-secret-key=old-key,new-key"], None).await;
+    for key in ["old-key", "new-key"] {
+        let body = serde_json::to_vec(&valid_click(key)).expect("json");
+        let signature = domain::sign(key.as_bytes(), &body);
+        let (status, _, _) = stream_app
+            .post_raw(
+                "/api/webhook/clicks",
+                body,
+                Some(signature),
+                "application/json",
+            )
+            .await;
+        assert_eq!(status, 202, "{key}");
+    }
+    let body = serde_json::to_vec(&valid_click("x")).expect("json");
+    let signature = domain::sign(KEY.as_bytes(), &body);
+    let (status, _, _) = stream_app
+        .post_raw(
+            "/api/webhook/clicks",
+            body,
+            Some(signature),
+            "application/json",
+        )
+        .await;
+    assert_eq!(
+        status, 401,
+        "the key given first on the command line was replaced"
+    );
+    assert_eq!(stream_app.entries().await.len(), 2);
+    stream_app.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_clicks_are_400_with_details_per_field() {
+    let app = spawn().await;
+    let mut click = valid_click("c-3");
+    click["offer_id"] = json!(-1);
+    click["timestamp"] = json!("yesterday");
+    let (status, body) = app.post_signed("/api/webhook/clicks", &click).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "Invalid payload structure");
+    assert_eq!(
+        body["details"]["offer_id"][0],
+        "The offer_id field must be at least 1."
+    );
+    assert!(
+        body["details"]["timestamp"][0]
+            .as_str()
+            .expect("reason")
+            .contains("RFC 3339")
+    );
+    let (status, body, _) = {
+        let bytes = b"{not json".to_vec();
+        let signature = domain::sign(KEY.as_bytes(), &bytes);
+        app.post_raw(
+            "/api/webhook/clicks",
+            bytes,
+            Some(signature),
+            "application/json",
+        )
+        .await
+    };
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "Invalid payload structure");
+    assert!(
+        body["details"]["body"][0]
+            .as_str()
+            .expect("reason")
+            .contains("valid JSON")
+    );
+    assert!(app.entries().await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_and_wrong_content_types_415() {
+    let app = spawn_with(&["--max-body-bytes=1024"], None).await;
+    let mut click = valid_click("big");
+    click["padding"] = json!("x".repeat(2000));
+    let bytes = serde_json::to_vec(&click).expect("json");
+    let signature = domain::sign(KEY.as_bytes(), &bytes);
+    let (status, body, _) = app
+        .post_raw(
+            "/api/webhook/clicks",
+            bytes.clone(),
+            Some(signature.clone()),
+            "application/json",
+        )
+        .await;
+    assert_eq!(status, 413);
+    assert_eq!(body["error"], "Payload too large");
+    let small = serde_json::to_vec(&valid_click("form")).expect("json");
+    let signature = domain::sign(KEY.as_bytes(), &small);
+    let (status, body, _) = app
+        .post_raw(
+            "/api/webhook/clicks",
+            small,
+            Some(signature),
+            "application/x-www-form-urlencoded",
+        )
+        .await;
+    assert_eq!(status, 415);
+    assert_eq!(body["error"], "Unsupported media type");
+    assert!(app.entries().await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_enqueues_the_valid_clicks_and_reports_the_rest() {
+    let app = spawn().await;
+    let mut bad = valid_click("bad-1");
+    bad["source"] = json!("");
+    let batch =
+        json!({"clicks": [valid_click("b-1"), bad, 42, valid_click("b-2"), valid_click("b-1")]});
+    let (status, body) = app.post_signed("/api/webhook/clicks/batch", &batch).await;
+    assert_eq!(status, 202);
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["processed"], 3);
+    assert_eq!(body["failed"], 2);
+    assert_eq!(body["total"], 5);
+    assert_eq!(body["errors"][0]["index"], 1);
+    assert_eq!(body["errors"][0]["click_id"], "bad-1");
+    assert_eq!(
+        body["errors"][0]["details"]["source"][0],
+        "The source field is required."
+    );
+    assert_eq!(body["errors"][1]["index"], 2);
+    assert_eq!(body["errors"][1]["click_id"], Value::Null);
+    let ids: Vec<String> = app
+        .entries()
+        .await
+        .into_iter()
+        .map(|e| e.click.click_id)
+        .collect();
+    assert_eq!(
+        ids,
+        ["b-1", "b-2", "b-1"],
+        "duplicates are left to the worker's dedupe"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unusable_batches_are_400() {
+    let app = spawn().await;
+    let cases = [
+        json!({}),
+        json!({"clicks": "nope"}),
+        json!({"clicks": []}),
+        json!({"clicks": vec![valid_click("x"); 1001]}),
+    ];
+    for batch in cases {
+        let (status, body) = app.post_signed("/api/webhook/clicks/batch", &batch).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"], "Invalid batch payload structure");
+        assert!(body["details"]["clicks"].is_array(), "{body}");
+    }
+    assert!(app.entries().await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_are_each_answered_after_their_own_entries() {
+    let app = spawn().await;
+    let requests = (0..300).map(|n| {
+        let app = &app;
+        async move {
+            app.post_signed("/api/webhook/clicks", &valid_click(&format!("p-{n}")))
+                .await
+                .0
+        }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    assert!(statuses.iter().all(|s| *s == 202));
+    let mut ids: Vec<String> = app
+        .entries()
+        .await
+        .into_iter()
+        .map(|e| e.click.click_id)
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = (0..300).map(|n| format!("p-{n}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_redis_webhooks_are_503_and_health_is_unhealthy() {
+    // Nothing listens on port 1.
+    let app = spawn_with(&[], Some("redis://127.0.0.1:1")).await;
+    let bytes = serde_json::to_vec(&valid_click("lost")).expect("json");
+    let signature = domain::sign(KEY.as_bytes(), &bytes);
+    let (status, body, headers) = app
+        .post_raw(
+            "/api/webhook/clicks",
+            bytes,
+            Some(signature),
+            "application/json",
+        )
+        .await;
+    assert_eq!(status, 503);
+    assert!(body["error"].is_string());
+    assert_eq!(
+        headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let health = app
+        .client
+        .get(format!("{}/api/health", app.base))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status().as_u16(), 503);
+    let health: Value = health.json().await.expect("json");
+    assert_eq!(health["status"], "unhealthy");
+    assert_eq!(health["checks"]["redis"]["status"], "down");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_unknown_paths_and_methods() {
+    let app = spawn().await;
+    let health = app
+        .client
+        .get(format!("{}/api/health", app.base))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status().as_u16(), 200);
+    let health: Value = health.json().await.expect("json");
+    assert_eq!(health["status"], "healthy");
+    assert_eq!(health["service"], "ingest");
+    assert!(health["timestamp"].is_string());
+    let missing = app
+        .client
+        .get(format!("{}/nope", app.base))
+        .send()
+        .await
+        .expect("404");
+    assert_eq!(missing.status().as_u16(), 404);
+    let wrong = app
+        .client
+        .get(format!("{}/api/webhook/clicks", app.base))
+        .send()
+        .await
+        .expect("405");
+    assert_eq!(wrong.status().as_u16(), 405);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_finishes_and_stops() {
+    let app = spawn().await;
+    let (status, _) = app
+        .post_signed("/api/webhook/clicks", &valid_click("last"))
+        .await;
+    assert_eq!(status, 202);
+    app.shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = app
+        .client
+        .get(format!("{}/api/health", app.base))
+        .send()
+        .await;
+    assert!(refused.is_err(), "no longer accepting after shutdown");
+    app.stream.drop().await;
+}
