@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables set here are for the callers
 # Helpers shared by the scripts in this directory. Source it, don't run it.
 #
 #   env_get NAME DEFAULT      value from the environment, else from ./.env,
@@ -103,8 +103,6 @@ parse_db_url() {
     DB_HOST="${DB_HOST:-127.0.0.1}"
     DB_PORT="${DB_PORT:-3306}"
     DB_USER="${DB_USER:-root}"
-    # shellcheck disable=SC2034 # used by the callers
-    DB_NAME="$DB_NAME"
 }
 
 # Needs parse_db_url first. Exports MYSQL_PWD only when there is a password.
@@ -149,7 +147,6 @@ parse_redis_url() {
         REDIS_PORT=""
     fi
     REDIS_HOST="${REDIS_HOST:-127.0.0.1}"
-    # shellcheck disable=SC2034 # used by the callers
     REDIS_PORT="${REDIS_PORT:-6379}"
 }
 

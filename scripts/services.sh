@@ -7,9 +7,9 @@
 #   SKIP_SERVICES=1   do nothing (you run the servers yourself)
 #
 # A server is only managed when one of the URLs that use it points at its
-# local default address (REDIS_URL / TEST_REDIS_URL, DATABASE_URL /
-# TEST_DATABASE_URL, read from the environment or .env); when they all point
-# elsewhere the script leaves it alone.
+# local default address (REDIS_URL or DATABASE_URL from the environment or
+# .env, TEST_REDIS_URL or TEST_DATABASE_URL from the environment, as the tests
+# read them); when they all point elsewhere the script leaves it alone.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -55,7 +55,7 @@ apt_install() {
 
 redis_wanted() {
     local url
-    for url in "$(env_get REDIS_URL "$DEFAULT_REDIS_URL")" "$(env_get TEST_REDIS_URL "$DEFAULT_REDIS_URL")"; do
+    for url in "$(env_get REDIS_URL "$DEFAULT_REDIS_URL")" "${TEST_REDIS_URL:-$DEFAULT_REDIS_URL}"; do
         parse_redis_url "$url"
         if url_is_local "$REDIS_HOST" "$REDIS_PORT" "$REDIS_DEFAULT_PORT"; then
             return 0
@@ -112,7 +112,7 @@ ensure_redis() {
 
 mariadb_wanted() {
     local url
-    for url in "$(env_get DATABASE_URL "$DEFAULT_DATABASE_URL")" "$(env_get TEST_DATABASE_URL "$DEFAULT_TEST_DATABASE_URL")"; do
+    for url in "$(env_get DATABASE_URL "$DEFAULT_DATABASE_URL")" "${TEST_DATABASE_URL:-$DEFAULT_TEST_DATABASE_URL}"; do
         parse_db_url "$url"
         if url_is_local "$DB_HOST" "$DB_PORT" "$MARIADB_DEFAULT_PORT"; then
             return 0
@@ -121,11 +121,16 @@ mariadb_wanted() {
     return 1
 }
 
-# `mariadb-admin ping` succeeds whenever the server answers, even with
-# "access denied", which is what we want here.
+# True when a MariaDB server answers on the port, whether or not it lets us in:
+# `mariadb-admin ping` succeeds on "access denied" but not on "host is not
+# allowed" (a fresh server with skip-name-resolve and no root@127.0.0.1).
 mariadb_up() {
-    timeout 10 mariadb-admin --protocol=TCP -h "$MARIADB_HOSTADDR" -P "$MARIADB_DEFAULT_PORT" \
-        --connect-timeout=2 ping >/dev/null 2>&1
+    local out
+    if out="$(timeout 10 mariadb-admin --protocol=TCP -h "$MARIADB_HOSTADDR" -P "$MARIADB_DEFAULT_PORT" \
+        --connect-timeout=2 ping 2>&1)"; then
+        return 0
+    fi
+    [[ "$out" == *"is not allowed to connect"* || "$out" == *"Access denied"* ]]
 }
 
 root_over_tcp_works() {

@@ -1,6 +1,8 @@
 //! Start-up glue shared by the three binaries: settings from flags, the
 //! environment and a `.env` file; logs; and a shutdown token tied to signals.
 
+pub mod health;
+
 use std::ffi::{OsStr, OsString};
 
 use clap::{CommandFactory, FromArgMatches};

@@ -1,0 +1,59 @@
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+# Extra arguments for the benchmark: make bench BENCH_ARGS="--clicks 100000"
+BENCH_ARGS ?=
+
+.PHONY: help services migrate test fmt lint run stop status bench
+
+help:
+	@echo "make services  start local Redis and MariaDB when needed (SKIP_SERVICES=1 to skip)"
+	@echo "make migrate   create the database of DATABASE_URL if missing and apply every migration"
+	@echo "make test      fmt check, clippy, every test"
+	@echo "make run       build and start ingest, worker and reporting-api in the background"
+	@echo "make stop      stop what make run started"
+	@echo "make bench     print the performance figures (BENCH_ARGS=...)"
+	@echo "make fmt       format the code"
+	@echo "make lint      clippy with warnings as errors"
+
+services:
+	@scripts/services.sh
+
+migrate: services
+	@scripts/migrate.sh
+
+test: services
+	@scripts/db.sh drop-test-databases
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		echo "+ $(CARGO) nextest run --workspace"; \
+		$(CARGO) nextest run --workspace; \
+		echo "+ $(CARGO) test --workspace --doc"; \
+		$(CARGO) test --workspace --doc; \
+	else \
+		echo "+ $(CARGO) test --workspace (cargo-nextest is not installed)"; \
+		$(CARGO) test --workspace; \
+	fi
+	@echo "make test: all green"
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+run:
+	@scripts/run.sh start
+
+stop:
+	@scripts/run.sh stop
+
+status:
+	@scripts/run.sh status
+
+bench: services
+	$(CARGO) build --release --bins
+	target/release/clicks-bench $(BENCH_ARGS)
