@@ -29,10 +29,10 @@ test: services
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		echo "+ $(CARGO) nextest run --workspace"; \
-		$(CARGO) nextest run --workspace; \
 		echo "+ $(CARGO) test --workspace --doc"; \
 		$(CARGO) test --workspace --doc; \
+		echo "+ $(CARGO) nextest run --workspace"; \
+		$(CARGO) nextest run --workspace; \
 	else \
 		echo "+ $(CARGO) test --workspace (cargo-nextest is not installed)"; \
 		$(CARGO) test --workspace; \
