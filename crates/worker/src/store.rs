@@ -32,8 +32,10 @@ const MAX_PLACEHOLDERS: usize = 65_535;
 const CLICK_COLUMNS: usize = 8;
 /// Rows per `INSERT`, under the placeholder limit.
 pub const MAX_ROWS_PER_INSERT: usize = MAX_PLACEHOLDERS / CLICK_COLUMNS - 1;
-/// `click_id`s per aggregate statement (one placeholder each, plus the token).
-const MAX_IDS_PER_AGGREGATE: usize = MAX_PLACEHOLDERS - 1;
+/// Clicks per aggregate step: the lookup binds one placeholder per click, the
+/// upsert four per (date, offer, source) group, and there are never more
+/// groups than clicks.
+const MAX_IDS_PER_AGGREGATE: usize = MAX_PLACEHOLDERS / 4 - 1;
 
 /// What one committed batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,9 +78,13 @@ pub async fn store_batch(
 }
 
 /// Adds this attempt's new rows to `click_daily_stats` and returns how many
-/// there were. `INSERT … SELECT … ON DUPLICATE KEY UPDATE` referring to the
-/// derived table's column runs on MySQL 8 and MariaDB alike (unlike
-/// `VALUES()`, deprecated in MySQL, or `AS new`, absent from MariaDB).
+/// there were.
+///
+/// One indexed lookup finds them (by `click_id`, filtered on the token) and
+/// returns their counts per (date, offer, source); one upsert adds those
+/// counts. The upsert reads its rows from a derived table and refers to its
+/// column in `ON DUPLICATE KEY UPDATE`, which MySQL 8 and MariaDB both accept
+/// (unlike `VALUES()`, deprecated in MySQL, or `AS new`, absent from MariaDB).
 async fn add_to_daily_aggregates(
     txn: &impl ConnectionTrait,
     clicks: &[&StreamClick],
@@ -92,36 +98,49 @@ async fn add_to_daily_aggregates(
             .iter()
             .map(|c| Value::from(c.click.click_id.as_str())),
     );
-    let fresh = format!(
-        "SELECT click_date, offer_id, source, COUNT(*) AS fresh_count FROM clicks \
-         WHERE batch_token = ? AND click_id IN ({placeholders}) \
-         GROUP BY click_date, offer_id, source"
-    );
-    let counted: Option<i64> = txn
-        .query_one_raw(Statement::from_sql_and_values(
+    let groups = txn
+        .query_all_raw(Statement::from_sql_and_values(
             DbBackend::MySql,
-            format!("SELECT CAST(COALESCE(SUM(fresh_count), 0) AS SIGNED) FROM ({fresh}) AS fresh"),
-            values.clone(),
+            format!(
+                "SELECT click_date, offer_id, source, COUNT(*) FROM clicks \
+                 WHERE batch_token = ? AND click_id IN ({placeholders}) \
+                 GROUP BY click_date, offer_id, source \
+                 ORDER BY click_date, offer_id, source"
+            ),
+            values,
         ))
-        .await?
-        .map(|row| row.try_get_by_index(0))
-        .transpose()?;
-    let counted = counted.map_or(0, |n| u64::try_from(n).unwrap_or(0));
-    if counted == 0 {
+        .await?;
+    if groups.is_empty() {
         return Ok(0);
+    }
+    let mut inserted = 0;
+    let mut rows = Vec::with_capacity(groups.len());
+    let mut values: Vec<Value> = Vec::with_capacity(groups.len() * 4);
+    for group in &groups {
+        let date: chrono::NaiveDate = group.try_get_by_index(0)?;
+        let offer_id: u64 = group.try_get_by_index(1)?;
+        let source: String = group.try_get_by_index(2)?;
+        let count: i64 = group.try_get_by_index(3)?;
+        inserted += u64::try_from(count).unwrap_or(0);
+        rows.push(if rows.is_empty() {
+            "SELECT ? AS click_date, ? AS offer_id, ? AS source, ? AS fresh_count"
+        } else {
+            "SELECT ?, ?, ?, ?"
+        });
+        values.extend([date.into(), offer_id.into(), source.into(), count.into()]);
     }
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::MySql,
         format!(
             "INSERT INTO click_daily_stats (click_date, offer_id, source, clicks_count) \
-             SELECT click_date, offer_id, source, fresh_count FROM ({fresh}) AS fresh \
-             ORDER BY click_date, offer_id, source \
-             ON DUPLICATE KEY UPDATE clicks_count = clicks_count + fresh.fresh_count"
+             SELECT click_date, offer_id, source, fresh_count FROM ({}) AS fresh \
+             ON DUPLICATE KEY UPDATE clicks_count = clicks_count + fresh.fresh_count",
+            rows.join(" UNION ALL ")
         ),
         values,
     ))
     .await?;
-    Ok(counted)
+    Ok(inserted)
 }
 
 /// One click per `click_id` (the first), ordered by `click_id` so that
