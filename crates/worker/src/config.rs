@@ -62,16 +62,30 @@ pub struct Settings {
     #[arg(long, env = "WORKER_BLOCK_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub block_ms: u64,
 
+    /// Consumers run side by side in this process, each with its own batch in
+    /// flight (named `<consumer>-<n>` when more than one).
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
+
     /// MySQL connections of this process.
     #[arg(long, env = "WORKER_DB_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub db_connections: u32,
 }
 
 impl Settings {
-    pub fn consumer(&self) -> String {
-        self.consumer_name
+    /// The consumer names of this process's lanes: stable across restarts,
+    /// so a restarted lane re-reads what it left pending.
+    pub fn consumers(&self) -> Vec<String> {
+        let base = self
+            .consumer_name
             .clone()
-            .unwrap_or_else(default_consumer_name)
+            .unwrap_or_else(default_consumer_name);
+        if self.concurrency == 1 {
+            return vec![base];
+        }
+        (1..=self.concurrency)
+            .map(|lane| format!("{base}-{lane}"))
+            .collect()
     }
 
     pub fn claim_idle(&self) -> Duration {

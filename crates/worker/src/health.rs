@@ -15,7 +15,8 @@ const STALLED_AFTER_MS: i64 = 120_000;
 pub struct HealthState {
     pub redis: deadpool_redis::Pool,
     pub db: DatabaseConnection,
-    pub progress: Arc<Progress>,
+    /// One per lane.
+    pub progress: Vec<Arc<Progress>>,
 }
 
 pub async fn health(state: web::Data<HealthState>) -> HttpResponse {
@@ -29,7 +30,14 @@ pub async fn health(state: web::Data<HealthState>) -> HttpResponse {
     });
     let mysql = health::timed(async { state.db.execute_unprepared("SELECT 1").await.map(drop) });
     let (redis, mysql) = tokio::join!(redis, mysql);
-    let loop_check = match state.progress.age_ms() {
+    // The slowest lane speaks for the process: a stuck lane is a stuck worker.
+    let ages: Vec<Option<i64>> = state.progress.iter().map(|p| p.age_ms()).collect();
+    let oldest = if ages.iter().any(Option::is_none) {
+        None
+    } else {
+        ages.into_iter().flatten().max()
+    };
+    let loop_check = match oldest {
         Some(age) if age <= STALLED_AFTER_MS => {
             json!({"status": "up", "last_progress_ms_ago": age})
         }

@@ -15,7 +15,8 @@ use crate::stream::StreamNames;
 pub struct Application {
     port: u16,
     server: Server,
-    worker: Worker,
+    /// The consumers of this process (`WORKER_CONCURRENCY`), each with its own batch in flight.
+    lanes: Vec<Worker>,
     shutdown: CancellationToken,
 }
 
@@ -26,27 +27,31 @@ impl Application {
             .context("cannot connect to DATABASE_URL")?;
         let redis = redis::Client::open(settings.redis_url.as_str())
             .context("REDIS_URL is not a usable Redis URL")?;
-        let options = WorkerOptions {
-            names: StreamNames {
-                stream: settings.clicks_queue_name.clone(),
-                group: settings.group.clone(),
-                consumer: settings.consumer(),
-            },
-            batch_size: settings.clicks_batch_size as usize,
-            block: settings.block(),
-            claim_idle: settings.claim_idle(),
-            max_deliveries: settings.max_deliveries,
-        };
-        let worker = Worker::start(options, redis.clone(), db.clone(), shutdown.clone())
-            .await
-            .context("cannot join the consumer group on REDIS_URL")?;
+        let mut lanes = Vec::new();
+        for consumer in settings.consumers() {
+            let options = WorkerOptions {
+                names: StreamNames {
+                    stream: settings.clicks_queue_name.clone(),
+                    group: settings.group.clone(),
+                    consumer,
+                },
+                batch_size: settings.clicks_batch_size as usize,
+                block: settings.block(),
+                claim_idle: settings.claim_idle(),
+                max_deliveries: settings.max_deliveries,
+            };
+            let lane = Worker::start(options, redis.clone(), db.clone(), shutdown.clone())
+                .await
+                .context("cannot join the consumer group on REDIS_URL")?;
+            lanes.push(lane);
+        }
         let pool =
             deadpool_redis::Config::from_connection_info(redis.get_connection_info().clone())
                 .create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
         let health_state = web::Data::new(HealthState {
             redis: pool,
             db,
-            progress: worker.progress(),
+            progress: lanes.iter().map(Worker::progress).collect(),
         });
         let listener = TcpListener::bind(settings.worker_bind)
             .with_context(|| format!("cannot listen on WORKER_BIND={}", settings.worker_bind))?;
@@ -60,17 +65,21 @@ impl Application {
         .workers(1)
         .disable_signals()
         .run();
+        let consumers: Vec<&str> = lanes
+            .iter()
+            .map(|lane| lane.names().consumer.as_str())
+            .collect();
         tracing::info!(
             port,
             stream = %settings.clicks_queue_name,
             group = %settings.group,
-            consumer = %worker.names().consumer,
+            ?consumers,
             "worker started"
         );
         Ok(Self {
             port,
             server,
-            worker,
+            lanes,
             shutdown,
         })
     }
@@ -79,14 +88,17 @@ impl Application {
         self.port
     }
 
-    /// Processes batches until shutdown, finishing the batch in hand.
+    /// Processes batches until shutdown; each lane finishes the batch in hand.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
-        let result = self.worker.run().await;
+        let results = futures_util::future::join_all(self.lanes.into_iter().map(Worker::run)).await;
         self.shutdown.cancel();
         handle.stop(true).await;
         server.await??;
-        result
+        results
+            .into_iter()
+            .collect::<anyhow::Result<Vec<()>>>()
+            .map(drop)
     }
 }
