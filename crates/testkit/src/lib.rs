@@ -61,6 +61,14 @@ impl TestDb {
         }
     }
 
+    /// A connection to the test server itself (no database selected).
+    pub async fn server() -> DatabaseConnection {
+        let server_url = env_or("TEST_DATABASE_URL", DEFAULT_MYSQL_SERVER);
+        storage::connect(server_url.trim_end_matches('/'), 1)
+            .await
+            .expect("connect to the test MySQL server")
+    }
+
     /// Runs one query returning a single unsigned integer.
     pub async fn scalar(&self, sql: &str) -> u64 {
         let row = self

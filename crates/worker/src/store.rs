@@ -175,6 +175,10 @@ fn naive(at: DateTime<Utc>) -> chrono::NaiveDateTime {
     at.naive_utc()
 }
 
+/// MySQL error numbers worth retrying: lock wait timeout, deadlock, and the
+/// server going away or the connection dropping mid-query.
+const TRANSIENT_ERROR_NUMBERS: [u16; 4] = [1205, 1213, 2006, 2013];
+
 /// Errors worth retrying with the same batch: deadlocks, lock wait
 /// timeouts and lost or unavailable connections.
 pub fn is_transient(error: &DbErr) -> bool {
@@ -190,17 +194,9 @@ pub fn is_transient(error: &DbErr) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Database(db) => {
-            // 40001: serialization failure (deadlock); HY000 covers the lock
-            // wait timeout (1205) and "server has gone away" style errors.
-            let code = db.code();
-            let message = db.message();
-            code.as_deref() == Some("40001")
-                || message.contains("Lock wait timeout")
-                || message.contains("Deadlock found")
-                || message.contains("server has gone away")
-                || message.contains("Lost connection")
-        }
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|mysql| TRANSIENT_ERROR_NUMBERS.contains(&mysql.number())),
         _ => false,
     }
 }

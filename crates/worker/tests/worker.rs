@@ -414,3 +414,50 @@ async fn the_run_loop_stops_on_shutdown() {
     assert_eq!(env.clicks().await, 10);
     env.drop().await;
 }
+
+#[tokio::test]
+async fn killed_mysql_connections_lose_nothing() {
+    let env = Env::new().await;
+    env.add(&(0..20).map(|n| click("l", n)).collect::<Vec<_>>())
+        .await;
+    let mut worker = env.worker("w1").await;
+    // Cut every connection the worker holds to its database.
+    let killer = TestDb::server().await;
+    let ids: Vec<i64> = {
+        use sea_orm::ConnectionTrait;
+        killer
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::MySql,
+                format!(
+                    "SELECT id FROM information_schema.processlist WHERE db = '{}'",
+                    env.db.name
+                ),
+            ))
+            .await
+            .expect("processlist")
+            .iter()
+            .map(|row| row.try_get_by_index::<i64>(0).expect("id"))
+            .collect()
+    };
+    assert!(!ids.is_empty(), "the worker holds connections");
+    for id in ids {
+        use sea_orm::ConnectionTrait;
+        killer.execute_unprepared(&format!("KILL {id}")).await.ok();
+    }
+    drain(&mut worker).await;
+    assert_eq!(env.clicks().await, 20);
+    env.assert_aggregates_match_clicks().await;
+    assert_eq!(env.pending().await, 0);
+    env.drop().await;
+}
+
+#[test]
+fn deadlocks_timeouts_and_lost_connections_are_transient() {
+    use sea_orm::{DbErr, RuntimeErr};
+    assert!(worker::store::is_transient(&DbErr::Conn(
+        RuntimeErr::Internal("refused".into())
+    )));
+    assert!(!worker::store::is_transient(&DbErr::Custom(
+        "bad data".into()
+    )));
+}
