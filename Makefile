@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CARGO ?= cargo
-# Extra arguments for the benchmark: make bench BENCH_ARGS="--clicks 100000"
+# Extra arguments for the benchmark, e.g. make bench BENCH_ARGS="--scenarios single,batch --concurrency 128"
 BENCH_ARGS ?=
 
 .PHONY: help services migrate test fmt lint run stop status bench

@@ -62,7 +62,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 4)]
     pub batch_concurrency: usize,
     /// batch: most measured batch requests.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 2000)]
     pub batches: u64,
     /// batch: clicks per batch request (at most 1000).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -121,6 +121,9 @@ pub struct RunArgs {
     /// Extra environment of every worker, `NAME=VALUE` (repeatable).
     #[arg(long, value_parser = parse_env_pair)]
     pub worker_env: Vec<(String, String)>,
+    /// Stop (and clean up) when the whole run takes longer than this.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub time_limit: Duration,
     /// Keep the child processes' logs even when everything went well.
     #[arg(long)]
     pub keep_logs: bool,
@@ -154,20 +157,25 @@ pub struct LoadArgs {
     /// Base URL of the running ingest (loopback only).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// HMAC key; of a comma-separated list the first one is used.
+    /// HMAC key (also read from `.env`); of a comma-separated list the first one is used.
     #[arg(long, env = "WEBHOOK_SECRET_KEY", hide_env_values = true)]
     pub key: String,
+    /// Single clicks, or batches of `--batch-size`.
     #[arg(long, value_enum, default_value = "single")]
     pub mode: LoadMode,
+    /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
     /// Most measured requests (batches in batch mode).
     #[arg(long, default_value_t = 200_000)]
     pub requests: u64,
+    /// Longest measured time (e.g. `15`, `15s`, `500ms`).
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Time at the start left out of the figures (not with `--rate`).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub warmup: Duration,
+    /// Clicks per batch request (at most 1000).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub batch_size: u64,
     /// Send at this fixed total rate (requests per second) instead of as fast as possible.

@@ -162,11 +162,17 @@ impl Harness {
         Ok(())
     }
 
+    /// Fails when ingest has exited.
+    pub fn ensure_ingest_running(&mut self) -> anyhow::Result<()> {
+        match &mut self.ingest {
+            Some(ingest) => ingest.ensure_running(),
+            None => bail!("ingest is not running"),
+        }
+    }
+
     /// Fails when ingest or a worker has exited.
     pub fn ensure_running(&mut self) -> anyhow::Result<()> {
-        if let Some(ingest) = &mut self.ingest {
-            ingest.ensure_running()?;
-        }
+        self.ensure_ingest_running()?;
         for worker in &mut self.workers {
             worker.ensure_running()?;
         }
@@ -177,8 +183,8 @@ impl Harness {
     pub async fn stop_workers(&mut self) {
         for worker in std::mem::take(&mut self.workers) {
             let stopped = worker.stop().await;
-            if !stopped.clean {
-                note(format!("{} did not exit cleanly on SIGTERM", stopped.label));
+            if let Some(trouble) = &stopped.trouble {
+                note(format!("{}: {trouble}", stopped.label));
             }
             self.stopped_workers.push(stopped);
         }
@@ -195,8 +201,8 @@ impl Harness {
         self.stop_workers().await;
         if let Some(ingest) = self.ingest.take() {
             let stopped = ingest.stop().await;
-            if !stopped.clean {
-                note("ingest did not exit cleanly on SIGTERM".to_owned());
+            if let Some(trouble) = &stopped.trouble {
+                note(format!("ingest: {trouble}"));
             }
         }
         if let Some(stream) = self.stream.take() {

@@ -27,6 +27,11 @@ use clap::Parser;
 use crate::cli::{Cli, Command, CommonArgs};
 
 fn main() -> std::process::ExitCode {
+    // `load` runs next to `make run`, whose key may live in `.env`. The full
+    // harness never reads `.env`: its children must not inherit stray settings.
+    if std::env::args().nth(1).as_deref() == Some("load") {
+        let _ = dotenvy::dotenv();
+    }
     let cli = Cli::parse();
     let common = match &cli.command {
         Some(Command::Load(args)) => args.common.clone(),
@@ -44,7 +49,7 @@ fn main() -> std::process::ExitCode {
             Some(Command::Load(args)) => {
                 tokio::select! {
                     result = load_cmd::run(args) => result,
-                    _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+                    signal = interrupted() => Err(anyhow::anyhow!("interrupted by {signal}")),
                 }
             }
             None => scenarios::run(cli.run).await,
@@ -55,6 +60,21 @@ fn main() -> std::process::ExitCode {
         Err(error) => {
             eprintln!("clicks-bench: {error:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, naming the signal.
+pub async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
         }
     }
 }

@@ -40,8 +40,8 @@ pub struct Service {
 pub struct Stopped {
     pub label: String,
     pub peak_rss_mb: Option<f64>,
-    /// Exited by itself on SIGTERM within the grace period, with status 0.
-    pub clean: bool,
+    /// Why the stop was not clean (status 0 within the grace period after SIGTERM).
+    pub trouble: Option<String>,
 }
 
 impl Service {
@@ -127,29 +127,34 @@ impl Service {
     /// SIGTERM, then wait; SIGKILL after the grace period.
     pub async fn stop(mut self) -> Stopped {
         let peak_rss_mb = self.peak_rss_mb();
+        let trouble = match self.child.try_wait() {
+            Ok(Some(status)) => Some(format!("had already exited ({status})")),
+            Ok(None) | Err(_) => self.terminate().await,
+        };
+        Stopped {
+            label: self.label,
+            peak_rss_mb,
+            trouble,
+        }
+    }
+
+    async fn terminate(&mut self) -> Option<String> {
         let signalled = self
             .child
             .id()
             .and_then(|pid| i32::try_from(pid).ok())
             .is_some_and(|pid| kill(Pid::from_raw(pid), Signal::SIGTERM).is_ok());
-        let clean = if signalled {
+        if signalled {
             match tokio::time::timeout(STOP_GRACE, self.child.wait()).await {
-                Ok(Ok(status)) => status.success(),
-                Ok(Err(_)) | Err(_) => {
-                    let _ = self.child.kill().await;
-                    false
-                }
+                Ok(Ok(status)) if status.success() => return None,
+                Ok(Ok(status)) => return Some(format!("exited with {status} on SIGTERM")),
+                Ok(Err(_)) | Err(_) => {}
             }
-        } else {
-            // Already gone (or never started): reap it.
-            let _ = self.child.kill().await;
-            false
-        };
-        Stopped {
-            label: self.label,
-            peak_rss_mb,
-            clean,
         }
+        let _ = self.child.kill().await;
+        Some(format!(
+            "killed: no clean exit within {STOP_GRACE:?} of SIGTERM"
+        ))
     }
 }
 
@@ -197,7 +202,7 @@ mod tests {
         let stopped = service.stop().await;
         assert!(started.elapsed() < Duration::from_secs(5));
         // `sleep` dies by SIGTERM: not a clean exit.
-        assert!(!stopped.clean);
+        assert!(stopped.trouble.is_some_and(|t| t.contains("SIGTERM")));
         assert!(stopped.peak_rss_mb.is_some());
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -134,13 +134,13 @@ pub async fn wait_stored(
     }
 }
 
-/// Drains whatever backlog is left with the running workers, untimed.
-pub async fn drain_leftovers(h: &mut Harness) -> anyhow::Result<()> {
+/// Waits, untimed, until the running workers have stored the backlog on top
+/// of the `already_stored` clicks counted before they started.
+pub async fn drain_leftovers(h: &mut Harness, already_stored: u64) -> anyhow::Result<()> {
     if h.backlog == 0 {
         return Ok(());
     }
-    let stored = h.db()?.clicks_count().await?;
-    let expected = stored + h.backlog;
+    let expected = already_stored + h.backlog;
     let limit = h.args.drain_timeout;
     if wait_stored(h, expected, Instant::now(), limit)
         .await?

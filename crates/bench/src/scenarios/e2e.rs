@@ -13,14 +13,15 @@ use crate::stats::{fmt_latency, fmt_rate};
 
 pub async fn run(h: &mut Harness) -> anyhow::Result<Row> {
     h.stop_workers().await;
-    h.start_workers(1, "e2e").await?;
     let mut notes = Vec::new();
-    if h.backlog > 0 {
-        let backlog = h.backlog;
+    let backlog = h.backlog;
+    let already_stored = h.db()?.clicks_count().await?;
+    h.start_workers(1, "e2e").await?;
+    if backlog > 0 {
         note(format!(
             "e2e: storing the {backlog} clicks left in the stream first"
         ));
-        drain_leftovers(h).await?;
+        drain_leftovers(h, already_stored).await?;
         notes.push(format!("stored a leftover backlog of {backlog} first"));
     }
     let args = &h.args;

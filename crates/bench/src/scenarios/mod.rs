@@ -16,9 +16,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let json = args.common.json;
     let mut harness = Harness::new(args);
     note(format!("run {}", harness.run_id));
+    let time_limit = harness.args.time_limit;
     let outcome = tokio::select! {
-        result = setup_and_run(&mut harness) => result,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        result = tokio::time::timeout(time_limit, setup_and_run(&mut harness)) => match result {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::anyhow!("the run took longer than --time-limit {time_limit:?}")),
+        },
+        signal = crate::interrupted() => Err(anyhow::anyhow!("interrupted by {signal}")),
     };
     harness.cleanup(outcome.is_err()).await;
     let rows = outcome?;
@@ -67,7 +71,7 @@ async fn setup_and_run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
                 h.problems.push(format!("{name}: {error:#}"));
                 rows.push(Row::new(name, "FAILED").notes(format!("{error:#}")));
                 // A dead ingest makes every later figure meaningless.
-                h.ensure_running()?;
+                h.ensure_ingest_running()?;
             }
         }
     }
