@@ -62,7 +62,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 4)]
     pub batch_concurrency: usize,
     /// batch: most measured batch requests.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 1000)]
     pub batches: u64,
     /// batch: clicks per batch request (at most 1000).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1000))]
