@@ -324,27 +324,37 @@ impl Worker {
         match self.store_with_retry(&clicks).await {
             Ok(stored) => Ok(stored),
             Err(error) => {
-                // Not transient: something in the batch itself. Store the
-                // clicks one by one so only the culprits are set aside.
-                tracing::error!(%error, "batch failed; storing its clicks one at a time");
+                // MySQL refused some click's data. Store the clicks one by
+                // one so only the culprits are set aside.
+                tracing::error!(%error, "batch refused; storing its clicks one at a time");
                 self.store_one_by_one(batch).await
             }
         }
     }
 
+    /// Retries every failure except MySQL refusing the data itself, which
+    /// comes back as `Err`. Anything else — deadlocks, lost connections, but
+    /// also a missing table or revoked grant — is retried with backoff and
+    /// nothing is acknowledged meanwhile: clicks must not be dead-lettered
+    /// because the database is misconfigured. `Ok(None)` on shutdown.
     async fn store_with_retry(&self, clicks: &[&StreamClick]) -> Result<Option<Stored>, DbErr> {
         let mut delay = BACKOFF_MIN;
         loop {
             match store::store_batch(&self.db, clicks).await {
                 Ok(stored) => return Ok(Some(stored)),
-                Err(error) if store::is_transient(&error) => {
-                    tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "transient MySQL error; retrying the batch");
+                Err(error) if store::is_data_error(&error) => return Err(error),
+                Err(error) => {
+                    let retry_in_ms = delay.as_millis() as u64;
+                    if store::is_transient(&error) {
+                        tracing::warn!(%error, retry_in_ms, "transient MySQL error; retrying the batch");
+                    } else {
+                        tracing::error!(%error, retry_in_ms, "MySQL error; retrying the batch");
+                    }
                     if !self.pause(delay).await {
                         return Ok(None);
                     }
                     delay = next_delay(delay);
                 }
-                Err(error) => return Err(error),
             }
         }
     }

@@ -200,3 +200,20 @@ pub fn is_transient(error: &DbErr) -> bool {
         _ => false,
     }
 }
+
+/// MySQL refused the data itself (SQLSTATE class 22, data exception, or 23,
+/// integrity constraint violation): retrying the same rows cannot help.
+pub fn is_data_error(error: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}

@@ -461,3 +461,56 @@ fn deadlocks_timeouts_and_lost_connections_are_transient() {
         "bad data".into()
     )));
 }
+
+#[tokio::test]
+async fn a_database_error_that_is_not_the_data_holds_the_batch_until_fixed() {
+    let env = Env::new().await;
+    env.add(&(0..15).map(|n| click("h", n)).collect::<Vec<_>>())
+        .await;
+    {
+        use sea_orm::ConnectionTrait;
+        env.db
+            .conn
+            .execute_unprepared("RENAME TABLE click_daily_stats TO click_daily_stats_away")
+            .await
+            .expect("rename");
+    }
+    let mut worker = env.worker("w1").await;
+    let step = tokio::spawn(async move {
+        let outcome = worker.process_once().await;
+        (worker, outcome)
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        !step.is_finished(),
+        "the batch waits for the database to be fixed"
+    );
+    assert_eq!(
+        env.clicks().await,
+        0,
+        "nothing committed without its aggregates"
+    );
+    assert_eq!(env.pending().await, 15, "nothing acknowledged");
+    {
+        use sea_orm::ConnectionTrait;
+        env.db
+            .conn
+            .execute_unprepared("RENAME TABLE click_daily_stats_away TO click_daily_stats")
+            .await
+            .expect("rename back");
+    }
+    let (_worker, outcome) = tokio::time::timeout(Duration::from_secs(10), step)
+        .await
+        .expect("finishes once fixed")
+        .expect("joins");
+    match outcome.expect("step") {
+        Outcome::Processed(report) => {
+            assert_eq!(report.inserted, 15);
+            assert_eq!(report.dead_lettered, 0);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(env.dead_letters().await.is_empty());
+    env.assert_aggregates_match_clicks().await;
+    env.drop().await;
+}
