@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
 
+use crate::auth::ApiKeys;
+use crate::export::ExportArgs;
+
 /// Reports and the Finance export of the clicks service.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "reporting-api", version, about, args_override_self = true)]
@@ -43,14 +46,62 @@ pub struct Settings {
         default_value = "0.0.0.0:8081"
     )]
     pub reporting_bind: SocketAddr,
+
+    /// Comma-separated bearer keys for /api/reports/* and /api/export/*.
+    #[arg(
+        long,
+        global = true,
+        env = "REPORTING_API_KEYS",
+        hide_env_values = true
+    )]
+    pub reporting_api_keys: Option<String>,
+
+    /// Serve without authentication (refused otherwise when REPORTING_API_KEYS is unset).
+    #[arg(long, global = true)]
+    pub insecure_no_auth: bool,
+
+    /// MySQL connections of this process.
+    #[arg(long, global = true, env = "REPORTING_DB_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub db_connections: u32,
+
+    #[command(flatten)]
+    pub finance: FinanceSettings,
+
+    #[command(flatten)]
+    pub reports: ReportSettings,
+}
+
+/// How to reach Finance.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FinanceSettings {
+    /// Finance base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "FINANCE_SERVICE_URL",
+        default_value = "http://finance-service:8080"
+    )]
+    pub finance_service_url: String,
+
+    /// Seconds per Finance request.
+    #[arg(long, global = true, env = "FINANCE_SERVICE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub finance_service_timeout: u64,
+}
+
+/// Limits of the reports.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportSettings {
+    /// Longest date range of one report, in days.
+    #[arg(long, global = true, env = "REPORT_MAX_RANGE_DAYS", default_value_t = 366, value_parser = clap::value_parser!(u32).range(1..=36_600))]
+    pub report_max_range_days: u32,
 }
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (the default).
     Serve,
-    /// Export clicks to Finance (for cron).
-    Export,
+    /// Export clicks to Finance (for cron); exit status 0 only when everything was delivered.
+    Export(ExportArgs),
 }
 
 impl Settings {
@@ -58,5 +109,18 @@ impl Settings {
         self.database_read_url
             .as_deref()
             .unwrap_or(&self.database_url)
+    }
+
+    /// The bearer keys, or why the API must not start.
+    pub fn api_keys(&self) -> Result<ApiKeys, &'static str> {
+        match self
+            .reporting_api_keys
+            .as_deref()
+            .and_then(ApiKeys::from_list)
+        {
+            Some(keys) => Ok(keys),
+            None if self.insecure_no_auth => Ok(ApiKeys::disabled()),
+            None => Err("REPORTING_API_KEYS is required (or start with --insecure-no-auth)"),
+        }
     }
 }

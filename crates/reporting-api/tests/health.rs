@@ -12,6 +12,7 @@ async fn spawn(db: &TestDb, redis_url: &str) -> (String, CancellationToken) {
         format!("--database-url={}", db.url),
         format!("--redis-url={redis_url}"),
         "--reporting-bind=127.0.0.1:0".to_owned(),
+        "--reporting-api-keys=test-key".to_owned(),
     ])
     .expect("settings");
     let shutdown = CancellationToken::new();
@@ -51,4 +52,46 @@ async fn health_reports_each_dependency() {
     assert_eq!(body["checks"]["mysql"]["status"], "up");
     shutdown.cancel();
     db.drop().await;
+}
+
+#[tokio::test]
+async fn reports_and_export_need_a_bearer_key() {
+    let db = TestDb::create().await;
+    let stream = TestStream::create();
+    let (base, shutdown) = spawn(&db, &stream.redis_url).await;
+    let client = reqwest::Client::new();
+    for (method, path) in [
+        ("GET", "/api/reports/summary"),
+        ("GET", "/api/export/status"),
+        ("POST", "/api/export/forward"),
+    ] {
+        for auth in [
+            None,
+            Some("Bearer wrong"),
+            Some("Basic test-key"),
+            Some("test-key"),
+        ] {
+            let mut request =
+                client.request(method.parse().expect("method"), format!("{base}{path}"));
+            if let Some(auth) = auth {
+                request = request.header("authorization", auth);
+            }
+            let response = request.send().await.expect("request");
+            assert_eq!(response.status().as_u16(), 401, "{method} {path} {auth:?}");
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(body, serde_json::json!({"error": "Unauthorized"}));
+        }
+    }
+    shutdown.cancel();
+    db.drop().await;
+}
+
+#[test]
+fn serving_without_keys_is_refused_unless_insecure() {
+    let settings = Settings::try_parse_from(["reporting-api"]).expect("settings");
+    let reason = settings.api_keys().expect_err("no keys");
+    assert!(reason.contains("REPORTING_API_KEYS"));
+    let settings =
+        Settings::try_parse_from(["reporting-api", "--insecure-no-auth"]).expect("settings");
+    assert!(settings.api_keys().is_ok());
 }

@@ -1,0 +1,82 @@
+//! Every way a reporting or export request can fail, mapped to HTTP in one
+//! place. Bodies have the contract's shape `{"error": …, "details": {…}}`;
+//! 5xx bodies never carry internals, the log keeps the cause chain.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use domain::FieldErrors;
+use serde_json::{Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    #[error("not found")]
+    NotFound,
+    /// 409 with this message, e.g. `Export already running`.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// 503 with this message and extra fields; `Retry-After: 5`.
+    #[error("{message}")]
+    Unavailable { message: &'static str, extra: Value },
+    /// 502 with this message and extra fields.
+    #[error("{message}")]
+    BadGateway { message: &'static str, extra: Value },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = match self {
+            Self::Unauthorized => json!({"error": "Unauthorized"}),
+            Self::Validation(details) => json!({"error": "Validation failed", "details": details}),
+            Self::NotFound => json!({"error": "Not found"}),
+            Self::Conflict(message) => json!({"error": message}),
+            Self::Unavailable { message, extra } | Self::BadGateway { message, extra } => {
+                let mut body = json!({"error": message});
+                if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+                    body.extend(extra.clone());
+                }
+                body
+            }
+            Self::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "request failed");
+                json!({"error": "Internal server error"})
+            }
+        };
+        let mut response = HttpResponse::build(self.status_code()).json(body);
+        if matches!(self, Self::Unavailable { .. }) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if matches!(self, Self::Unauthorized) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
