@@ -7,6 +7,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20250601_000001_create_clicks;
 mod m20250601_000002_create_click_daily_stats;
+mod m20250601_000003_create_click_hourly_stats;
+mod m20250601_000004_create_report_date_versions;
 
 pub struct Migrator;
 
@@ -16,6 +18,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20250601_000001_create_clicks::Migration),
             Box::new(m20250601_000002_create_click_daily_stats::Migration),
+            Box::new(m20250601_000003_create_click_hourly_stats::Migration),
+            Box::new(m20250601_000004_create_report_date_versions::Migration),
         ]
     }
 }

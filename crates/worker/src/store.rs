@@ -5,18 +5,19 @@
 //! 1. insert the batch's clicks, skipping any `click_id` already stored
 //!    (`ON DUPLICATE KEY UPDATE id = id`), each row tagged with a random
 //!    token of this attempt;
-//! 2. add to each (date, offer, source) aggregate the number of rows that
-//!    carry this attempt's token — exactly the clicks this transaction
-//!    inserted, whatever other workers or earlier attempts stored;
+//! 2. add to each (date, offer, source) and (hour, offer, source) aggregate
+//!    the number of rows that carry this attempt's token — exactly the clicks
+//!    this transaction inserted, whatever other workers or earlier attempts
+//!    stored — and bump the report version of each date touched;
 //! 3. commit.
 //!
 //! A redelivered batch (a worker died between commit and `XACK`), a retry
 //! after a lost connection whose commit did in fact succeed, or the same
 //! click sent twice all insert nothing the second time, so they add nothing.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use domain::StreamClick;
 use rand::Rng;
 use sea_orm::sea_query::Value;
@@ -68,7 +69,7 @@ pub async fn store_batch(
     }
     let mut inserted = 0;
     for chunk in unique.chunks(MAX_IDS_PER_AGGREGATE) {
-        inserted += add_to_daily_aggregates(&txn, chunk, token).await?;
+        inserted += add_to_aggregates(&txn, chunk, token).await?;
     }
     txn.commit().await?;
     Ok(Stored {
@@ -77,15 +78,18 @@ pub async fn store_batch(
     })
 }
 
-/// Adds this attempt's new rows to `click_daily_stats` and returns how many
+/// Adds this attempt's new rows to the daily and hourly aggregates, bumps
+/// the report version of each date they touch, and returns how many rows
 /// there were.
 ///
 /// One indexed lookup finds them (by `click_id`, filtered on the token) and
-/// returns their counts per (date, offer, source); one upsert adds those
-/// counts. The upsert reads its rows from a derived table and refers to its
-/// column in `ON DUPLICATE KEY UPDATE`, which MySQL 8 and MariaDB both accept
-/// (unlike `VALUES()`, deprecated in MySQL, or `AS new`, absent from MariaDB).
-async fn add_to_daily_aggregates(
+/// returns their counts per (date, hour, offer, source); the daily and hourly
+/// upserts add those counts. Each upsert reads its rows from a derived table
+/// and refers to its column in `ON DUPLICATE KEY UPDATE`, which MySQL 8 and
+/// MariaDB both accept (unlike `VALUES()`, deprecated in MySQL, or `AS new`,
+/// absent from MariaDB). The version bump comes last, so the hot row of
+/// today's date is locked only until the commit right after it.
+async fn add_to_aggregates(
     txn: &impl ConnectionTrait,
     clicks: &[&StreamClick],
     token: u64,
@@ -102,45 +106,91 @@ async fn add_to_daily_aggregates(
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::MySql,
             format!(
-                "SELECT click_date, offer_id, source, COUNT(*) FROM clicks \
+                "SELECT click_date, HOUR(clicked_at), offer_id, source, COUNT(*) FROM clicks \
                  WHERE batch_token = ? AND click_id IN ({placeholders}) \
-                 GROUP BY click_date, offer_id, source \
-                 ORDER BY click_date, offer_id, source"
+                 GROUP BY click_date, HOUR(clicked_at), offer_id, source"
             ),
             values,
         ))
         .await?;
-    if groups.is_empty() {
+    let mut daily: BTreeMap<(NaiveDate, u64, String), i64> = BTreeMap::new();
+    let mut hourly: BTreeMap<(NaiveDateTime, u64, String), i64> = BTreeMap::new();
+    for group in &groups {
+        let date: NaiveDate = group.try_get_by_index(0)?;
+        let hour: i64 = group.try_get_by_index(1)?;
+        let offer_id: u64 = group.try_get_by_index(2)?;
+        let source: String = group.try_get_by_index(3)?;
+        let count: i64 = group.try_get_by_index(4)?;
+        let hour_start = u32::try_from(hour)
+            .ok()
+            .and_then(|hour| date.and_hms_opt(hour, 0, 0))
+            .ok_or_else(|| DbErr::Custom(format!("MySQL returned hour {hour}")))?;
+        *daily.entry((date, offer_id, source.clone())).or_default() += count;
+        *hourly.entry((hour_start, offer_id, source)).or_default() += count;
+    }
+    if daily.is_empty() {
         return Ok(0);
     }
-    let mut inserted = 0;
-    let mut rows = Vec::with_capacity(groups.len());
-    let mut values: Vec<Value> = Vec::with_capacity(groups.len() * 4);
-    for group in &groups {
-        let date: chrono::NaiveDate = group.try_get_by_index(0)?;
-        let offer_id: u64 = group.try_get_by_index(1)?;
-        let source: String = group.try_get_by_index(2)?;
-        let count: i64 = group.try_get_by_index(3)?;
-        inserted += u64::try_from(count).unwrap_or(0);
+    let dates: BTreeSet<NaiveDate> = daily.keys().map(|(date, ..)| *date).collect();
+    upsert_counts(txn, "click_daily_stats", "click_date", daily).await?;
+    upsert_counts(txn, "click_hourly_stats", "click_hour", hourly).await?;
+    bump_date_versions(txn, &dates).await?;
+    let inserted = groups
+        .iter()
+        .map(|group| group.try_get_by_index::<i64>(4))
+        .sum::<Result<i64, _>>()?;
+    Ok(u64::try_from(inserted).unwrap_or(0))
+}
+
+/// Adds `counts` to an aggregate table keyed by (`time_column`, offer_id,
+/// source), in key order so concurrent workers lock rows in the same order.
+async fn upsert_counts<T: Into<Value>>(
+    txn: &impl ConnectionTrait,
+    table: &str,
+    time_column: &str,
+    counts: BTreeMap<(T, u64, String), i64>,
+) -> Result<(), DbErr> {
+    let mut rows = Vec::with_capacity(counts.len());
+    let mut values: Vec<Value> = Vec::with_capacity(counts.len() * 4);
+    for ((time, offer_id, source), count) in counts {
         rows.push(if rows.is_empty() {
-            "SELECT ? AS click_date, ? AS offer_id, ? AS source, ? AS fresh_count"
+            "SELECT ? AS t, ? AS offer_id, ? AS source, ? AS fresh_count"
         } else {
             "SELECT ?, ?, ?, ?"
         });
-        values.extend([date.into(), offer_id.into(), source.into(), count.into()]);
+        values.extend([time.into(), offer_id.into(), source.into(), count.into()]);
     }
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::MySql,
         format!(
-            "INSERT INTO click_daily_stats (click_date, offer_id, source, clicks_count) \
-             SELECT click_date, offer_id, source, fresh_count FROM ({}) AS fresh \
+            "INSERT INTO {table} ({time_column}, offer_id, source, clicks_count) \
+             SELECT t, offer_id, source, fresh_count FROM ({}) AS fresh \
              ON DUPLICATE KEY UPDATE clicks_count = clicks_count + fresh.fresh_count",
             rows.join(" UNION ALL ")
         ),
         values,
     ))
     .await?;
-    Ok(inserted)
+    Ok(())
+}
+
+/// Moves the report version of each date, invalidating cached reports that cover it.
+async fn bump_date_versions(
+    txn: &impl ConnectionTrait,
+    dates: &BTreeSet<NaiveDate>,
+) -> Result<(), DbErr> {
+    let rows = vec!["(?, 1)"; dates.len()].join(",");
+    let values: Vec<Value> = dates.iter().map(|date| (*date).into()).collect();
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::MySql,
+        format!(
+            "INSERT INTO report_date_versions (click_date, version) VALUES {rows} \
+             ON DUPLICATE KEY UPDATE version = version + 1"
+        ),
+        values,
+    ))
+    .await?;
+    Ok(())
 }
 
 /// One click per `click_id` (the first), ordered by `click_id` so that

@@ -84,6 +84,37 @@ impl Env {
             .await;
         assert_eq!(mismatches, 0, "aggregates differ from the clicks table");
         assert_eq!(self.aggregated().await, self.clicks().await);
+        let hourly_mismatches = self
+            .db
+            .scalar(
+                "SELECT COUNT(*) FROM click_hourly_stats s LEFT JOIN \
+                 (SELECT DATE_FORMAT(clicked_at, '%Y-%m-%d %H:00:00') AS h, offer_id, source, COUNT(*) AS n \
+                  FROM clicks GROUP BY h, offer_id, source) c \
+                 ON c.h = s.click_hour AND c.offer_id = s.offer_id AND c.source = s.source \
+                 WHERE c.n IS NULL OR c.n <> s.clicks_count",
+            )
+            .await;
+        assert_eq!(
+            hourly_mismatches, 0,
+            "hourly aggregates differ from the clicks table"
+        );
+        let hourly_total = self
+            .db
+            .scalar("SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM click_hourly_stats")
+            .await;
+        assert_eq!(hourly_total, self.clicks().await);
+        let unversioned = self
+            .db
+            .scalar(
+                "SELECT COUNT(DISTINCT c.click_date) FROM clicks c \
+                 LEFT JOIN report_date_versions v ON v.click_date = c.click_date \
+                 WHERE v.version IS NULL OR v.version = 0",
+            )
+            .await;
+        assert_eq!(
+            unversioned, 0,
+            "every date with clicks has a report version"
+        );
     }
 
     async fn pending(&self) -> u64 {
@@ -511,6 +542,37 @@ async fn a_database_error_that_is_not_the_data_holds_the_batch_until_fixed() {
         other => panic!("unexpected {other:?}"),
     }
     assert!(env.dead_letters().await.is_empty());
+    env.assert_aggregates_match_clicks().await;
+    env.drop().await;
+}
+
+#[tokio::test]
+async fn every_commit_moves_the_report_version_of_its_dates() {
+    let env = Env::new().await;
+    let version = |date: &'static str| {
+        let db = &env.db;
+        async move {
+            db.scalar(&format!(
+                "SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM report_date_versions WHERE click_date = '{date}'"
+            ))
+            .await
+        }
+    };
+    // click(n): n even → 2025-06-10, odd → 2025-06-11.
+    env.add(&[click("v", 0), click("v", 2)]).await;
+    let mut worker = env.worker("w1").await;
+    drain(&mut worker).await;
+    assert_eq!(version("2025-06-10").await, 1);
+    assert_eq!(version("2025-06-11").await, 0);
+    env.add(&[click("v", 1), click("v", 4)]).await;
+    drain(&mut worker).await;
+    assert_eq!(version("2025-06-10").await, 2);
+    assert_eq!(version("2025-06-11").await, 1);
+    // Only duplicates: nothing new, no version moves.
+    env.add(&[click("v", 0), click("v", 1)]).await;
+    drain(&mut worker).await;
+    assert_eq!(version("2025-06-10").await, 2);
+    assert_eq!(version("2025-06-11").await, 1);
     env.assert_aggregates_match_clicks().await;
     env.drop().await;
 }
