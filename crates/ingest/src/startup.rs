@@ -97,13 +97,7 @@ impl Application {
     /// finishes the requests in flight (their clicks are enqueued or answered
     /// 503) and returns.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let handle = self.server.handle();
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            shutdown.cancelled().await;
-            handle.stop(true).await;
-        });
-        self.server.await?;
+        service_runtime::serve_until_cancelled(self.server, self.shutdown).await?;
         // The server's app factories held the last `Enqueuer` clones; with
         // them gone the collector answers what it has and ends.
         self.collector.await?;

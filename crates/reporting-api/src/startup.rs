@@ -86,13 +86,7 @@ impl Application {
 
     /// Serves until the shutdown token is cancelled, finishing requests in flight.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let handle = self.server.handle();
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            shutdown.cancelled().await;
-            handle.stop(true).await;
-        });
-        self.server.await?;
+        service_runtime::serve_until_cancelled(self.server, self.shutdown).await?;
         Ok(())
     }
 }

@@ -138,6 +138,20 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Runs an actix server until `shutdown` is cancelled, then stops accepting
+/// connections and lets the requests in flight finish before returning.
+pub async fn serve_until_cancelled(
+    server: actix_web::dev::Server,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        handle.stop(true).await;
+    });
+    server.await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
