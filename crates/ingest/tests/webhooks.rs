@@ -82,12 +82,21 @@ impl TestApp {
         (status, body, headers)
     }
 
+    /// Posts `bytes` as JSON, signed with `key`.
+    async fn post_bytes_signed_by(
+        &self,
+        key: &str,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let signature = domain::sign(key.as_bytes(), &bytes);
+        self.post_raw(path, bytes, Some(signature), "application/json")
+            .await
+    }
+
     async fn post_signed(&self, path: &str, body: &Value) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).expect("json");
-        let signature = domain::sign(KEY.as_bytes(), &bytes);
-        let (status, body, _) = self
-            .post_raw(path, bytes, Some(signature), "application/json")
-            .await;
+        let (status, body, _) = self.post_bytes_signed_by(KEY, path, bytes).await;
         (status, body)
     }
 
@@ -214,26 +223,20 @@ async fn bad_signatures_are_401_and_nothing_is_enqueued() {
 async fn every_key_of_a_rotation_is_accepted() {
     let stream_app = spawn_with(&["--webhook-secret-key=old-key,new-key"], None).await;
     for key in ["old-key", "new-key"] {
-        let body = serde_json::to_vec(&valid_click(key)).expect("json");
-        let signature = domain::sign(key.as_bytes(), &body);
         let (status, _, _) = stream_app
-            .post_raw(
+            .post_bytes_signed_by(
+                key,
                 "/api/webhook/clicks",
-                body,
-                Some(signature),
-                "application/json",
+                serde_json::to_vec(&valid_click(key)).expect("json"),
             )
             .await;
         assert_eq!(status, 202, "{key}");
     }
-    let body = serde_json::to_vec(&valid_click("x")).expect("json");
-    let signature = domain::sign(KEY.as_bytes(), &body);
     let (status, _, _) = stream_app
-        .post_raw(
+        .post_bytes_signed_by(
+            KEY,
             "/api/webhook/clicks",
-            body,
-            Some(signature),
-            "application/json",
+            serde_json::to_vec(&valid_click("x")).expect("json"),
         )
         .await;
     assert_eq!(
@@ -263,17 +266,9 @@ async fn invalid_clicks_are_400_with_details_per_field() {
             .expect("reason")
             .contains("RFC 3339")
     );
-    let (status, body, _) = {
-        let bytes = b"{not json".to_vec();
-        let signature = domain::sign(KEY.as_bytes(), &bytes);
-        app.post_raw(
-            "/api/webhook/clicks",
-            bytes,
-            Some(signature),
-            "application/json",
-        )
-        .await
-    };
+    let (status, body, _) = app
+        .post_bytes_signed_by(KEY, "/api/webhook/clicks", b"{not json".to_vec())
+        .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "Invalid payload structure");
     assert!(
@@ -291,14 +286,11 @@ async fn oversized_bodies_are_413_and_wrong_content_types_415() {
     let app = spawn_with(&["--max-body-bytes=1024"], None).await;
     let mut click = valid_click("big");
     click["padding"] = json!("x".repeat(2000));
-    let bytes = serde_json::to_vec(&click).expect("json");
-    let signature = domain::sign(KEY.as_bytes(), &bytes);
     let (status, body, _) = app
-        .post_raw(
+        .post_bytes_signed_by(
+            KEY,
             "/api/webhook/clicks",
-            bytes.clone(),
-            Some(signature.clone()),
-            "application/json",
+            serde_json::to_vec(&click).expect("json"),
         )
         .await;
     assert_eq!(status, 413);
@@ -403,14 +395,11 @@ async fn concurrent_requests_are_each_answered_after_their_own_entries() {
 async fn without_redis_webhooks_are_503_and_health_is_unhealthy() {
     // Nothing listens on port 1.
     let app = spawn_with(&[], Some("redis://127.0.0.1:1")).await;
-    let bytes = serde_json::to_vec(&valid_click("lost")).expect("json");
-    let signature = domain::sign(KEY.as_bytes(), &bytes);
     let (status, body, headers) = app
-        .post_raw(
+        .post_bytes_signed_by(
+            KEY,
             "/api/webhook/clicks",
-            bytes,
-            Some(signature),
-            "application/json",
+            serde_json::to_vec(&valid_click("lost")).expect("json"),
         )
         .await;
     assert_eq!(status, 503);
