@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::stream::DEFAULT_GROUP;
 
@@ -11,9 +11,13 @@ use crate::stream::DEFAULT_GROUP;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "worker", version, about, args_override_self = true)]
 pub struct Settings {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// MySQL/MariaDB the clicks are written to.
     #[arg(
         long,
+        global = true,
         env = "DATABASE_URL",
         default_value = "mysql://root@127.0.0.1:3306/clicks_service",
         hide_env_values = true
@@ -23,6 +27,7 @@ pub struct Settings {
     /// Redis holding the click stream.
     #[arg(
         long,
+        global = true,
         env = "REDIS_URL",
         default_value = "redis://127.0.0.1:6379",
         hide_env_values = true
@@ -30,46 +35,88 @@ pub struct Settings {
     pub redis_url: String,
 
     /// The stream key ingest appends to.
-    #[arg(long, env = "CLICKS_QUEUE_NAME", default_value = "clicks-processing")]
+    #[arg(
+        long,
+        global = true,
+        env = "CLICKS_QUEUE_NAME",
+        default_value = "clicks-processing"
+    )]
     pub clicks_queue_name: String,
 
     /// Most clicks committed in one transaction.
-    #[arg(long, env = "CLICKS_BATCH_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    #[arg(long, global = true, env = "CLICKS_BATCH_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
     pub clicks_batch_size: u32,
 
     /// Listen address of the health endpoint.
-    #[arg(long, env = "WORKER_BIND", default_value = "0.0.0.0:8082")]
+    #[arg(
+        long,
+        global = true,
+        env = "WORKER_BIND",
+        default_value = "0.0.0.0:8082"
+    )]
     pub worker_bind: SocketAddr,
 
     /// The consumer group shared by all workers.
-    #[arg(long, env = "WORKER_GROUP", default_value = DEFAULT_GROUP)]
+    #[arg(long, global = true, env = "WORKER_GROUP", default_value = DEFAULT_GROUP)]
     pub group: String,
 
     /// This process's consumer name; unique per process (default: host name and process id).
     /// A restarted worker with the same name first re-reads what it left pending.
-    #[arg(long, env = "WORKER_CONSUMER_NAME")]
+    #[arg(long, global = true, env = "WORKER_CONSUMER_NAME")]
     pub consumer_name: Option<String>,
 
     /// How long an entry stays pending with another consumer before this one takes it over, in seconds.
-    #[arg(long, env = "WORKER_CLAIM_IDLE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, global = true, env = "WORKER_CLAIM_IDLE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub claim_idle_secs: u64,
 
     /// Deliveries after which an entry goes to the dead-letter stream.
-    #[arg(long, env = "WORKER_MAX_DELIVERIES", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, global = true, env = "WORKER_MAX_DELIVERIES", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_deliveries: u64,
 
     /// How long one read waits for new entries, in milliseconds.
-    #[arg(long, env = "WORKER_BLOCK_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    #[arg(long, global = true, env = "WORKER_BLOCK_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub block_ms: u64,
 
     /// Consumers run side by side in this process, each with its own batch in
     /// flight (named `<consumer>-<n>` when more than one).
-    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, global = true, env = "WORKER_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
 
     /// MySQL connections of this process.
-    #[arg(long, env = "WORKER_DB_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    #[arg(long, global = true, env = "WORKER_DB_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub db_connections: u32,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Consume the stream (the default).
+    Run,
+    /// Inspect or replay the dead-letter stream.
+    #[command(subcommand)]
+    DeadLetter(DeadLetterCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum DeadLetterCommand {
+    /// List dead-lettered entries, oldest first, with their reason.
+    List {
+        /// Most entries shown.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put entries back on the main stream (they are removed from the
+    /// dead-letter stream once re-added); replayed clicks still count once.
+    Replay {
+        /// The dead-letter entry ID to replay (repeatable).
+        #[arg(long = "id", required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<String>,
+        /// Replay every dead-lettered entry.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 impl Settings {

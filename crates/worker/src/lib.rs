@@ -1,13 +1,15 @@
 //! `worker`: consumes the click stream in a consumer group and writes each
 //! click exactly once, with its aggregates, to MySQL.
 
+pub mod cli;
 mod config;
+pub mod dead_letter;
 mod health;
 pub mod processor;
 mod startup;
 pub mod store;
 pub mod stream;
 
-pub use config::Settings;
+pub use config::{Command, DeadLetterCommand, Settings};
 pub use processor::{BatchReport, Outcome, Worker, WorkerOptions};
 pub use startup::Application;

@@ -1,10 +1,22 @@
-use worker::{Application, Settings};
+use std::process::ExitCode;
+
+use worker::{Application, Command, Settings};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let settings: Settings = service_runtime::parse_settings();
+async fn main() -> anyhow::Result<ExitCode> {
+    let mut settings: Settings = service_runtime::parse_settings();
     service_runtime::init_tracing();
-    let shutdown = service_runtime::shutdown_on_signals();
-    let application = Application::build(settings, shutdown).await?;
-    application.run_until_stopped().await
+    match settings.command.take() {
+        None | Some(Command::Run) => {
+            let shutdown = service_runtime::shutdown_on_signals();
+            Application::build(settings, shutdown)
+                .await?
+                .run_until_stopped()
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::DeadLetter(command)) => {
+            worker::cli::dead_letter_command(&settings, command).await
+        }
+    }
 }

@@ -350,7 +350,7 @@ fn parse_read_reply(reply: Value) -> Vec<RawEntry> {
         .collect()
 }
 
-fn parse_entries(entries: Value) -> Vec<RawEntry> {
+pub(crate) fn parse_entries(entries: Value) -> Vec<RawEntry> {
     let Value::Array(entries) = entries else {
         return Vec::new();
     };

@@ -576,3 +576,88 @@ async fn every_commit_moves_the_report_version_of_its_dates() {
     env.assert_aggregates_match_clicks().await;
     env.drop().await;
 }
+
+#[tokio::test]
+async fn dead_letters_can_be_listed_and_replayed_and_count_once() {
+    use worker::dead_letter::{self, Selection};
+    let env = Env::new().await;
+    env.add(&[click("r", 1), click("r", 2)]).await;
+    let mut options = env.options("w1");
+    options.max_deliveries = 1;
+    {
+        // Read and crash: on the next start both entries are over their delivery budget.
+        let mut worker = env.worker_with(options.clone()).await;
+        worker.read_batch().await.expect("read").expect("a batch");
+    }
+    {
+        let mut conn = env.stream.conn().await;
+        let _: String = redis::cmd("XADD")
+            .arg(&env.stream.key)
+            .arg("*")
+            .arg("garbage")
+            .arg("x")
+            .query_async(&mut conn)
+            .await
+            .expect("xadd");
+    }
+    let mut worker = env.worker_with(options.clone()).await;
+    drain(&mut worker).await;
+    assert_eq!(env.clicks().await, 0);
+
+    let client = redis::Client::open(env.stream.redis_url.as_str()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let letters = dead_letter::list(&mut conn, &options.names, 100)
+        .await
+        .expect("list");
+    assert_eq!(letters.len(), 3);
+    assert_eq!(letters[0].click_id(), Some("r-1"));
+    assert!(
+        letters[0].reason.contains("delivered 2 times"),
+        "{}",
+        letters[0].reason
+    );
+    assert!(
+        letters[2].reason.contains("undecodable"),
+        "{}",
+        letters[2].reason
+    );
+    assert!(!letters[0].source_id.is_empty());
+
+    // Replay one by id; an unknown id is reported, not invented.
+    let outcome = dead_letter::replay(
+        &mut conn,
+        &options.names,
+        Selection::Ids(vec![letters[0].id.clone(), "1-1".to_owned()]),
+    )
+    .await
+    .expect("replay");
+    assert_eq!(outcome.replayed, vec![letters[0].id.clone()]);
+    assert_eq!(outcome.missing, vec!["1-1".to_owned()]);
+    options.max_deliveries = 5;
+    let mut worker = env.worker_with(options.clone()).await;
+    drain(&mut worker).await;
+    assert_eq!(env.clicks().await, 1);
+
+    // Replay everything, then r-1 once more (as if a replay crashed half-way): still counted once.
+    let outcome = dead_letter::replay(&mut conn, &options.names, Selection::All)
+        .await
+        .expect("replay");
+    assert_eq!(outcome.replayed.len(), 2);
+    env.add(&[click("r", 1)]).await;
+    drain(&mut worker).await;
+    assert_eq!(env.clicks().await, 2);
+    let remaining = dead_letter::list(&mut conn, &options.names, 100)
+        .await
+        .expect("list");
+    assert_eq!(
+        remaining.len(),
+        1,
+        "the garbage entry is dead-lettered again"
+    );
+    assert!(remaining[0].reason.contains("undecodable"));
+    env.assert_aggregates_match_clicks().await;
+    env.drop().await;
+}

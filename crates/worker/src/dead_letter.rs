@@ -1,0 +1,148 @@
+//! Inspecting and replaying the dead-letter stream (`<queue>:dead-letter`).
+//!
+//! Each dead letter holds the original entry's fields plus the `dead_letter_*`
+//! fields of [`crate::stream`]. Replay appends the original fields to the
+//! main stream as a new entry, then deletes the dead letter; a crash between
+//! the two replays it twice, which the worker's dedupe makes harmless.
+
+use redis::aio::MultiplexedConnection;
+use redis::{RedisResult, Value};
+use serde::Serialize;
+
+use crate::stream::{self, DL_AT, DL_DELIVERIES, DL_REASON, DL_SOURCE_ID, StreamNames};
+
+/// One dead-lettered entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadLetter {
+    /// Its ID on the dead-letter stream.
+    pub id: String,
+    /// Its ID on the main stream when it was set aside.
+    pub source_id: String,
+    pub reason: String,
+    pub deliveries: String,
+    pub at: String,
+    /// The original fields, as text (lossy for bytes that are not UTF-8).
+    pub fields: Vec<(String, String)>,
+    #[serde(skip)]
+    raw: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl DeadLetter {
+    fn from_entry(id: String, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
+        let mut letter = Self {
+            id,
+            source_id: String::new(),
+            reason: String::new(),
+            deliveries: String::new(),
+            at: String::new(),
+            fields: Vec::new(),
+            raw: Vec::new(),
+        };
+        for (field, value) in pairs {
+            let text = String::from_utf8_lossy(&value).into_owned();
+            match field.as_slice() {
+                f if f == DL_REASON.as_bytes() => letter.reason = text,
+                f if f == DL_SOURCE_ID.as_bytes() => letter.source_id = text,
+                f if f == DL_DELIVERIES.as_bytes() => letter.deliveries = text,
+                f if f == DL_AT.as_bytes() => letter.at = text,
+                _ => {
+                    letter
+                        .fields
+                        .push((String::from_utf8_lossy(&field).into_owned(), text));
+                    letter.raw.push((field, value));
+                }
+            }
+        }
+        letter
+    }
+
+    /// The original `click_id`, if the entry had one.
+    pub fn click_id(&self) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(field, _)| field == "click_id")
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// The oldest `count` dead letters.
+pub async fn list(
+    conn: &mut MultiplexedConnection,
+    names: &StreamNames,
+    count: usize,
+) -> RedisResult<Vec<DeadLetter>> {
+    range(conn, &names.dead_letter(), "-", "+", count).await
+}
+
+/// Which dead letters to replay.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    Ids(Vec<String>),
+    All,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replayed {
+    /// Dead-letter IDs put back on the main stream.
+    pub replayed: Vec<String>,
+    /// Requested IDs that are not in the dead-letter stream.
+    pub missing: Vec<String>,
+}
+
+/// Puts the selected dead letters back on the main stream.
+pub async fn replay(
+    conn: &mut MultiplexedConnection,
+    names: &StreamNames,
+    selection: Selection,
+) -> RedisResult<Replayed> {
+    let key = names.dead_letter();
+    let mut outcome = Replayed::default();
+    let letters = match selection {
+        Selection::All => range(conn, &key, "-", "+", usize::MAX).await?,
+        Selection::Ids(ids) => {
+            let mut found = Vec::new();
+            for id in ids {
+                match range(conn, &key, &id, &id, 1).await?.pop() {
+                    Some(letter) => found.push(letter),
+                    None => outcome.missing.push(id),
+                }
+            }
+            found
+        }
+    };
+    for letter in letters {
+        let mut add = redis::cmd("XADD");
+        add.arg(&names.stream).arg("*");
+        for (field, value) in &letter.raw {
+            add.arg(field.as_slice()).arg(value.as_slice());
+        }
+        let _: String = add.query_async(conn).await?;
+        let _: u64 = redis::cmd("XDEL")
+            .arg(&key)
+            .arg(&letter.id)
+            .query_async(conn)
+            .await?;
+        outcome.replayed.push(letter.id);
+    }
+    Ok(outcome)
+}
+
+async fn range(
+    conn: &mut MultiplexedConnection,
+    key: &str,
+    start: &str,
+    end: &str,
+    count: usize,
+) -> RedisResult<Vec<DeadLetter>> {
+    let mut command = redis::cmd("XRANGE");
+    command.arg(key).arg(start).arg(end);
+    if count != usize::MAX {
+        command.arg("COUNT").arg(count);
+    }
+    let reply: Value = command.query_async(conn).await?;
+    Ok(stream::parse_entries(reply)
+        .into_iter()
+        .map(|entry| DeadLetter::from_entry(entry.id, entry.fields))
+        .collect())
+}
