@@ -5,7 +5,7 @@
 //! main stream as a new entry, then deletes the dead letter; a crash between
 //! the two replays it twice, which the worker's dedupe makes harmless.
 
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionLike;
 use redis::{RedisResult, Value};
 use serde::Serialize;
 
@@ -67,7 +67,7 @@ impl DeadLetter {
 
 /// The oldest `count` dead letters.
 pub async fn list(
-    conn: &mut MultiplexedConnection,
+    conn: &mut (impl ConnectionLike + Send + Sync),
     names: &StreamNames,
     count: usize,
 ) -> RedisResult<Vec<DeadLetter>> {
@@ -92,7 +92,7 @@ pub struct Replayed {
 
 /// Puts the selected dead letters back on the main stream.
 pub async fn replay(
-    conn: &mut MultiplexedConnection,
+    conn: &mut (impl ConnectionLike + Send + Sync),
     names: &StreamNames,
     selection: Selection,
 ) -> RedisResult<Replayed> {
@@ -129,7 +129,7 @@ pub async fn replay(
 }
 
 async fn range(
-    conn: &mut MultiplexedConnection,
+    conn: &mut (impl ConnectionLike + Send + Sync),
     key: &str,
     start: &str,
     end: &str,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use domain::StreamClick;
 use rand::Rng;
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +23,8 @@ const CLAIM_EVERY: Duration = Duration::from_secs(5);
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(10);
 /// Consumers holding nothing and idle this long are forgotten.
 const FORGET_CONSUMERS_AFTER: Duration = Duration::from_secs(3600);
+/// How long a Redis command other than the blocking read may take.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Backoff bounds for MySQL and Redis retries.
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -98,7 +100,10 @@ pub struct Worker {
     redis: redis::Client,
     /// Blocking reads get a connection of their own.
     reader: Option<MultiplexedConnection>,
-    control: deadpool_redis::Pool,
+    /// Everything else (acks, claims, dead letters, trimming) shares one
+    /// multiplexed connection that reconnects by itself. Unlike a pool, it
+    /// costs no health-check round trip per use.
+    control: ConnectionManager,
     db: DatabaseConnection,
     phase: Phase,
     claim_cursor: String,
@@ -116,9 +121,10 @@ impl Worker {
         db: DatabaseConnection,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let control =
-            deadpool_redis::Config::from_connection_info(redis.get_connection_info().clone())
-                .create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT));
+        let control = ConnectionManager::new_with_config(redis.clone(), config).await?;
         let worker = Self {
             options,
             redis,
@@ -132,7 +138,7 @@ impl Worker {
             shutdown,
             progress: Arc::new(Progress::default()),
         };
-        let mut conn = worker.control.get().await?;
+        let mut conn = worker.control.clone();
         stream::ensure_group(&mut conn, &worker.options.names).await?;
         Ok(worker)
     }
@@ -176,7 +182,7 @@ impl Worker {
             return Ok(None);
         }
         if redelivered {
-            let mut conn = self.control.get().await?;
+            let mut conn = self.control.clone();
             stream::load_delivery_counts(&mut conn, &self.options.names, &mut entries).await?;
         }
         Ok(Some(self.sort(entries)))
@@ -188,7 +194,7 @@ impl Worker {
         let count = self.options.batch_size;
         if let Phase::OwnPending(after) = &self.phase {
             let after = after.clone();
-            let mut conn = self.control.get().await?;
+            let mut conn = self.control.clone();
             let entries = self
                 .with_group(stream::read_group(
                     &mut conn,
@@ -207,7 +213,7 @@ impl Worker {
             }
         }
         if Instant::now() >= self.next_claim {
-            let mut conn = self.control.get().await?;
+            let mut conn = self.control.clone();
             let (claimed, next) = self
                 .with_group(stream::autoclaim(
                     &mut conn,
@@ -281,7 +287,7 @@ impl Worker {
 
     async fn recreate_group(&self) -> anyhow::Result<()> {
         tracing::warn!(stream = %self.options.names.stream, "consumer group missing; creating it again");
-        let mut conn = self.control.get().await?;
+        let mut conn = self.control.clone();
         stream::ensure_group(&mut conn, &self.options.names).await?;
         Ok(())
     }
@@ -399,7 +405,7 @@ impl Worker {
         let mut delay = BACKOFF_MIN;
         loop {
             let attempt = async {
-                let mut conn = self.control.get().await?;
+                let mut conn = self.control.clone();
                 stream::dead_letter(&mut conn, &self.options.names, &dead).await?;
                 stream::ack(&mut conn, &self.options.names, &ids).await?;
                 anyhow::Ok(())
@@ -436,7 +442,7 @@ impl Worker {
 
     async fn try_maintain(&self) -> anyhow::Result<()> {
         self.trim_acknowledged().await?;
-        let mut conn = self.control.get().await?;
+        let mut conn = self.control.clone();
         stream::forget_idle_consumers(&mut conn, &self.options.names, FORGET_CONSUMERS_AFTER)
             .await?;
         Ok(())
@@ -444,7 +450,7 @@ impl Worker {
 
     /// Trims the entries every group has acknowledged; returns how many went.
     pub async fn trim_acknowledged(&self) -> anyhow::Result<u64> {
-        let mut conn = self.control.get().await?;
+        let mut conn = self.control.clone();
         let stream = &self.options.names.stream;
         let Some(point) = stream::safe_trim_point(&mut conn, stream).await? else {
             return Ok(0);

@@ -20,7 +20,7 @@
 
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionLike;
 use redis::streams::{StreamInfoConsumersReply, StreamInfoGroupsReply, StreamPendingReply};
 use redis::{AsyncCommands, RedisResult, Value};
 
@@ -62,7 +62,7 @@ impl StreamNames {
 
 /// Creates the group (and the stream) if missing.
 pub async fn ensure_group(
-    conn: &mut MultiplexedConnection,
+    conn: &mut (impl ConnectionLike + Send + Sync),
     names: &StreamNames,
 ) -> RedisResult<()> {
     let created: RedisResult<()> = redis::cmd("XGROUP")
@@ -87,7 +87,7 @@ pub fn is_missing_group(error: &redis::RedisError) -> bool {
 /// `XREADGROUP … STREAMS <stream> <start>`: with `>` new entries (waiting up to
 /// `block`), with an ID this consumer's own pending entries after it.
 pub async fn read_group(
-    conn: &mut MultiplexedConnection,
+    conn: &mut (impl ConnectionLike + Send + Sync),
     names: &StreamNames,
     start: &str,
     count: usize,
@@ -112,7 +112,7 @@ pub async fn read_group(
 /// consumer is presumably dead). Returns the entries and the cursor to
 /// continue from (`0-0` when the scan is complete).
 pub async fn autoclaim(
-    conn: &mut MultiplexedConnection,
+    conn: &mut (impl ConnectionLike + Send + Sync),
     names: &StreamNames,
     min_idle: Duration,
     cursor: &str,
@@ -146,7 +146,7 @@ pub async fn autoclaim(
 /// Fills in how many times each entry has been delivered (from `XPENDING`),
 /// for entries read from history or claimed, whose count may be above one.
 pub async fn load_delivery_counts(
-    conn: &mut MultiplexedConnection,
+    conn: &mut (impl ConnectionLike + Send + Sync),
     names: &StreamNames,
     entries: &mut [RawEntry],
 ) -> RedisResult<()> {
@@ -180,7 +180,7 @@ pub async fn load_delivery_counts(
 
 /// `XACK` of the given IDs.
 pub async fn ack(
-    conn: &mut MultiplexedConnection,
+    conn: &mut (impl ConnectionLike + Send + Sync),
     names: &StreamNames,
     ids: &[&str],
 ) -> RedisResult<()> {
@@ -194,7 +194,7 @@ pub async fn ack(
 /// Copies entries to the dead-letter stream with their reason. The caller
 /// acknowledges them only after this succeeded.
 pub async fn dead_letter(
-    conn: &mut MultiplexedConnection,
+    conn: &mut (impl ConnectionLike + Send + Sync),
     names: &StreamNames,
     entries: &[(&RawEntry, String)],
 ) -> RedisResult<()> {
@@ -228,7 +228,7 @@ pub async fn dead_letter(
 /// was given. Everything below is acknowledged by every group. `None` when
 /// there is no group (then nothing may be trimmed).
 pub async fn safe_trim_point(
-    conn: &mut MultiplexedConnection,
+    conn: &mut (impl ConnectionLike + Send + Sync),
     stream: &str,
 ) -> RedisResult<Option<String>> {
     let groups: StreamInfoGroupsReply = conn.xinfo_groups(stream).await?;
@@ -256,7 +256,7 @@ pub async fn safe_trim_point(
 /// than `~`, so what the group has acknowledged really goes; it runs only
 /// every few seconds.
 pub async fn trim_below(
-    conn: &mut MultiplexedConnection,
+    conn: &mut (impl ConnectionLike + Send + Sync),
     stream: &str,
     id: &str,
 ) -> RedisResult<u64> {
@@ -272,7 +272,7 @@ pub async fn trim_below(
 /// longer than `idle`: processes that exited. A live consumer removed this
 /// way is re-created by its next read.
 pub async fn forget_idle_consumers(
-    conn: &mut MultiplexedConnection,
+    conn: &mut (impl ConnectionLike + Send + Sync),
     names: &StreamNames,
     idle: Duration,
 ) -> RedisResult<usize> {
