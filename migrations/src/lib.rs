@@ -9,6 +9,7 @@ mod m20250601_000001_create_clicks;
 mod m20250601_000002_create_click_daily_stats;
 mod m20250601_000003_create_click_hourly_stats;
 mod m20250601_000004_create_report_date_versions;
+mod m20250602_000001_create_click_exports;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250601_000002_create_click_daily_stats::Migration),
             Box::new(m20250601_000003_create_click_hourly_stats::Migration),
             Box::new(m20250601_000004_create_report_date_versions::Migration),
+            Box::new(m20250602_000001_create_click_exports::Migration),
         ]
     }
 }

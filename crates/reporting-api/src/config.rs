@@ -86,6 +86,37 @@ pub struct FinanceSettings {
     /// Seconds per Finance request.
     #[arg(long, global = true, env = "FINANCE_SERVICE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub finance_service_timeout: u64,
+
+    /// Clicks per request to Finance.
+    #[arg(long, global = true, env = "FINANCE_EXPORT_CHUNK_SIZE", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub finance_export_chunk_size: u32,
+
+    /// Retries of one chunk (connection errors, timeouts, 429, 5xx) before the export fails.
+    #[arg(long, global = true, env = "FINANCE_MAX_RETRIES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub finance_max_retries: u32,
+
+    /// First retry delay in milliseconds; it doubles on each retry (with jitter), up to 30 s.
+    #[arg(long, global = true, env = "FINANCE_RETRY_BASE_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub finance_retry_base_ms: u64,
+
+    /// Bearer token sent to Finance (`Authorization: Bearer …`).
+    #[arg(
+        long,
+        global = true,
+        env = "FINANCE_SERVICE_TOKEN",
+        hide_env_values = true
+    )]
+    pub finance_service_token: Option<crate::export::Secret>,
+
+    /// Key of the `X-Signature: sha256=<hex>` HMAC of each body sent to Finance.
+    #[arg(
+        long,
+        global = true,
+        env = "FINANCE_SIGNING_SECRET",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub finance_signing_secret: Option<crate::export::Secret>,
 }
 
 /// Limits of the reports.
@@ -94,6 +125,12 @@ pub struct ReportSettings {
     /// Longest date range of one report, in days.
     #[arg(long, global = true, env = "REPORT_MAX_RANGE_DAYS", default_value_t = 366, value_parser = clap::value_parser!(u32).range(1..=36_600))]
     pub report_max_range_days: u32,
+
+    /// Seconds a cached report answer is kept in Redis (0: no cache). An
+    /// answer is served only while no click of the dates it covers has been
+    /// committed since, whatever this says.
+    #[arg(long, global = true, env = "REPORT_CACHE_TTL_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub report_cache_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Subcommand)]

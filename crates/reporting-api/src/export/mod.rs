@@ -1,10 +1,25 @@
 //! The export of a day's clicks to Finance (SPEC §5): `POST /api/export/forward`,
 //! `GET /api/export/status` and the `export` subcommand.
+//!
+//! Chunked, resumable and idempotent: see [`exporter`] for how a date is
+//! walked and resumed, [`record`] for the per-date record and its lease, and
+//! [`finance`] for retries.
 
-use actix_web::{HttpResponse, web};
+pub mod chunk;
+mod cli;
+pub mod exporter;
+pub mod finance;
+mod http;
+pub mod record;
+mod secret;
+
+use actix_web::web;
+
+pub use cli::{ExitStatus, export_dates};
+pub use exporter::{Delivered, ExportError, Exporter};
+pub use secret::Secret;
 
 use crate::Settings;
-use crate::auth::Authenticated;
 
 /// `reporting-api export` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,16 +37,12 @@ pub struct ExportArgs {
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .route("/forward", web::post().to(not_yet))
-        .route("/status", web::get().to(not_yet));
-}
-
-async fn not_yet(_: Authenticated) -> HttpResponse {
-    HttpResponse::NotImplemented().json(serde_json::json!({"error": "Not implemented yet"}))
+        .app_data(web::Data::new(http::ExporterCell::default()))
+        .route("/forward", web::post().to(http::forward))
+        .route("/status", web::get().to(http::status));
 }
 
 /// Runs the `export` subcommand; the process exit code.
-pub async fn run_cli(_settings: Settings, _args: ExportArgs) -> std::process::ExitCode {
-    eprintln!("reporting-api export: not implemented yet");
-    std::process::ExitCode::from(2)
+pub async fn run_cli(settings: Settings, args: ExportArgs) -> std::process::ExitCode {
+    cli::run(settings, args).await
 }

@@ -1,0 +1,208 @@
+//! `POST /api/export/forward` and `GET /api/export/status` (SPEC §5).
+
+use std::sync::OnceLock;
+
+use actix_web::{HttpResponse, web};
+use chrono::{NaiveDate, NaiveDateTime, Utc};
+use domain::FieldErrors;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::exporter::{ExportError, Exporter};
+use super::{chunk, record};
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+
+/// The exporter of this HTTP worker, built on first use from the settings.
+#[derive(Default)]
+pub struct ExporterCell(OnceLock<Exporter>);
+
+impl ExporterCell {
+    fn get(&self, state: &AppState) -> Result<&Exporter, ApiError> {
+        if let Some(exporter) = self.0.get() {
+            return Ok(exporter);
+        }
+        let exporter = Exporter::new(state.db.clone(), &state.settings.finance)?;
+        Ok(self.0.get_or_init(|| exporter))
+    }
+}
+
+const REQUIRED: &str = "The date field is required.";
+const NOT_A_DATE: &str = "The date field must be a valid date in the format YYYY-MM-DD.";
+const IN_FUTURE: &str = "The date field must be a date before or equal to today.";
+
+/// `YYYY-MM-DD`, strictly (no time, no padding variants).
+fn parse_date(text: &str) -> Result<NaiveDate, &'static str> {
+    if text.len() != 10 {
+        return Err(NOT_A_DATE);
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| NOT_A_DATE)
+}
+
+fn invalid(reason: &str) -> ApiError {
+    ApiError::Validation(FieldErrors::single("date", reason))
+}
+
+/// The body's `date`: present, a string, a real date, not after today (UTC).
+fn forward_date(body: &[u8]) -> Result<NaiveDate, ApiError> {
+    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let date = match value.get("date") {
+        None | Some(Value::Null) => return Err(invalid(REQUIRED)),
+        Some(Value::String(text)) if text.trim().is_empty() => return Err(invalid(REQUIRED)),
+        Some(Value::String(text)) => parse_date(text.trim()).map_err(invalid)?,
+        Some(_) => return Err(invalid(NOT_A_DATE)),
+    };
+    if date > Utc::now().date_naive() {
+        return Err(invalid(IN_FUTURE));
+    }
+    Ok(date)
+}
+
+pub async fn forward(
+    _: Authenticated,
+    state: web::Data<AppState>,
+    cell: web::Data<ExporterCell>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let date = forward_date(&body)?;
+    let exporter = cell.get(&state)?.clone();
+    if !exporter.finance().is_available().await {
+        return Err(ApiError::Unavailable {
+            message: "Finance service is not available",
+            extra: json!({"date": date.to_string()}),
+        });
+    }
+    // On its own task: a client that hangs up does not stop the export
+    // half-way (it would only resume later, but there is no need).
+    let outcome = tokio::spawn(async move { exporter.export_date(date, None).await })
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    match outcome {
+        Ok(done) => Ok(HttpResponse::Ok().json(json!({
+            "status": "success",
+            "message": "Clicks data successfully forwarded to Finance service",
+            "date": date.to_string(),
+            "clicks_sent": done.clicks_sent,
+            "total_clicks": done.total_clicks,
+        }))),
+        Err(ExportError::AlreadyRunning) => Err(ApiError::Conflict("Export already running")),
+        Err(ExportError::Finance {
+            message,
+            clicks_sent,
+        }) => Err(ApiError::BadGateway {
+            message: "Failed to forward clicks data",
+            extra: json!({"date": date.to_string(), "reason": message, "clicks_sent": clicks_sent}),
+        }),
+        // Another exporter took the date over (ours had stalled past its lease).
+        Err(ExportError::LeaseLost) => Err(ApiError::Conflict("Export already running")),
+        Err(ExportError::Db(error)) => Err(error.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StatusQuery {
+    date: Option<String>,
+}
+
+pub async fn status(
+    _: Authenticated,
+    state: web::Data<AppState>,
+    cell: web::Data<ExporterCell>,
+    query: web::Query<StatusQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let date = match query.date.as_deref().map(str::trim) {
+        None | Some("") => return Err(invalid(REQUIRED)),
+        Some(text) => parse_date(text).map_err(invalid)?,
+    };
+    let exporter = cell.get(&state)?;
+    let (available, clicks, record) = tokio::join!(
+        exporter.finance().is_available(),
+        chunk::count_clicks(&state.db, date),
+        record::load(&state.db, date),
+    );
+    let (clicks, record) = (clicks?, record?);
+    let now = Utc::now().naive_utc();
+    let running = record.as_ref().is_some_and(|r| {
+        r.state == record::RUNNING && r.lease_expires_at.is_some_and(|until| until > now)
+    });
+    let mut data = json!({
+        "date": date.to_string(),
+        "finance_service_available": available,
+        "export_ready": available && !running && date <= now.date(),
+        "clicks_count": clicks,
+    });
+    let persisted = match &record {
+        None => json!({
+            "state": null, "clicks_sent": 0, "total_clicks": null, "undelivered_clicks": clicks,
+            "chunks_sent": 0, "attempts": 0, "last_error": null,
+            "started_at": null, "finished_at": null,
+        }),
+        Some(r) => {
+            // A run whose lease ran out died without saying so.
+            let (state, last_error) = if r.state == record::RUNNING && !running {
+                (
+                    record::FAILED,
+                    Some("the exporter stopped before finishing (its lease ran out)".to_owned()),
+                )
+            } else {
+                (r.state.as_str(), r.last_error.clone())
+            };
+            json!({
+                "state": state,
+                "clicks_sent": r.clicks_sent,
+                "total_clicks": r.total_clicks,
+                "undelivered_clicks": clicks.saturating_sub(r.clicks_sent),
+                "chunks_sent": r.chunks_sent,
+                "attempts": r.attempts,
+                "last_error": last_error,
+                "started_at": r.started_at.map(timestamp),
+                "finished_at": r.finished_at.map(timestamp),
+            })
+        }
+    };
+    if let (Some(data), Some(persisted)) = (data.as_object_mut(), persisted.as_object()) {
+        data.extend(persisted.clone());
+    }
+    Ok(HttpResponse::Ok().json(json!({"status": "success", "data": data})))
+}
+
+fn timestamp(at: NaiveDateTime) -> String {
+    domain::click::format_timestamp(at.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_dates_are_checked() {
+        assert!(forward_date(br#"{"date":"2025-06-11"}"#).is_ok());
+        for body in [
+            &br#"{}"#[..],
+            br#"{"date":""}"#,
+            br#"{"date":null}"#,
+            b"not json",
+        ] {
+            let Err(ApiError::Validation(errors)) = forward_date(body) else {
+                panic!("{body:?} must be invalid");
+            };
+            assert_eq!(errors.get("date"), Some(&[REQUIRED.to_owned()][..]));
+        }
+        for body in [
+            &br#"{"date":"2025-02-30"}"#[..],
+            br#"{"date":"2025-6-1"}"#,
+            br#"{"date":20250611}"#,
+            br#"{"date":"2025-06-11T00:00:00Z"}"#,
+        ] {
+            let Err(ApiError::Validation(errors)) = forward_date(body) else {
+                panic!("{body:?} must be invalid");
+            };
+            assert_eq!(errors.get("date"), Some(&[NOT_A_DATE.to_owned()][..]));
+        }
+        let Err(ApiError::Validation(errors)) = forward_date(br#"{"date":"9999-01-01"}"#) else {
+            panic!("future");
+        };
+        assert_eq!(errors.get("date"), Some(&[IN_FUTURE.to_owned()][..]));
+    }
+}
