@@ -1,15 +1,339 @@
-//! `GET /api/reports/aggregated` and `GET /api/reports/summary` (SPEC §4).
+//! `GET /api/reports/aggregated` and `GET /api/reports/summary` (SPEC §4),
+//! read from the aggregates the worker maintains (`state.read_db`), cached
+//! in Redis under keys that change whenever a covered date gets clicks.
 
-use actix_web::{HttpResponse, web};
+mod cache;
+mod csv;
+pub mod model;
+mod params;
+mod sql;
+pub mod timezone;
 
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDate;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::json;
+
+use crate::AppState;
 use crate::auth::Authenticated;
+use crate::error::ApiError;
+use model::{
+    AggregatedReport, AggregatedRow, DailyClicks, DateRange, Filters, Pagination, Sorting, Summary,
+    SummaryReport, TopOffer, TopSource,
+};
+use params::{AggregatedParams, Dimension, Format, RawQuery, Scope, SummaryParams};
+
+pub use cache::KEY_PREFIX as CACHE_KEY_PREFIX;
+
+/// Offers and sources listed in a summary's tops.
+pub const SUMMARY_TOP: u64 = 10;
+/// `X-Cache: hit|miss` tells whether the body came from the cache.
+pub const CACHE_HEADER: &str = "X-Cache";
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .route("/aggregated", web::get().to(not_yet))
-        .route("/summary", web::get().to(not_yet));
+        .route("/aggregated", web::get().to(aggregated))
+        .route("/summary", web::get().to(summary));
 }
 
-async fn not_yet(_: Authenticated) -> HttpResponse {
-    HttpResponse::NotImplemented().json(serde_json::json!({"error": "Not implemented yet"}))
+/// Clicks per (date, offer, source), or per any subset of them.
+#[utoipa::path(
+    get,
+    path = "/api/reports/aggregated",
+    tag = "reports",
+    params(
+        ("start_date" = String, Query, description = "First local date, YYYY-MM-DD (required)"),
+        ("end_date" = String, Query, description = "Last local date, YYYY-MM-DD, ≥ start_date, at most REPORT_MAX_RANGE_DAYS days after (required)"),
+        ("offer_id" = Option<u64>, Query, description = "Only this offer"),
+        ("source" = Option<String>, Query, description = "Only this source (≤ 255 characters)"),
+        ("sort_by" = Option<String>, Query, description = "clicks_count (default), offer_id, source or date; must be clicks_count or a group_by field"),
+        ("sort_direction" = Option<String>, Query, description = "desc (default) or asc"),
+        ("limit" = Option<u64>, Query, description = "Rows per page, 1–1000 (default 100)"),
+        ("page" = Option<u64>, Query, description = "Page, ≥ 1 (default 1); past the end: an empty page"),
+        ("group_by" = Option<String>, Query, description = "Comma-separated subset of date,offer_id,source (default all three)"),
+        ("timezone" = Option<String>, Query, description = "IANA time zone of the dates (default UTC); offsets must be whole hours over the range"),
+        ("format" = Option<String>, Query, description = "json (default) or csv (also chosen by Accept: text/csv); CSV has every row unless limit or page is given"),
+    ),
+    responses(
+        (status = 200, description = "One page of rows", body = AggregatedReport,
+            headers(("X-Cache" = String, description = "hit or miss"))),
+        (status = 200, description = "format=csv: the rows as CSV with a header line", content_type = "text/csv"),
+        (status = 400, description = "Invalid query; a reason per field", body = model::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer key", body = model::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn aggregated(
+    _: Authenticated,
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = RawQuery::parse(request.query_string()).map_err(ApiError::Validation)?;
+    let accepts_csv = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/csv"));
+    let params = params::aggregated(&raw, &state.settings.reports, accepts_csv)
+        .map_err(ApiError::Validation)?;
+    if params.format == Format::Csv {
+        return Ok(csv::response(&state.read_db, &params));
+    }
+    cached(
+        &state,
+        "aggregated",
+        normalised_aggregated(&params),
+        &params.scope,
+        || aggregated_body(&state.read_db, &params),
+    )
+    .await
+}
+
+/// Totals of a date range, clicks per day and the top offers and sources.
+#[utoipa::path(
+    get,
+    path = "/api/reports/summary",
+    tag = "reports",
+    params(
+        ("start_date" = String, Query, description = "First local date, YYYY-MM-DD (required)"),
+        ("end_date" = String, Query, description = "Last local date, YYYY-MM-DD (required)"),
+        ("offer_id" = Option<u64>, Query, description = "Only this offer"),
+        ("source" = Option<String>, Query, description = "Only this source"),
+        ("timezone" = Option<String>, Query, description = "IANA time zone of the dates (default UTC)"),
+    ),
+    responses(
+        (status = 200, description = "The summary", body = SummaryReport,
+            headers(("X-Cache" = String, description = "hit or miss"))),
+        (status = 400, description = "Invalid query; a reason per field", body = model::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer key", body = model::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn summary(
+    _: Authenticated,
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = RawQuery::parse(request.query_string()).map_err(ApiError::Validation)?;
+    let params = params::summary(&raw, &state.settings.reports).map_err(ApiError::Validation)?;
+    cached(
+        &state,
+        "summary",
+        normalised_scope(&params.scope),
+        &params.scope,
+        || summary_body(&state.read_db, &params),
+    )
+    .await
+}
+
+/// Answers from the cache when it holds this query at the covered dates'
+/// current versions; otherwise computes the body and stores it.
+async fn cached<F, Fut>(
+    state: &AppState,
+    kind: &str,
+    normalised: serde_json::Value,
+    scope: &Scope,
+    compute: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Vec<u8>, ApiError>>,
+{
+    let ttl = state.settings.reports.report_cache_ttl_secs;
+    let key = if ttl > 0 {
+        let (first, last) = scope.days.utc_dates(scope.start_date, scope.end_date);
+        // The database is part of the key: environments may share a Redis.
+        let query = json!({
+            "database": state.settings.read_url(),
+            "report": kind,
+            "query": normalised,
+        })
+        .to_string();
+        Some(cache::key(&state.read_db, &query, first, last).await?)
+    } else {
+        None
+    };
+    if let Some(key) = &key
+        && let Some(body) = cache::get(&state.redis, key).await
+    {
+        return Ok(json_response(body, "hit"));
+    }
+    let body = compute().await?;
+    if let Some(key) = &key {
+        cache::put(&state.redis, key, &body, ttl).await;
+    }
+    Ok(json_response(body, "miss"))
+}
+
+fn json_response(body: Vec<u8>, cache: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((CACHE_HEADER, cache))
+        .body(body)
+}
+
+fn normalised_scope(scope: &Scope) -> serde_json::Value {
+    json!({
+        "start_date": scope.start_date,
+        "end_date": scope.end_date,
+        "offer_id": scope.offer_id,
+        "source": scope.source,
+        "timezone": scope.timezone,
+    })
+}
+
+fn normalised_aggregated(params: &AggregatedParams) -> serde_json::Value {
+    let group: Vec<&str> = params
+        .group_by
+        .dimensions()
+        .iter()
+        .map(|d| d.name())
+        .collect();
+    json!({
+        "scope": normalised_scope(&params.scope),
+        "group_by": group,
+        "sort_by": params.sort_by.name(),
+        "sort_direction": params.direction.name(),
+        "limit": params.limit,
+        "page": params.page,
+    })
+}
+
+fn filters(scope: &Scope) -> Filters {
+    Filters {
+        start_date: scope.start_date,
+        end_date: scope.end_date,
+        offer_id: scope.offer_id,
+        source: scope.source.clone(),
+    }
+}
+
+/// The zone, echoed only when the request named another than UTC.
+fn timezone_echo(scope: &Scope) -> Option<String> {
+    (scope.timezone != "UTC").then(|| scope.timezone.clone())
+}
+
+async fn aggregated_body(
+    db: &DatabaseConnection,
+    params: &AggregatedParams,
+) -> Result<Vec<u8>, ApiError> {
+    let rows_query = sql::aggregated_rows(params, Some((params.limit, params.offset())));
+    let total_query = sql::aggregated_total(params);
+    let (rows, total) = tokio::try_join!(
+        db.query_all_raw(rows_query.statement()),
+        db.query_one_raw(total_query.statement()),
+    )?;
+    let total: i64 = match total {
+        Some(row) => row.try_get_by_index(0)?,
+        None => 0,
+    };
+    let dims = params.group_by.dimensions();
+    let mut data = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut item = AggregatedRow {
+            date: None,
+            offer_id: None,
+            source: None,
+            clicks_count: row.try_get_by_index(dims.len())?,
+        };
+        for (index, dimension) in dims.iter().enumerate() {
+            match dimension {
+                Dimension::Date => item.date = Some(row.try_get_by_index::<NaiveDate>(index)?),
+                Dimension::OfferId => item.offer_id = Some(row.try_get_by_index(index)?),
+                Dimension::Source => item.source = Some(row.try_get_by_index(index)?),
+            }
+        }
+        data.push(item);
+    }
+    let report = AggregatedReport {
+        status: "success",
+        pagination: Pagination::new(
+            params.page,
+            params.limit,
+            u64::try_from(total).unwrap_or(0),
+            data.len(),
+        ),
+        data,
+        filters: filters(&params.scope),
+        sorting: Sorting {
+            sort_by: params.sort_by.name(),
+            sort_direction: params.direction.name(),
+        },
+        group_by: (!params.group_by.is_all()).then(|| dims.iter().map(|d| d.name()).collect()),
+        timezone: timezone_echo(&params.scope),
+    };
+    serde_json::to_vec(&report).map_err(|e| ApiError::Internal(e.into()))
+}
+
+async fn summary_body(
+    db: &DatabaseConnection,
+    params: &SummaryParams,
+) -> Result<Vec<u8>, ApiError> {
+    let scope = &params.scope;
+    let (totals, daily, offers, sources) = tokio::try_join!(
+        db.query_one_raw(sql::summary_totals(scope).statement()),
+        db.query_all_raw(sql::summary_daily(scope).statement()),
+        db.query_all_raw(sql::summary_top(scope, "offer_id", SUMMARY_TOP).statement()),
+        db.query_all_raw(sql::summary_top(scope, "source", SUMMARY_TOP).statement()),
+    )?;
+    let (total_clicks, unique_offers, unique_sources) = match totals {
+        Some(row) => (
+            row.try_get_by_index::<u64>(0)?,
+            row.try_get_by_index::<i64>(1)?,
+            row.try_get_by_index::<i64>(2)?,
+        ),
+        None => (0, 0, 0),
+    };
+    let mut counts = std::collections::HashMap::with_capacity(daily.len());
+    for row in daily {
+        let date: NaiveDate = row.try_get_by_index(0)?;
+        let clicks: u64 = row.try_get_by_index(1)?;
+        counts.insert(date, clicks);
+    }
+    let daily = scope
+        .start_date
+        .iter_days()
+        .take_while(|date| *date <= scope.end_date)
+        .map(|date| DailyClicks {
+            date,
+            clicks_count: counts.get(&date).copied().unwrap_or(0),
+        })
+        .collect();
+    let top_offers = offers
+        .iter()
+        .map(|row| {
+            Ok(TopOffer {
+                offer_id: row.try_get_by_index(0)?,
+                clicks_count: row.try_get_by_index(1)?,
+            })
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()?;
+    let top_sources = sources
+        .iter()
+        .map(|row| {
+            Ok(TopSource {
+                source: row.try_get_by_index(0)?,
+                clicks_count: row.try_get_by_index(1)?,
+            })
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()?;
+    let report = SummaryReport {
+        status: "success",
+        summary: Summary {
+            total_clicks,
+            unique_offers: u64::try_from(unique_offers).unwrap_or(0),
+            unique_sources: u64::try_from(unique_sources).unwrap_or(0),
+            date_range: DateRange {
+                start_date: scope.start_date,
+                end_date: scope.end_date,
+            },
+        },
+        daily,
+        top_offers,
+        top_sources,
+        filters: filters(scope),
+        timezone: timezone_echo(scope),
+    };
+    serde_json::to_vec(&report).map_err(|e| ApiError::Internal(e.into()))
 }

@@ -1,0 +1,256 @@
+//! The SQL of the reports. Everything is grouped, sorted and paginated by
+//! MySQL; ties are broken by the grouped dimensions, so a page is a
+//! deterministic slice of one total order.
+//!
+//! UTC reports read `click_daily_stats` by primary-key range
+//! (`click_date BETWEEN ? AND ?`), or by `(offer_id, click_date)` /
+//! `(source, click_date)` when filtered; reports in another zone read
+//! `click_hourly_stats` the same way by UTC hour (see `timezone`).
+
+use chrono::{NaiveDate, NaiveDateTime};
+use sea_orm::{DbBackend, Statement, Value};
+
+use super::params::{AggregatedParams, Dimension, Scope, SortKey};
+use super::timezone::DaySource;
+
+/// A bound parameter, for SeaORM queries and for sqlx streams alike.
+#[derive(Debug, Clone)]
+pub enum Param {
+    Date(NaiveDate),
+    Hour(NaiveDateTime),
+    Unsigned(u64),
+    Text(String),
+}
+
+impl From<&Param> for Value {
+    fn from(param: &Param) -> Self {
+        match param {
+            Param::Date(date) => (*date).into(),
+            Param::Hour(hour) => (*hour).into(),
+            Param::Unsigned(n) => (*n).into(),
+            Param::Text(text) => text.clone().into(),
+        }
+    }
+}
+
+/// SQL text plus its parameters, in order.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Query {
+    pub fn statement(&self) -> Statement {
+        Statement::from_sql_and_values(
+            DbBackend::MySql,
+            self.sql.clone(),
+            self.params.iter().map(Value::from),
+        )
+    }
+}
+
+/// The table, the local-date expression and the `WHERE` of a scope.
+struct Source {
+    table: &'static str,
+    date_sql: String,
+    where_sql: String,
+    params: Vec<Param>,
+}
+
+fn source(scope: &Scope) -> Source {
+    let (table, date_sql, mut where_sql, mut params) = match &scope.days {
+        DaySource::UtcDaily => (
+            "click_daily_stats",
+            "click_date".to_owned(),
+            "click_date BETWEEN ? AND ?".to_owned(),
+            vec![Param::Date(scope.start_date), Param::Date(scope.end_date)],
+        ),
+        DaySource::Hourly {
+            first_hour,
+            last_hour,
+            offsets,
+        } => (
+            "click_hourly_stats",
+            DaySource::hourly_date_sql(offsets),
+            "click_hour BETWEEN ? AND ?".to_owned(),
+            vec![Param::Hour(*first_hour), Param::Hour(*last_hour)],
+        ),
+    };
+    if let Some(offer_id) = scope.offer_id {
+        where_sql.push_str(" AND offer_id = ?");
+        params.push(Param::Unsigned(offer_id));
+    }
+    if let Some(source) = &scope.source {
+        where_sql.push_str(" AND source = ?");
+        params.push(Param::Text(source.clone()));
+    }
+    Source {
+        table,
+        date_sql,
+        where_sql,
+        params,
+    }
+}
+
+/// Column alias of a dimension in the aggregated queries.
+fn alias(dimension: Dimension) -> &'static str {
+    match dimension {
+        Dimension::Date => "d",
+        Dimension::OfferId => "offer_id",
+        Dimension::Source => "source",
+    }
+}
+
+/// Whether rows are the table's own rows (no `GROUP BY` needed): the daily
+/// table's key is exactly (date, offer_id, source).
+fn ungrouped(params: &AggregatedParams) -> bool {
+    params.scope.days == DaySource::UtcDaily && params.group_by.is_all()
+}
+
+/// The aggregated rows, in order: grouped dimensions (date as `d`) then `c`.
+/// `page`: `Some((limit, offset))` for one page, `None` for every row.
+pub fn aggregated_rows(params: &AggregatedParams, page: Option<(u64, u64)>) -> Query {
+    let Source {
+        table,
+        date_sql,
+        where_sql,
+        params: mut values,
+    } = source(&params.scope);
+    let dims = params.group_by.dimensions();
+    let mut columns: Vec<String> = dims
+        .iter()
+        .map(|d| match d {
+            Dimension::Date => format!("{date_sql} AS d"),
+            other => alias(*other).to_owned(),
+        })
+        .collect();
+    let mut sql = if ungrouped(params) {
+        columns.push("clicks_count AS c".to_owned());
+        format!(
+            "SELECT {} FROM {table} WHERE {where_sql}",
+            columns.join(", ")
+        )
+    } else {
+        columns.push("CAST(SUM(clicks_count) AS UNSIGNED) AS c".to_owned());
+        let group: Vec<&str> = dims.iter().map(|d| alias(*d)).collect();
+        format!(
+            "SELECT {} FROM {table} WHERE {where_sql} GROUP BY {}",
+            columns.join(", "),
+            group.join(", ")
+        )
+    };
+    let direction = params.direction.sql();
+    let mut order = vec![match params.sort_by {
+        SortKey::ClicksCount => format!("c {direction}"),
+        SortKey::Dimension(d) => format!("{} {direction}", alias(d)),
+    }];
+    order.extend(
+        dims.iter()
+            .filter(|d| params.sort_by != SortKey::Dimension(**d))
+            .map(|d| alias(*d).to_owned()),
+    );
+    sql.push_str(" ORDER BY ");
+    sql.push_str(&order.join(", "));
+    if let Some((limit, offset)) = page {
+        sql.push_str(" LIMIT ? OFFSET ?");
+        values.extend([Param::Unsigned(limit), Param::Unsigned(offset)]);
+    }
+    Query {
+        sql,
+        params: values,
+    }
+}
+
+/// How many aggregated rows there are in all.
+pub fn aggregated_total(params: &AggregatedParams) -> Query {
+    let Source {
+        table,
+        date_sql,
+        where_sql,
+        params: values,
+    } = source(&params.scope);
+    let sql = if ungrouped(params) {
+        format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}")
+    } else {
+        let keys: Vec<String> = params
+            .group_by
+            .dimensions()
+            .iter()
+            .map(|d| match d {
+                Dimension::Date => date_sql.clone(),
+                other => alias(*other).to_owned(),
+            })
+            .collect();
+        format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {where_sql} GROUP BY {}) AS g",
+            keys.join(", ")
+        )
+    };
+    Query {
+        sql,
+        params: values,
+    }
+}
+
+/// Total clicks, distinct offers and distinct sources.
+pub fn summary_totals(scope: &Scope) -> Query {
+    let Source {
+        table,
+        where_sql,
+        params,
+        ..
+    } = source(scope);
+    Query {
+        sql: format!(
+            "SELECT CAST(COALESCE(SUM(clicks_count), 0) AS UNSIGNED), \
+             COUNT(DISTINCT offer_id), COUNT(DISTINCT source) FROM {table} WHERE {where_sql}"
+        ),
+        params,
+    }
+}
+
+/// Clicks per local date, in date order (dates without clicks absent).
+pub fn summary_daily(scope: &Scope) -> Query {
+    let Source {
+        table,
+        date_sql,
+        where_sql,
+        params,
+    } = source(scope);
+    Query {
+        sql: format!(
+            "SELECT {date_sql} AS d, CAST(SUM(clicks_count) AS UNSIGNED) AS c \
+             FROM {table} WHERE {where_sql} GROUP BY d ORDER BY d"
+        ),
+        params,
+    }
+}
+
+/// The `limit` offers or sources (`column`) with the most clicks, ties by key.
+pub fn summary_top(scope: &Scope, column: &'static str, limit: u64) -> Query {
+    let Source {
+        table,
+        where_sql,
+        mut params,
+        ..
+    } = source(scope);
+    params.push(Param::Unsigned(limit));
+    Query {
+        sql: format!(
+            "SELECT {column}, CAST(SUM(clicks_count) AS UNSIGNED) AS c FROM {table} \
+             WHERE {where_sql} GROUP BY {column} ORDER BY c DESC, {column} LIMIT ?"
+        ),
+        params,
+    }
+}
+
+/// The versions of UTC dates `first..=last` (absent dates have none yet).
+pub fn date_versions(first: NaiveDate, last: NaiveDate) -> Query {
+    Query {
+        sql: "SELECT click_date, version FROM report_date_versions \
+              WHERE click_date BETWEEN ? AND ? ORDER BY click_date"
+            .to_owned(),
+        params: vec![Param::Date(first), Param::Date(last)],
+    }
+}

@@ -1,0 +1,111 @@
+//! Shared by the report tests (`#[path]`-included): a running reporting API
+//! on a fresh database, and aggregates written the way the worker writes them.
+#![allow(dead_code)]
+
+use clap::Parser;
+use reporting_api::{Application, Settings};
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use serde_json::Value;
+use testkit::TestDb;
+use tokio_util::sync::CancellationToken;
+
+pub const KEY: &str = "test-key";
+
+pub struct Api {
+    pub base: String,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl Api {
+    /// A server on `db`; `extra` flags are appended (e.g. `--report-cache-ttl-secs=0`).
+    pub async fn start(db: &TestDb, extra: &[&str]) -> Self {
+        Self::start_with_redis(db, testkit::DEFAULT_REDIS_URL, extra).await
+    }
+
+    pub async fn start_with_redis(db: &TestDb, redis_url: &str, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "reporting-api".to_owned(),
+            format!("--database-url={}", db.url),
+            format!("--redis-url={redis_url}"),
+            "--reporting-bind=127.0.0.1:0".to_owned(),
+            format!("--reporting-api-keys={KEY}"),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let settings = Settings::try_parse_from(args).expect("settings");
+        let shutdown = CancellationToken::new();
+        let app = Application::build(settings, shutdown.clone())
+            .await
+            .expect("build");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            shutdown,
+        }
+    }
+
+    /// GET `path_and_query` with the key; status, headers and body.
+    pub async fn get_raw(&self, path_and_query: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path_and_query}", self.base))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET with the key; status and JSON body.
+    pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
+        let response = self.get_raw(path_and_query).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json body"))
+    }
+
+    /// GET expecting 200; the body.
+    pub async fn ok(&self, path_and_query: &str) -> Value {
+        let (status, body) = self.get(path_and_query).await;
+        assert_eq!(status, 200, "{path_and_query}: {body}");
+        body
+    }
+
+    pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Adds `clicks` clicks at UTC `hour` (`YYYY-MM-DD HH:00:00`) to the hourly
+/// and daily aggregates and bumps the date's version, in one transaction, as
+/// the worker does.
+pub async fn add_clicks(db: &TestDb, hour: &str, offer_id: u64, source: &str, clicks: u64) {
+    let date = &hour[..10];
+    let source = source.replace('\'', "''");
+    let txn = db.conn.begin().await.expect("begin");
+    for sql in [
+        format!(
+            "INSERT INTO click_hourly_stats (click_hour, offer_id, source, clicks_count) \
+             VALUES ('{hour}', {offer_id}, '{source}', {clicks}) \
+             ON DUPLICATE KEY UPDATE clicks_count = clicks_count + {clicks}"
+        ),
+        format!(
+            "INSERT INTO click_daily_stats (click_date, offer_id, source, clicks_count) \
+             VALUES ('{date}', {offer_id}, '{source}', {clicks}) \
+             ON DUPLICATE KEY UPDATE clicks_count = clicks_count + {clicks}"
+        ),
+        format!(
+            "INSERT INTO report_date_versions (click_date, version) VALUES ('{date}', 1) \
+             ON DUPLICATE KEY UPDATE version = version + 1"
+        ),
+    ] {
+        txn.execute_unprepared(&sql).await.expect("add clicks");
+    }
+    txn.commit().await.expect("commit");
+}
+
+/// Adds daily rows `(date, offer_id, source, clicks)` at noon UTC.
+pub async fn add_daily(db: &TestDb, rows: &[(&str, u64, &str, u64)]) {
+    for (date, offer_id, source, clicks) in rows {
+        add_clicks(db, &format!("{date} 12:00:00"), *offer_id, source, *clicks).await;
+    }
+}
