@@ -5,6 +5,7 @@ mod config;
 pub mod error;
 pub mod export;
 mod health;
+pub mod openapi;
 pub mod reports;
 mod startup;
 

@@ -10,7 +10,7 @@ use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Settings, export, health, reports};
+use crate::{Settings, export, health, openapi, reports};
 
 /// What the handlers share.
 pub struct AppState {
@@ -65,6 +65,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(keys.clone())
                 .route("/api/health", web::get().to(health::health_check))
+                .route("/api/openapi.json", web::get().to(openapi::serve))
                 .service(web::scope("/api/reports").configure(reports::configure))
                 .service(web::scope("/api/export").configure(export::configure))
                 .default_service(web::to(not_found))

@@ -1,0 +1,198 @@
+//! The OpenAPI 3.1 document of the reporting API, served at
+//! `GET /api/openapi.json`. Report paths and schemas come from the
+//! `#[utoipa::path]` annotations on the handlers and `ToSchema` on the
+//! bodies, so they cannot drift from the code. The export and health
+//! handlers are described here (their files belong to other areas); the
+//! route-coverage test (`tests/openapi.rs`) keeps those descriptions honest.
+
+use std::sync::LazyLock;
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::reports::{self, model};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Clicks service — reporting API",
+        description = "Reports from the click aggregates and the export of a day's clicks to Finance (SPEC §4–§6)."
+    ),
+    paths(
+        reports::aggregated,
+        reports::summary,
+        export_forward,
+        export_status,
+        health,
+        openapi_json
+    ),
+    components(schemas(
+        model::AggregatedReport,
+        model::AggregatedRow,
+        model::Pagination,
+        model::Filters,
+        model::Sorting,
+        model::SummaryReport,
+        model::Summary,
+        model::DateRange,
+        model::DailyClicks,
+        model::TopOffer,
+        model::TopSource,
+        model::ErrorBody,
+        ForwardRequest,
+        ForwardResponse,
+        ExportStatusResponse,
+        HealthResponse,
+    )),
+    modifiers(&BearerKey),
+    tags(
+        (name = "reports", description = "Aggregated clicks (SPEC §4)"),
+        (name = "export", description = "Export to Finance (SPEC §5)"),
+        (name = "meta", description = "Health and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// `Authorization: Bearer <key>` with a key of `REPORTING_API_KEYS`.
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_json()
+        .unwrap_or_else(|_| "{}".to_owned())
+});
+
+/// `GET /api/openapi.json`.
+pub async fn serve() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT.as_str())
+}
+
+/// Body of `POST /api/export/forward`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ForwardRequest {
+    /// The UTC date to export, not in the future.
+    #[schema(example = "2024-01-01", format = Date)]
+    date: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ForwardResponse {
+    #[schema(example = "success")]
+    status: String,
+    #[schema(example = "Clicks data successfully forwarded to Finance service")]
+    message: String,
+    #[schema(format = Date)]
+    date: String,
+    clicks_sent: u64,
+    total_clicks: u64,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ExportStatusResponse {
+    #[schema(example = "success")]
+    status: String,
+    /// `date`, `finance_service_available`, `export_ready`, `clicks_count`
+    /// and the persisted record of the date's exports (state, clicks sent,
+    /// attempts, last error, times).
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct HealthResponse {
+    /// `healthy` or `unhealthy`.
+    status: String,
+    timestamp: String,
+    service: String,
+    /// Each dependency's status (`up`/`down`) and latency.
+    #[schema(value_type = Object)]
+    checks: serde_json::Value,
+}
+
+/// Exports one date's clicks to Finance.
+#[utoipa::path(
+    post,
+    path = "/api/export/forward",
+    tag = "export",
+    request_body = ForwardRequest,
+    responses(
+        (status = 200, description = "Delivered (also for a date without clicks)", body = ForwardResponse),
+        (status = 400, description = "Invalid date", body = model::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer key", body = model::ErrorBody),
+        (status = 409, description = "An export of this date is already running", body = model::ErrorBody),
+        (status = 502, description = "Finance refused or failed", body = model::ErrorBody),
+        (status = 503, description = "Finance's health check failed", body = model::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[allow(dead_code)]
+fn export_forward() {}
+
+/// The export state of one date.
+#[utoipa::path(
+    get,
+    path = "/api/export/status",
+    tag = "export",
+    params(("date" = String, Query, description = "YYYY-MM-DD (required)")),
+    responses(
+        (status = 200, description = "Finance availability and the date's export record", body = ExportStatusResponse),
+        (status = 400, description = "Invalid date", body = model::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer key", body = model::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[allow(dead_code)]
+fn export_status() {}
+
+/// MySQL (read side) and Redis.
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Healthy", body = HealthResponse),
+        (status = 503, description = "A dependency failed", body = HealthResponse),
+    )
+)]
+#[allow(dead_code)]
+fn health() {}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json"))
+)]
+#[allow(dead_code)]
+fn openapi_json() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_openapi_3_1() {
+        let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).expect("the document is JSON");
+        assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
+        assert!(doc["components"]["schemas"]["AggregatedReport"].is_object());
+        let _ = reports::CACHE_HEADER;
+    }
+}
