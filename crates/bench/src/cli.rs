@@ -31,6 +31,7 @@ pub enum Scenario {
     Batch,
     Drain,
     E2e,
+    Export,
 }
 
 /// The full harness: starts the binaries, runs the scenarios, cleans up.
@@ -41,7 +42,7 @@ pub struct RunArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "single,batch,drain,e2e"
+        default_value = "single,batch,drain,e2e,export"
     )]
     pub scenarios: Vec<Scenario>,
 
@@ -102,6 +103,13 @@ pub struct RunArgs {
     /// e2e: a probe not stored after this long counts as lost.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub probe_timeout: Duration,
+
+    /// export: clicks of the exported day.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub export_clicks: u64,
+    /// export: give up on `reporting-api export` after this long.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    pub export_timeout: Duration,
 
     /// Where `ingest`, `worker` and `migrate` are.
     #[arg(long, default_value = "target/release")]
@@ -238,7 +246,8 @@ mod tests {
                 Scenario::Single,
                 Scenario::Batch,
                 Scenario::Drain,
-                Scenario::E2e
+                Scenario::E2e,
+                Scenario::Export
             ]
         );
         assert_eq!(cli.run.concurrency, 64);

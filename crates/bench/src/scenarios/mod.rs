@@ -3,6 +3,7 @@
 
 mod drain;
 mod e2e;
+mod export;
 mod probe;
 mod webhooks;
 
@@ -44,6 +45,7 @@ async fn setup_and_run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
         Scenario::Batch,
         Scenario::Drain,
         Scenario::E2e,
+        Scenario::Export,
     ] {
         if !h.args.scenarios.contains(&scenario) {
             continue;
@@ -55,6 +57,7 @@ async fn setup_and_run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
             Scenario::Batch => webhooks::batch(h).await.map(|row| vec![row]),
             Scenario::Drain => drain::run(h).await,
             Scenario::E2e => e2e::run(h).await.map(|row| vec![row]),
+            Scenario::Export => export::run(h).await,
         };
         match result {
             Ok(new_rows) => {
@@ -85,6 +88,7 @@ fn name(scenario: Scenario) -> &'static str {
         Scenario::Batch => "batch",
         Scenario::Drain => "drain",
         Scenario::E2e => "e2e",
+        Scenario::Export => "export",
     }
 }
 
