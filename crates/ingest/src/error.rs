@@ -30,10 +30,13 @@ pub enum WebhookError {
 }
 
 /// The error body of the contract: `{"error": …, "details": {…}}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
+    #[schema(example = "Invalid signature")]
     pub error: &'a str,
+    /// Reasons per field: `{"<field>": ["<reason>", …]}`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Vec<String>>>)]
     pub details: Option<&'a FieldErrors>,
 }
 

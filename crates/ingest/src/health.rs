@@ -8,6 +8,16 @@ pub struct HealthState {
     pub redis: ConnectionManager,
 }
 
+/// Healthy when Redis answers.
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Healthy", content_type = "application/json"),
+        (status = 503, description = "Redis is down", content_type = "application/json"),
+    )
+)]
 pub async fn health(state: web::Data<HealthState>) -> HttpResponse {
     let mut redis = state.redis.clone();
     let redis_check = health::timed(async move {

@@ -4,6 +4,7 @@
 mod config;
 mod error;
 mod health;
+pub mod openapi;
 pub mod queue;
 mod startup;
 mod webhooks;

@@ -72,6 +72,7 @@ impl Application {
                         .default_service(web::to(method_not_allowed)),
                 )
                 .route("/api/health", web::get().to(health::health))
+                .route("/api/openapi.json", web::get().to(crate::openapi::serve))
                 .default_service(web::to(not_found))
         })
         .listen(listener)?

@@ -11,7 +11,7 @@ use domain::{Click, SignatureVerifier, StreamClick};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::error::WebhookError;
+use crate::error::{ErrorBody, WebhookError};
 use crate::queue::{Enqueuer, Entry};
 
 /// What the handlers share.
@@ -22,15 +22,15 @@ pub struct WebhookState {
     pub max_batch_body_bytes: usize,
 }
 
-#[derive(Serialize)]
-struct Accepted<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Accepted<'a> {
     status: &'static str,
     message: &'static str,
     click_id: &'a str,
 }
 
-#[derive(Serialize)]
-struct BatchAccepted {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct BatchAccepted {
     status: &'static str,
     processed: usize,
     failed: usize,
@@ -38,13 +38,30 @@ struct BatchAccepted {
     errors: Vec<BatchItemError>,
 }
 
-#[derive(Serialize)]
-struct BatchItemError {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct BatchItemError {
     index: usize,
     click_id: Option<String>,
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<String>>)]
     details: domain::FieldErrors,
 }
 
+/// One signed click (SPEC §3).
+#[utoipa::path(
+    post,
+    path = "/api/webhook/clicks",
+    tag = "webhooks",
+    request_body = crate::openapi::ClickPayload,
+    params(("X-Signature" = String, Header, description = "sha256=<hex HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY>")),
+    responses(
+        (status = 202, description = "In the stream", body = Accepted),
+        (status = 400, description = "Invalid payload structure", body = ErrorBody),
+        (status = 401, description = "Invalid signature", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 503, description = "Redis unavailable or backlogged; Retry-After", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "webhook_click", skip_all, fields(click_id = tracing::field::Empty))]
 pub async fn receive_click(
     request: HttpRequest,
@@ -71,6 +88,22 @@ pub async fn receive_click(
         .body(response))
 }
 
+/// 1 to 1000 signed clicks; invalid ones are reported, valid ones enqueued (SPEC §3).
+#[utoipa::path(
+    post,
+    path = "/api/webhook/clicks/batch",
+    tag = "webhooks",
+    request_body = crate::openapi::BatchPayload,
+    params(("X-Signature" = String, Header, description = "sha256=<hex HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY>")),
+    responses(
+        (status = 202, description = "Valid clicks in the stream; per-item errors", body = BatchAccepted),
+        (status = 400, description = "Invalid batch payload structure", body = ErrorBody),
+        (status = 401, description = "Invalid signature", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 503, description = "Redis unavailable or backlogged; Retry-After", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "webhook_batch", skip_all, fields(clicks = tracing::field::Empty))]
 pub async fn receive_batch(
     request: HttpRequest,

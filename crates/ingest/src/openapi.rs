@@ -1,0 +1,80 @@
+//! The OpenAPI 3.1 document of the webhooks, served at
+//! `GET /api/openapi.json`: generated from the handlers' `#[utoipa::path]`
+//! and the bodies' `ToSchema`, so it follows the code.
+//!
+//! Request bodies are parsed by `domain` (by hand, for per-field reasons);
+//! the schemas below describe what it accepts.
+
+use std::sync::LazyLock;
+
+use actix_web::HttpResponse;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::{error, health, webhooks};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Clicks service — webhooks",
+        description = "Signed click webhooks (SPEC §3). Every request carries `X-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY."
+    ),
+    paths(webhooks::receive_click, webhooks::receive_batch, health::health, openapi_json),
+    components(schemas(ClickPayload, BatchPayload, error::ErrorBody)),
+    tags(
+        (name = "webhooks", description = "Clicks in (SPEC §3)"),
+        (name = "meta", description = "Health and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// A click; every field is required, unknown fields are ignored.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ClickPayload {
+    /// 1–255 characters, no control characters; identity of the click.
+    #[schema(example = "c-8f14e45f", min_length = 1, max_length = 255)]
+    click_id: String,
+    /// Positive integer (a JSON number or a string of digits), at most 2^63−1.
+    #[schema(value_type = u64, example = 12345, minimum = 1)]
+    offer_id: u64,
+    /// 1–255 characters, no control characters.
+    #[schema(example = "network_1", min_length = 1, max_length = 255)]
+    source: String,
+    /// RFC 3339 date-time with offset.
+    #[schema(format = DateTime, example = "2025-06-11T14:00:00Z")]
+    timestamp: String,
+    /// The sender's own signature, stored and forwarded as is (1–255 characters).
+    #[schema(min_length = 1, max_length = 255)]
+    signature: String,
+}
+
+/// `{"clicks": [click, …]}` with 1 to 1000 clicks.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BatchPayload {
+    #[schema(min_items = 1, max_items = 1000)]
+    clicks: Vec<ClickPayload>,
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json"))
+)]
+#[allow(dead_code)]
+fn openapi_json() {}
+
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_json()
+        .unwrap_or_else(|_| "{}".to_owned())
+});
+
+/// `GET /api/openapi.json`.
+pub async fn serve() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT.as_str())
+}
