@@ -316,6 +316,7 @@ async fn sorting_and_pagination_never_overlap_or_skip() {
     let all: BTreeSet<_> = rows.iter().cloned().collect();
 
     for sort_by in ["clicks_count", "offer_id", "source", "date"] {
+        let mut ascending = Vec::new();
         for direction in ["asc", "desc"] {
             let mut seen = Vec::new();
             for page in 1.. {
@@ -377,9 +378,16 @@ async fn sorting_and_pagination_never_overlap_or_skip() {
                 .map(row_key)
                 .collect();
             assert_eq!(whole, seen);
+            // Ties follow the direction: desc is asc reversed.
+            if direction == "asc" {
+                ascending = seen;
+            } else {
+                ascending.reverse();
+                assert_eq!(seen, ascending, "{sort_by}");
+            }
         }
     }
-    // Ties are broken by date, offer_id, source: deterministic.
+    // Ties are broken by date, offer_id, source (in the sort's direction).
     let body = api
         .ok(&format!(
             "/api/reports/aggregated?{range}&sort_by=source&sort_direction=asc&limit=3"
@@ -471,12 +479,12 @@ async fn group_by_aggregates_over_the_omitted_dimensions() {
             .map(|r| r.3)
             .sum::<u64>()
     };
-    // date desc, then source asc ("B" < "a" < "c_net" byte-wise).
+    // date desc, ties by source desc too ("B" < "a" < "c_net" byte-wise).
     assert_eq!(
         body["data"],
         json!([
-            {"date":"2024-03-04","source":"c_net","clicks_count":per("2024-03-04","c_net")},
-            {"date":"2024-03-03","source":"B","clicks_count":per("2024-03-03","B")},
+            {"date":"2024-03-04","source":"B","clicks_count":per("2024-03-04","B")},
+            {"date":"2024-03-03","source":"c_net","clicks_count":per("2024-03-03","c_net")},
         ])
     );
 
