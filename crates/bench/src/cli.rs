@@ -32,6 +32,7 @@ pub enum Scenario {
     Drain,
     E2e,
     Export,
+    Reports,
 }
 
 /// The full harness: starts the binaries, runs the scenarios, cleans up.
@@ -42,7 +43,7 @@ pub struct RunArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "single,batch,drain,e2e,export"
+        default_value = "single,batch,drain,e2e,export,reports"
     )]
     pub scenarios: Vec<Scenario>,
 
@@ -247,7 +248,8 @@ mod tests {
                 Scenario::Batch,
                 Scenario::Drain,
                 Scenario::E2e,
-                Scenario::Export
+                Scenario::Export,
+                Scenario::Reports
             ]
         );
         assert_eq!(cli.run.concurrency, 64);

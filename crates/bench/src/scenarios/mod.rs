@@ -5,6 +5,7 @@ mod drain;
 mod e2e;
 mod export;
 mod probe;
+mod reports;
 mod webhooks;
 
 use serde_json::json;
@@ -46,6 +47,7 @@ async fn setup_and_run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
         Scenario::Drain,
         Scenario::E2e,
         Scenario::Export,
+        Scenario::Reports,
     ] {
         if !h.args.scenarios.contains(&scenario) {
             continue;
@@ -58,6 +60,7 @@ async fn setup_and_run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
             Scenario::Drain => drain::run(h).await,
             Scenario::E2e => e2e::run(h).await.map(|row| vec![row]),
             Scenario::Export => export::run(h).await,
+            Scenario::Reports => reports::run(h).await,
         };
         match result {
             Ok(new_rows) => {
@@ -89,6 +92,7 @@ fn name(scenario: Scenario) -> &'static str {
         Scenario::Drain => "drain",
         Scenario::E2e => "e2e",
         Scenario::Export => "export",
+        Scenario::Reports => "reports",
     }
 }
 

@@ -1,0 +1,337 @@
+//! Scenario `reports`: the release `reporting-api` over a year of daily
+//! aggregates for 2,000 (offer, source) pairs (730,000 `click_daily_stats`
+//! rows, loaded with multi-row `INSERT`s, not measured, in a year no other
+//! scenario uses).
+//!
+//! - uncached: one client, a 31-day aggregated report (limit 100, sorted by
+//!   clicks_count desc) and a 31-day summary, each request on a window no
+//!   earlier request used, so every answer is computed (`X-Cache: miss`);
+//! - cached: 32 keep-alive clients repeating a handful of windows
+//!   (`X-Cache: hit`), requests per second.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{AUTHORIZATION, HOST};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database};
+use serde_json::json;
+use tokio::net::TcpStream;
+
+use crate::harness::{Harness, note};
+use crate::procs::{Service, free_local_addr};
+use crate::report::Row;
+use crate::stats::{Latencies, fmt_latency, fmt_rate, per_second};
+
+const YEAR_START: &str = "2010-01-01";
+const DAYS: u64 = 365;
+const OFFERS: u64 = 400;
+const SOURCES: u64 = 5;
+const ROWS_PER_INSERT: u64 = 5000;
+const WINDOW_DAYS: u64 = 31;
+const KEY: &str = "bench-reports-key";
+const CACHED_CLIENTS: usize = 32;
+const CACHED_DURATION: Duration = Duration::from_secs(10);
+/// Windows the cached clients cycle through (all cached after one round).
+const CACHED_WINDOWS: u64 = 8;
+
+pub async fn run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
+    let program = std::fs::canonicalize(&h.args.bin_dir)
+        .context("--bin-dir")?
+        .join("reporting-api");
+    if !program.is_file() {
+        bail!(
+            "{} is missing (cargo build --release --bins)",
+            program.display()
+        );
+    }
+    let db_url = h.db()?.url.clone();
+    let started = Instant::now();
+    load(&db_url).await?;
+    note(format!(
+        "reports: loaded {} daily rows in {:.1} s",
+        DAYS * OFFERS * SOURCES,
+        started.elapsed().as_secs_f64()
+    ));
+
+    let work_dir = std::env::temp_dir().join(format!("clicks-bench-reports-{}", h.run_id));
+    std::fs::create_dir_all(&work_dir)?;
+    let addr = free_local_addr()?;
+    let env = vec![
+        ("DATABASE_URL".to_owned(), db_url),
+        ("REDIS_URL".to_owned(), h.args.redis_url.clone()),
+        ("REPORTING_BIND".to_owned(), addr.to_string()),
+        ("REPORTING_API_KEYS".to_owned(), KEY.to_owned()),
+        ("RUST_LOG".to_owned(), h.args.child_log.clone()),
+    ];
+    let mut api = Service::start("reporting-api", &program, &[], &env, addr, &work_dir)?;
+    api.wait_healthy(Duration::from_secs(30)).await?;
+    let outcome = measure(addr).await;
+    let stopped = api.stop().await;
+    let mut rows = outcome?;
+    std::fs::remove_dir_all(&work_dir).ok();
+    rows.push(
+        Row::new(
+            "rss reporting-api",
+            stopped
+                .peak_rss_mb
+                .map_or("-".to_owned(), |mb| format!("{mb:.1} MB")),
+        )
+        .notes("VmHWM after the reports scenario"),
+    );
+    Ok(rows)
+}
+
+async fn measure(addr: SocketAddr) -> anyhow::Result<Vec<Row>> {
+    let windows = DAYS - WINDOW_DAYS + 1;
+    let mut rows = Vec::new();
+    for (name, path) in [
+        (
+            "reports aggregated (uncached)",
+            "/api/reports/aggregated?limit=100&sort_by=clicks_count&sort_direction=desc&",
+        ),
+        ("reports summary (uncached)", "/api/reports/summary?"),
+    ] {
+        let mut conn = Conn::connect(addr).await?;
+        let mut latencies = Latencies::default();
+        let mut misses = 0;
+        // Warm-up on windows the measured requests do not use.
+        for i in 0..5 {
+            conn.get(&window_path(path, windows - 1 - i)).await?;
+        }
+        let measured = windows - 5;
+        for i in 0..measured {
+            let started = Instant::now();
+            let cache = conn.get(&window_path(path, i)).await?;
+            latencies.record(started.elapsed());
+            misses += u64::from(cache == "miss");
+        }
+        if misses != measured {
+            bail!(
+                "{name}: {misses} of {measured} answers were computed; the rest came from the cache"
+            );
+        }
+        rows.push(
+            Row::new(name, format!("{measured} requests"))
+                .latencies(
+                    fmt_latency(latencies.quantile(0.5)),
+                    fmt_latency(latencies.quantile(0.99)),
+                )
+                .notes(
+                    "31-day windows over 730,000 daily rows, each window new (X-Cache: miss), 1 client; \
+                     target p50 ≤ 10 ms, p99 ≤ 50 ms",
+                )
+                .json(json!({"scenario": name, "latency": latencies.to_json()})),
+        );
+    }
+
+    // Cached: every client cycles through the same few windows.
+    let paths: Vec<String> = (0..CACHED_WINDOWS)
+        .flat_map(|i| {
+            [
+                window_path("/api/reports/aggregated?limit=100&", i * 7),
+                window_path("/api/reports/summary?", i * 7),
+            ]
+        })
+        .collect();
+    let mut warm = Conn::connect(addr).await?;
+    for path in &paths {
+        warm.get(path).await?;
+    }
+    let deadline = Instant::now() + CACHED_DURATION;
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..CACHED_CLIENTS {
+        let paths = paths.clone();
+        clients.spawn(async move {
+            let mut conn = Conn::connect(addr).await?;
+            let mut latencies = Latencies::default();
+            let (mut requests, mut hits) = (0u64, 0u64);
+            let mut i = client;
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                let cache = conn.get(&paths[i % paths.len()]).await?;
+                latencies.record(sent.elapsed());
+                requests += 1;
+                hits += u64::from(cache == "hit");
+                i += 1;
+            }
+            anyhow::Ok((requests, hits, latencies))
+        });
+    }
+    let (mut requests, mut hits, mut latencies) = (0, 0, Latencies::default());
+    while let Some(result) = clients.join_next().await {
+        let (r, h, l) = result.context("client task")??;
+        requests += r;
+        hits += h;
+        latencies.merge(&l);
+    }
+    let rate = per_second(requests, started.elapsed());
+    rows.push(
+        Row::new("reports cached", format!("{} req/s", fmt_rate(rate)))
+            .latencies(
+                fmt_latency(latencies.quantile(0.5)),
+                fmt_latency(latencies.quantile(0.99)),
+            )
+            .notes(format!(
+                "{CACHED_CLIENTS} keep-alive clients, aggregated + summary over {CACHED_WINDOWS} windows, \
+                 {hits} of {requests} hits; target ≥ 2,000 req/s"
+            ))
+            .json(json!({"requests": requests, "hits": hits, "requests_per_s": rate,
+                         "latency": latencies.to_json()})),
+    );
+    Ok(rows)
+}
+
+/// `path` for the 31-day window starting `offset` days into the year.
+fn window_path(path: &str, offset: u64) -> String {
+    let start = date(offset);
+    let end = date(offset + WINDOW_DAYS - 1);
+    format!("{path}start_date={start}&end_date={end}")
+}
+
+fn date(offset: u64) -> String {
+    /// 2010-01-01 in days since 1970-01-01.
+    const YEAR_START_DAYS: u64 = 14_610;
+    civil_date(YEAR_START_DAYS + offset)
+}
+
+/// `YYYY-MM-DD` of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_date(days: u64) -> String {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The year of daily rows and a version per date, two loading connections.
+async fn load(db_url: &str) -> anyhow::Result<()> {
+    let mut options = ConnectOptions::new(db_url.to_owned());
+    options.max_connections(2).sqlx_logging(false);
+    let db = Database::connect(options)
+        .await
+        .context("connect to the bench database")?;
+    let pairs = OFFERS * SOURCES;
+    let total = DAYS * pairs;
+    let blocks = total.div_ceil(ROWS_PER_INSERT);
+    let mut loaders = tokio::task::JoinSet::new();
+    for loader in 0..2 {
+        let db = db.clone();
+        loaders.spawn(async move {
+            let mut block = loader;
+            while block < blocks {
+                let first = block * ROWS_PER_INSERT;
+                let last = (first + ROWS_PER_INSERT).min(total);
+                let values: Vec<String> = (first..last)
+                    .map(|n| {
+                        let (day, pair) = (n / pairs, n % pairs);
+                        let (offer, source) = (1 + pair / SOURCES, pair % SOURCES);
+                        // Skewed counts with many ties, like real traffic.
+                        let clicks = 1 + (day * 7 + offer * 13 + source * 31) % 500;
+                        format!("('{}',{offer},'network_{source}',{clicks})", date(day))
+                    })
+                    .collect();
+                db.execute_unprepared(&format!(
+                    "INSERT INTO click_daily_stats (click_date, offer_id, source, clicks_count) VALUES {}",
+                    values.join(",")
+                ))
+                .await
+                .context("load daily aggregates")?;
+                block += 2;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(result) = loaders.join_next().await {
+        result.context("loader task")??;
+    }
+    let versions: Vec<String> = (0..DAYS).map(|d| format!("('{}',1)", date(d))).collect();
+    db.execute_unprepared(&format!(
+        "INSERT INTO report_date_versions (click_date, version) VALUES {}",
+        versions.join(",")
+    ))
+    .await
+    .context("load report versions")?;
+    db.execute_unprepared("ANALYZE TABLE click_daily_stats")
+        .await
+        .context("analyze")?;
+    debug_assert_eq!(date(0), YEAR_START);
+    Ok(())
+}
+
+/// One keep-alive connection that reads `X-Cache` from each answer.
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    host: String,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Conn {
+    async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(addr).await.context("connect")?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Self {
+            sender,
+            host: addr.to_string(),
+            driver,
+        })
+    }
+
+    /// GET `path`; fails unless 200; the `X-Cache` value.
+    async fn get(&mut self, path: &str) -> anyhow::Result<String> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(HOST, &self.host)
+            .header(AUTHORIZATION, format!("Bearer {KEY}"))
+            .body(Full::new(Bytes::new()))?;
+        self.sender.ready().await.context("connection closed")?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let cache = response
+            .headers()
+            .get("x-cache")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            bail!("{path}: {status} {}", String::from_utf8_lossy(&body));
+        }
+        Ok(cache)
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_count_from_the_year_start() {
+        assert_eq!(date(0), YEAR_START);
+        assert_eq!(date(31), "2010-02-01");
+        assert_eq!(date(364), "2010-12-31");
+        assert_eq!(civil_date(19_723), "2024-01-01");
+    }
+}
