@@ -11,6 +11,7 @@ mod m20250601_000003_create_click_hourly_stats;
 mod m20250601_000004_create_report_date_versions;
 mod m20250602_000001_create_click_exports;
 mod m20250603_000001_add_daily_count_index;
+mod m20250604_000001_create_daily_dimension_stats;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250601_000004_create_report_date_versions::Migration),
             Box::new(m20250602_000001_create_click_exports::Migration),
             Box::new(m20250603_000001_add_daily_count_index::Migration),
+            Box::new(m20250604_000001_create_daily_dimension_stats::Migration),
         ]
     }
 }

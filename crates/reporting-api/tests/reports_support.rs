@@ -75,9 +75,9 @@ impl Api {
     }
 }
 
-/// Adds `clicks` clicks at UTC `hour` (`YYYY-MM-DD HH:00:00`) to the hourly
-/// and daily aggregates and bumps the date's version, in one transaction, as
-/// the worker does.
+/// Adds `clicks` clicks at UTC `hour` (`YYYY-MM-DD HH:00:00`) to the hourly,
+/// daily and per-dimension daily aggregates and bumps the date's version, in
+/// one transaction, as the worker does.
 pub async fn add_clicks(db: &TestDb, hour: &str, offer_id: u64, source: &str, clicks: u64) {
     let date = &hour[..10];
     let source = source.replace('\'', "''");
@@ -91,6 +91,16 @@ pub async fn add_clicks(db: &TestDb, hour: &str, offer_id: u64, source: &str, cl
         format!(
             "INSERT INTO click_daily_stats (click_date, offer_id, source, clicks_count) \
              VALUES ('{date}', {offer_id}, '{source}', {clicks}) \
+             ON DUPLICATE KEY UPDATE clicks_count = clicks_count + {clicks}"
+        ),
+        format!(
+            "INSERT INTO click_daily_offer_stats (click_date, offer_id, clicks_count) \
+             VALUES ('{date}', {offer_id}, {clicks}) \
+             ON DUPLICATE KEY UPDATE clicks_count = clicks_count + {clicks}"
+        ),
+        format!(
+            "INSERT INTO click_daily_source_stats (click_date, source, clicks_count) \
+             VALUES ('{date}', '{source}', {clicks}) \
              ON DUPLICATE KEY UPDATE clicks_count = clicks_count + {clicks}"
         ),
         format!(

@@ -5,8 +5,9 @@
 //! 1. insert the batch's clicks, skipping any `click_id` already stored
 //!    (`ON DUPLICATE KEY UPDATE id = id`), each row tagged with a random
 //!    token of this attempt;
-//! 2. add to each (date, offer, source) and (hour, offer, source) aggregate
-//!    the number of rows that carry this attempt's token — exactly the clicks
+//! 2. add to each (date, offer, source), (hour, offer, source), (date,
+//!    offer) and (date, source) aggregate the number of rows that carry this
+//!    attempt's token — exactly the clicks
 //!    this transaction inserted, whatever other workers or earlier attempts
 //!    stored — and bump the report version of each date touched;
 //! 3. commit.
@@ -131,9 +132,49 @@ async fn add_to_aggregates(
     if daily.is_empty() {
         return Ok(0);
     }
+    let mut by_offer: BTreeMap<(NaiveDate, u64), i64> = BTreeMap::new();
+    let mut by_source: BTreeMap<(NaiveDate, String), i64> = BTreeMap::new();
+    for ((date, offer_id, source), count) in &daily {
+        *by_offer.entry((*date, *offer_id)).or_default() += count;
+        *by_source.entry((*date, source.clone())).or_default() += count;
+    }
     let dates: BTreeSet<NaiveDate> = daily.keys().map(|(date, ..)| *date).collect();
-    upsert_counts(txn, "click_daily_stats", "click_date", daily).await?;
-    upsert_counts(txn, "click_hourly_stats", "click_hour", hourly).await?;
+    upsert_counts(
+        txn,
+        "click_daily_stats",
+        &["click_date", "offer_id", "source"],
+        daily
+            .into_iter()
+            .map(|((d, o, s), n)| (vec![d.into(), o.into(), s.into()], n)),
+    )
+    .await?;
+    upsert_counts(
+        txn,
+        "click_hourly_stats",
+        &["click_hour", "offer_id", "source"],
+        hourly
+            .into_iter()
+            .map(|((h, o, s), n)| (vec![h.into(), o.into(), s.into()], n)),
+    )
+    .await?;
+    upsert_counts(
+        txn,
+        "click_daily_offer_stats",
+        &["click_date", "offer_id"],
+        by_offer
+            .into_iter()
+            .map(|((d, o), n)| (vec![d.into(), o.into()], n)),
+    )
+    .await?;
+    upsert_counts(
+        txn,
+        "click_daily_source_stats",
+        &["click_date", "source"],
+        by_source
+            .into_iter()
+            .map(|((d, s), n)| (vec![d.into(), s.into()], n)),
+    )
+    .await?;
     bump_date_versions(txn, &dates).await?;
     let inserted = groups
         .iter()
@@ -142,29 +183,39 @@ async fn add_to_aggregates(
     Ok(u64::try_from(inserted).unwrap_or(0))
 }
 
-/// Adds `counts` to an aggregate table keyed by (`time_column`, offer_id,
-/// source), in key order so concurrent workers lock rows in the same order.
-async fn upsert_counts<T: Into<Value>>(
+/// Adds counts to an aggregate table keyed by `keys`, rows given in key
+/// order so concurrent workers lock rows in the same order.
+async fn upsert_counts(
     txn: &impl ConnectionTrait,
     table: &str,
-    time_column: &str,
-    counts: BTreeMap<(T, u64, String), i64>,
+    keys: &[&str],
+    counts: impl ExactSizeIterator<Item = (Vec<Value>, i64)>,
 ) -> Result<(), DbErr> {
+    let first_row = format!(
+        "SELECT {}, ? AS fresh_count",
+        keys.iter()
+            .map(|key| format!("? AS {key}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let other_rows = format!("SELECT {}", vec!["?"; keys.len() + 1].join(", "));
     let mut rows = Vec::with_capacity(counts.len());
-    let mut values: Vec<Value> = Vec::with_capacity(counts.len() * 4);
-    for ((time, offer_id, source), count) in counts {
+    let mut values: Vec<Value> = Vec::with_capacity(counts.len() * (keys.len() + 1));
+    for (key, count) in counts {
         rows.push(if rows.is_empty() {
-            "SELECT ? AS t, ? AS offer_id, ? AS source, ? AS fresh_count"
+            first_row.as_str()
         } else {
-            "SELECT ?, ?, ?, ?"
+            other_rows.as_str()
         });
-        values.extend([time.into(), offer_id.into(), source.into(), count.into()]);
+        values.extend(key);
+        values.push(count.into());
     }
+    let columns = keys.join(", ");
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::MySql,
         format!(
-            "INSERT INTO {table} ({time_column}, offer_id, source, clicks_count) \
-             SELECT t, offer_id, source, fresh_count FROM ({}) AS fresh \
+            "INSERT INTO {table} ({columns}, clicks_count) \
+             SELECT {columns}, fresh_count FROM ({}) AS fresh \
              ON DUPLICATE KEY UPDATE clicks_count = clicks_count + fresh.fresh_count",
             rows.join(" UNION ALL ")
         ),

@@ -115,6 +115,28 @@ impl Env {
             unversioned, 0,
             "every date with clicks has a report version"
         );
+        for (table, key) in [
+            ("click_daily_offer_stats", "offer_id"),
+            ("click_daily_source_stats", "source"),
+        ] {
+            let mismatches = self
+                .db
+                .scalar(&format!(
+                    "SELECT COUNT(*) FROM {table} s LEFT JOIN \
+                     (SELECT click_date, {key}, COUNT(*) AS n FROM clicks GROUP BY click_date, {key}) c \
+                     ON c.click_date = s.click_date AND c.{key} = s.{key} \
+                     WHERE c.n IS NULL OR c.n <> s.clicks_count"
+                ))
+                .await;
+            assert_eq!(mismatches, 0, "{table} differs from the clicks table");
+            let total = self
+                .db
+                .scalar(&format!(
+                    "SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM {table}"
+                ))
+                .await;
+            assert_eq!(total, self.clicks().await, "{table} total");
+        }
     }
 
     async fn pending(&self) -> u64 {

@@ -256,6 +256,18 @@ async fn load(db_url: &str) -> anyhow::Result<()> {
     while let Some(result) = loaders.join_next().await {
         result.context("loader task")??;
     }
+    // The per-dimension rollups, derived the way the worker keeps them.
+    for (table, key) in [
+        ("click_daily_offer_stats", "offer_id"),
+        ("click_daily_source_stats", "source"),
+    ] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO {table} (click_date, {key}, clicks_count) \
+             SELECT click_date, {key}, SUM(clicks_count) FROM click_daily_stats GROUP BY click_date, {key}"
+        ))
+        .await
+        .context("load per-dimension aggregates")?;
+    }
     let versions: Vec<String> = (0..DAYS).map(|d| format!("('{}',1)", date(d))).collect();
     db.execute_unprepared(&format!(
         "INSERT INTO report_date_versions (click_date, version) VALUES {}",

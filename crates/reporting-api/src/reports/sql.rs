@@ -242,18 +242,46 @@ pub fn aggregated_total(params: &AggregatedParams) -> Query {
     }
 }
 
+/// For an unfiltered UTC summary, the per-dimension daily table that holds
+/// `column` (`offer_id`, or `source` — which also serves totals): far fewer
+/// rows than every (offer, source) pair of every day.
+fn summary_source(scope: &Scope, column: &'static str) -> Source {
+    let unfiltered_utc =
+        scope.days == DaySource::UtcDaily && scope.offer_id.is_none() && scope.source.is_none();
+    if !unfiltered_utc {
+        return source(scope);
+    }
+    Source {
+        table: if column == "offer_id" {
+            "click_daily_offer_stats"
+        } else {
+            "click_daily_source_stats"
+        },
+        date_sql: "click_date".to_owned(),
+        where_sql: "click_date BETWEEN ? AND ?".to_owned(),
+        params: vec![Param::Date(scope.start_date), Param::Date(scope.end_date)],
+    }
+}
+
 /// Total clicks, distinct offers and distinct sources.
 pub fn summary_totals(scope: &Scope) -> Query {
-    let Source {
-        table,
-        where_sql,
-        params,
-        ..
-    } = source(scope);
+    let by_source = summary_source(scope, "source");
+    let by_offer = summary_source(scope, "offer_id");
+    let mut params = by_source.params.clone();
+    params.extend(by_offer.params.iter().cloned());
+    params.extend(by_source.params.iter().cloned());
     Query {
         sql: format!(
-            "SELECT CAST(COALESCE(SUM(clicks_count), 0) AS UNSIGNED), \
-             COUNT(DISTINCT offer_id), COUNT(DISTINCT source) FROM {table} WHERE {where_sql}"
+            "SELECT \
+             (SELECT CAST(COALESCE(SUM(clicks_count), 0) AS UNSIGNED) FROM {} WHERE {}), \
+             (SELECT COUNT(DISTINCT offer_id) FROM {} WHERE {}), \
+             (SELECT COUNT(DISTINCT source) FROM {} WHERE {})",
+            by_source.table,
+            by_source.where_sql,
+            by_offer.table,
+            by_offer.where_sql,
+            by_source.table,
+            by_source.where_sql,
         ),
         params,
     }
@@ -266,7 +294,7 @@ pub fn summary_daily(scope: &Scope) -> Query {
         date_sql,
         where_sql,
         params,
-    } = source(scope);
+    } = summary_source(scope, "source");
     Query {
         sql: format!(
             "SELECT {date_sql} AS d, CAST(SUM(clicks_count) AS UNSIGNED) AS c \
@@ -283,7 +311,7 @@ pub fn summary_top(scope: &Scope, column: &'static str, limit: u64) -> Query {
         where_sql,
         mut params,
         ..
-    } = source(scope);
+    } = summary_source(scope, column);
     params.push(Param::Unsigned(limit));
     Query {
         sql: format!(
