@@ -18,15 +18,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use domain::StreamClick;
 use rand::Rng;
 use sea_orm::sea_query::Value;
 use sea_orm::{
-    AccessMode, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, IsolationLevel, Statement, TransactionTrait,
+    AccessMode, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, IsolationLevel, Statement,
+    TransactionTrait,
 };
-use storage::entity::click;
 
 /// MySQL accepts at most 65,535 placeholders in one statement.
 const MAX_PLACEHOLDERS: usize = 65_535;
@@ -34,10 +33,8 @@ const MAX_PLACEHOLDERS: usize = 65_535;
 const CLICK_COLUMNS: usize = 8;
 /// Rows per `INSERT`, under the placeholder limit.
 pub const MAX_ROWS_PER_INSERT: usize = MAX_PLACEHOLDERS / CLICK_COLUMNS - 1;
-/// Clicks per aggregate step: the lookup binds one placeholder per click, the
-/// upsert four per (date, offer, source) group, and there are never more
-/// groups than clicks.
-const MAX_IDS_PER_AGGREGATE: usize = MAX_PLACEHOLDERS / 4 - 1;
+/// `click_id`s per lookup (one placeholder each, plus the token).
+const MAX_IDS_PER_LOOKUP: usize = MAX_PLACEHOLDERS - 1;
 
 /// What one committed batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,6 +44,9 @@ pub struct Stored {
     /// Clicks of the batch that were already stored, or repeated in it.
     pub duplicates: u64,
 }
+
+/// New clicks per (UTC date, UTC hour start, offer, source).
+type Groups = BTreeMap<(NaiveDate, NaiveDateTime, u64, String), i64>;
 
 /// Stores `clicks` in one transaction; see the module documentation.
 pub async fn store_batch(
@@ -61,40 +61,94 @@ pub async fn store_batch(
             Some(AccessMode::ReadWrite),
         )
         .await?;
+    let mut groups = Groups::new();
     for chunk in unique.chunks(MAX_ROWS_PER_INSERT) {
-        let rows = chunk.iter().map(|click| row(click, token));
-        click::Entity::insert_many(rows)
-            .on_conflict_do_nothing_on([click::Column::ClickId])
-            .exec_without_returning(&txn)
-            .await?;
+        let inserted = insert_clicks(&txn, chunk, token).await?;
+        if inserted == chunk.len() as u64 {
+            // Every click of the chunk was new: count them as they are.
+            for entry in chunk {
+                *groups.entry(group_of(entry)).or_default() += 1;
+            }
+        } else if inserted > 0 {
+            // Some were stored before: count exactly the rows carrying this
+            // attempt's token.
+            for ids in chunk.chunks(MAX_IDS_PER_LOOKUP) {
+                for (key, count) in lookup_fresh(&txn, ids, token).await? {
+                    *groups.entry(key).or_default() += count;
+                }
+            }
+        }
     }
-    let mut inserted = 0;
-    for chunk in unique.chunks(MAX_IDS_PER_AGGREGATE) {
-        inserted += add_to_aggregates(&txn, chunk, token).await?;
+    let inserted: i64 = groups.values().sum();
+    if inserted > 0 {
+        add_to_aggregates(&txn, groups).await?;
     }
     txn.commit().await?;
+    let inserted = u64::try_from(inserted).unwrap_or(0);
     Ok(Stored {
         inserted,
         duplicates: clicks.len() as u64 - inserted,
     })
 }
 
-/// Adds this attempt's new rows to the daily and hourly aggregates, bumps
-/// the report version of each date they touch, and returns how many rows
-/// there were.
+/// `INSERT IGNORE`s the clicks and returns how many rows were inserted.
 ///
-/// One indexed lookup finds them (by `click_id`, filtered on the token) and
-/// returns their counts per (date, hour, offer, source); the daily and hourly
-/// upserts add those counts. Each upsert reads its rows from a derived table
-/// and refers to its column in `ON DUPLICATE KEY UPDATE`, which MySQL 8 and
-/// MariaDB both accept (unlike `VALUES()`, deprecated in MySQL, or `AS new`,
-/// absent from MariaDB). The version bump comes last, so the hot row of
-/// today's date is locked only until the commit right after it.
-async fn add_to_aggregates(
+/// `IGNORE` rather than `ON DUPLICATE KEY UPDATE id = id`: the driver sets
+/// `CLIENT_FOUND_ROWS`, under which an upsert reports duplicates as affected
+/// rows too, while `INSERT IGNORE` reports exactly the rows it inserted.
+/// `IGNORE` would also let MySQL truncate over-long values with a warning,
+/// but every value here passed `domain`'s rules, which match the columns.
+async fn insert_clicks(
     txn: &impl ConnectionTrait,
     clicks: &[&StreamClick],
     token: u64,
 ) -> Result<u64, DbErr> {
+    let row = format!("({})", ["?"; CLICK_COLUMNS].join(","));
+    let rows = vec![row.as_str(); clicks.len()].join(",");
+    let mut values: Vec<Value> = Vec::with_capacity(clicks.len() * CLICK_COLUMNS);
+    for entry in clicks {
+        let click = &entry.click;
+        values.extend([
+            click.click_id.as_str().into(),
+            click.offer_id.get().into(),
+            click.source.as_str().into(),
+            click.timestamp.naive_utc().into(),
+            click.date().into(),
+            click.signature.as_str().into(),
+            entry.received_at.naive_utc().into(),
+            token.into(),
+        ]);
+    }
+    let result = txn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::MySql,
+            format!(
+                "INSERT IGNORE INTO clicks (click_id, offer_id, source, clicked_at, click_date, \
+                 signature, received_at, batch_token) VALUES {rows}"
+            ),
+            values,
+        ))
+        .await?;
+    Ok(result.rows_affected())
+}
+
+fn group_of(entry: &StreamClick) -> (NaiveDate, NaiveDateTime, u64, String) {
+    let click = &entry.click;
+    let date = click.date();
+    let hour = click.timestamp.hour();
+    let hour_start = date
+        .and_hms_opt(hour, 0, 0)
+        .unwrap_or_else(|| date.and_time(NaiveTime::MIN));
+    (date, hour_start, click.offer_id.get(), click.source.clone())
+}
+
+/// The rows of `clicks` this attempt inserted (those carrying its token),
+/// counted per group: one lookup through the `click_id` unique index.
+async fn lookup_fresh(
+    txn: &impl ConnectionTrait,
+    clicks: &[&StreamClick],
+    token: u64,
+) -> Result<Vec<((NaiveDate, NaiveDateTime, u64, String), i64)>, DbErr> {
     let placeholders = vec!["?"; clicks.len()].join(",");
     let mut values: Vec<Value> = Vec::with_capacity(clicks.len() + 1);
     values.push(token.into());
@@ -103,7 +157,7 @@ async fn add_to_aggregates(
             .iter()
             .map(|c| Value::from(c.click.click_id.as_str())),
     );
-    let groups = txn
+    let rows = txn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::MySql,
             format!(
@@ -114,29 +168,36 @@ async fn add_to_aggregates(
             values,
         ))
         .await?;
+    rows.iter()
+        .map(|row| {
+            let date: NaiveDate = row.try_get_by_index(0)?;
+            let hour: i64 = row.try_get_by_index(1)?;
+            let hour_start = u32::try_from(hour)
+                .ok()
+                .and_then(|hour| date.and_hms_opt(hour, 0, 0))
+                .ok_or_else(|| DbErr::Custom(format!("MySQL returned hour {hour}")))?;
+            let offer_id: u64 = row.try_get_by_index(2)?;
+            let source: String = row.try_get_by_index(3)?;
+            let count: i64 = row.try_get_by_index(4)?;
+            Ok(((date, hour_start, offer_id, source), count))
+        })
+        .collect()
+}
+
+/// Adds the new clicks to the daily, hourly and per-dimension aggregates and
+/// bumps the report version of each date they touch. The version bump comes
+/// last, so the hot row of today's date is locked only until the commit
+/// right after it.
+async fn add_to_aggregates(txn: &impl ConnectionTrait, groups: Groups) -> Result<(), DbErr> {
     let mut daily: BTreeMap<(NaiveDate, u64, String), i64> = BTreeMap::new();
     let mut hourly: BTreeMap<(NaiveDateTime, u64, String), i64> = BTreeMap::new();
-    for group in &groups {
-        let date: NaiveDate = group.try_get_by_index(0)?;
-        let hour: i64 = group.try_get_by_index(1)?;
-        let offer_id: u64 = group.try_get_by_index(2)?;
-        let source: String = group.try_get_by_index(3)?;
-        let count: i64 = group.try_get_by_index(4)?;
-        let hour_start = u32::try_from(hour)
-            .ok()
-            .and_then(|hour| date.and_hms_opt(hour, 0, 0))
-            .ok_or_else(|| DbErr::Custom(format!("MySQL returned hour {hour}")))?;
-        *daily.entry((date, offer_id, source.clone())).or_default() += count;
-        *hourly.entry((hour_start, offer_id, source)).or_default() += count;
-    }
-    if daily.is_empty() {
-        return Ok(0);
-    }
     let mut by_offer: BTreeMap<(NaiveDate, u64), i64> = BTreeMap::new();
     let mut by_source: BTreeMap<(NaiveDate, String), i64> = BTreeMap::new();
-    for ((date, offer_id, source), count) in &daily {
-        *by_offer.entry((*date, *offer_id)).or_default() += count;
-        *by_source.entry((*date, source.clone())).or_default() += count;
+    for ((date, hour, offer_id, source), count) in groups {
+        *daily.entry((date, offer_id, source.clone())).or_default() += count;
+        *by_offer.entry((date, offer_id)).or_default() += count;
+        *by_source.entry((date, source.clone())).or_default() += count;
+        *hourly.entry((hour, offer_id, source)).or_default() += count;
     }
     let dates: BTreeSet<NaiveDate> = daily.keys().map(|(date, ..)| *date).collect();
     upsert_counts(
@@ -175,53 +236,44 @@ async fn add_to_aggregates(
             .map(|((d, s), n)| (vec![d.into(), s.into()], n)),
     )
     .await?;
-    bump_date_versions(txn, &dates).await?;
-    let inserted = groups
-        .iter()
-        .map(|group| group.try_get_by_index::<i64>(4))
-        .sum::<Result<i64, _>>()?;
-    Ok(u64::try_from(inserted).unwrap_or(0))
+    bump_date_versions(txn, &dates).await
 }
 
 /// Adds counts to an aggregate table keyed by `keys`, rows given in key
 /// order so concurrent workers lock rows in the same order.
+///
+/// A plain multi-row `VALUES` list with `VALUES(clicks_count)` in the update:
+/// both MySQL 8 and MariaDB run it (MySQL 8.0.20+ flags `VALUES()` as
+/// deprecated but keeps it; its `AS new` alias does not exist in MariaDB),
+/// and it costs the server far less to parse than a derived table of
+/// `SELECT … UNION ALL` rows.
 async fn upsert_counts(
     txn: &impl ConnectionTrait,
     table: &str,
     keys: &[&str],
-    counts: impl ExactSizeIterator<Item = (Vec<Value>, i64)>,
+    counts: impl Iterator<Item = (Vec<Value>, i64)>,
 ) -> Result<(), DbErr> {
-    let first_row = format!(
-        "SELECT {}, ? AS fresh_count",
-        keys.iter()
-            .map(|key| format!("? AS {key}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let other_rows = format!("SELECT {}", vec!["?"; keys.len() + 1].join(", "));
-    let mut rows = Vec::with_capacity(counts.len());
-    let mut values: Vec<Value> = Vec::with_capacity(counts.len() * (keys.len() + 1));
-    for (key, count) in counts {
-        rows.push(if rows.is_empty() {
-            first_row.as_str()
-        } else {
-            other_rows.as_str()
-        });
-        values.extend(key);
-        values.push(count.into());
+    let per_row = keys.len() + 1;
+    let row = format!("({})", vec!["?"; per_row].join(","));
+    let counts: Vec<(Vec<Value>, i64)> = counts.collect();
+    for chunk in counts.chunks(MAX_PLACEHOLDERS / per_row) {
+        let rows = vec![row.as_str(); chunk.len()].join(",");
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * per_row);
+        for (key, count) in chunk {
+            values.extend(key.iter().cloned());
+            values.push((*count).into());
+        }
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::MySql,
+            format!(
+                "INSERT INTO {table} ({}, clicks_count) VALUES {rows} \
+                 ON DUPLICATE KEY UPDATE clicks_count = clicks_count + VALUES(clicks_count)",
+                keys.join(", ")
+            ),
+            values,
+        ))
+        .await?;
     }
-    let columns = keys.join(", ");
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::MySql,
-        format!(
-            "INSERT INTO {table} ({columns}, clicks_count) \
-             SELECT {columns}, fresh_count FROM ({}) AS fresh \
-             ON DUPLICATE KEY UPDATE clicks_count = clicks_count + fresh.fresh_count",
-            rows.join(" UNION ALL ")
-        ),
-        values,
-    ))
-    .await?;
     Ok(())
 }
 
@@ -255,25 +307,6 @@ fn unique_sorted<'a>(clicks: &[&'a StreamClick]) -> Vec<&'a StreamClick> {
         .collect();
     unique.sort_unstable_by(|a, b| a.click.click_id.cmp(&b.click.click_id));
     unique
-}
-
-fn row(entry: &StreamClick, token: u64) -> click::ActiveModel {
-    let click = &entry.click;
-    click::ActiveModel {
-        click_id: Set(click.click_id.clone()),
-        offer_id: Set(click.offer_id.get()),
-        source: Set(click.source.clone()),
-        clicked_at: Set(naive(click.timestamp)),
-        click_date: Set(click.date()),
-        signature: Set(click.signature.clone()),
-        received_at: Set(naive(entry.received_at)),
-        batch_token: Set(token),
-        ..Default::default()
-    }
-}
-
-fn naive(at: DateTime<Utc>) -> chrono::NaiveDateTime {
-    at.naive_utc()
 }
 
 /// MySQL error numbers worth retrying: lock wait timeout, deadlock, and the
