@@ -149,9 +149,16 @@ impl BenchDb {
         Ok((as_u64(count), as_u64(sum)))
     }
 
-    /// Empties both tables (only while no worker runs).
+    /// Empties the clicks and every aggregate (only while no worker runs).
     pub async fn truncate(&self) -> anyhow::Result<()> {
-        for table in ["clicks", "click_daily_stats"] {
+        for table in [
+            "clicks",
+            "click_daily_stats",
+            "click_hourly_stats",
+            "click_daily_offer_stats",
+            "click_daily_source_stats",
+            "report_date_versions",
+        ] {
             self.conn
                 .execute_unprepared(&format!("TRUNCATE TABLE {table}"))
                 .await
