@@ -46,6 +46,12 @@ pub struct Settings {
     #[arg(long, env = "ENQUEUE_MAX_IN_FLIGHT", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub enqueue_max_in_flight: u32,
 
+    /// Backlog (entries not yet delivered plus delivered but not acknowledged,
+    /// for the slowest consumer group) at which webhooks get 503; readiness
+    /// turns false at 80% of it. 0 turns the limit off.
+    #[arg(long, env = "STREAM_MAX_BACKLOG", default_value_t = 1_000_000)]
+    pub stream_max_backlog: u64,
+
     /// How long a webhook waits for Redis before it is answered 503, in milliseconds.
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub redis_timeout_ms: u64,

@@ -27,6 +27,10 @@ pub enum WebhookError {
     BodyRead(#[source] actix_web::error::PayloadError),
     #[error("the clicks could not be enqueued")]
     Unavailable(#[source] EnqueueError),
+    #[error("the workers are {backlog} entries behind")]
+    Overloaded { backlog: u64 },
+    #[error("redis is unreachable")]
+    RedisUnavailable,
 }
 
 /// The error body of the contract: `{"error": …, "details": {…}}`.
@@ -59,7 +63,9 @@ impl ResponseError for WebhookError {
             }
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded { .. } | Self::RedisUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -88,6 +94,11 @@ impl ResponseError for WebhookError {
             Self::BodyRead(_) => ("Invalid payload structure", None),
             Self::Unavailable(error) => {
                 tracing::warn!(%error, "webhook answered 503");
+                ("Service temporarily unavailable", None)
+            }
+            // Logged by the backlog monitor, not per request: under
+            // backpressure this fires thousands of times a second.
+            Self::Overloaded { .. } | Self::RedisUnavailable => {
                 ("Service temporarily unavailable", None)
             }
         };

@@ -1,6 +1,7 @@
 //! `ingest`: verifies signed click webhooks and appends each click to the
 //! Redis stream, answering 2xx only once Redis has acknowledged it.
 
+pub mod backlog;
 mod config;
 mod error;
 mod health;

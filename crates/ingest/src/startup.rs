@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::Settings;
+use crate::backlog::Backlog;
 use crate::error::ErrorBody;
 use crate::health::{self, HealthState};
 use crate::queue::{Enqueuer, EnqueuerLimits};
@@ -46,13 +47,20 @@ impl Application {
                 timeout: settings.redis_timeout(),
             },
         );
+        let backlog = Backlog::start(
+            redis.clone(),
+            settings.clicks_queue_name.clone(),
+            settings.stream_max_backlog,
+            shutdown.clone(),
+        );
         let webhook_state = web::Data::new(WebhookState {
             verifier: settings.webhook_secret_key.clone(),
+            backlog: backlog.clone(),
             enqueuer,
             max_body_bytes: settings.max_body_bytes,
             max_batch_body_bytes: settings.max_batch_body_bytes,
         });
-        let health_state = web::Data::new(HealthState { redis });
+        let health_state = web::Data::new(HealthState { redis, backlog });
 
         let listener = TcpListener::bind(settings.ingest_bind)
             .with_context(|| format!("cannot listen on INGEST_BIND={}", settings.ingest_bind))?;
@@ -72,6 +80,8 @@ impl Application {
                         .default_service(web::to(method_not_allowed)),
                 )
                 .route("/api/health", web::get().to(health::health))
+                .route("/livez", web::get().to(health::livez))
+                .route("/readyz", web::get().to(health::readyz))
                 .route("/api/openapi.json", web::get().to(crate::openapi::serve))
                 .default_service(web::to(not_found))
         })

@@ -11,12 +11,14 @@ use domain::{Click, SignatureVerifier, StreamClick};
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use crate::backlog::{Admission, Backlog};
 use crate::error::{ErrorBody, WebhookError};
 use crate::queue::{Enqueuer, Entry};
 
 /// What the handlers share.
 pub struct WebhookState {
     pub verifier: SignatureVerifier,
+    pub backlog: Backlog,
     pub enqueuer: Enqueuer,
     pub max_body_bytes: usize,
     pub max_batch_body_bytes: usize,
@@ -163,6 +165,11 @@ async fn authenticated_body(
     state: &WebhookState,
     limit: usize,
 ) -> Result<Bytes, WebhookError> {
+    match state.backlog.admission() {
+        Admission::Accept => {}
+        Admission::Overloaded(backlog) => return Err(WebhookError::Overloaded { backlog }),
+        Admission::RedisUnavailable => return Err(WebhookError::RedisUnavailable),
+    }
     if declared_length(request).is_some_and(|length| length > limit) {
         return Err(WebhookError::TooLarge { limit });
     }

@@ -7,10 +7,12 @@ use testkit::TestStream;
 use tokio_util::sync::CancellationToken;
 
 /// Every route of the app (startup.rs).
-const ROUTES: [(&str, &str); 4] = [
+const ROUTES: [(&str, &str); 6] = [
     ("post", "/api/webhook/clicks"),
     ("post", "/api/webhook/clicks/batch"),
     ("get", "/api/health"),
+    ("get", "/livez"),
+    ("get", "/readyz"),
     ("get", "/api/openapi.json"),
 ];
 

@@ -469,3 +469,94 @@ async fn shutdown_finishes_and_stops() {
     assert!(refused.is_err(), "no longer accepting after shutdown");
     app.stream.drop().await;
 }
+
+#[tokio::test]
+async fn a_backlog_over_the_limit_answers_503_until_it_drains() {
+    let app = spawn_with(&["--stream-max-backlog=5"], None).await;
+    let mut conn = app.stream.conn().await;
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&app.stream.key)
+        .arg("clicks-workers")
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(&mut conn)
+        .await
+        .expect("group");
+    let get_status = |path: &'static str| {
+        let client = app.client.clone();
+        let url = format!("{}{path}", app.base);
+        async move { client.get(url).send().await.expect("get").status().as_u16() }
+    };
+    // Let the monitor take its first measurement.
+    tokio::time::sleep(ingest::backlog::POLL_EVERY * 2).await;
+    assert_eq!(get_status("/readyz").await, 200);
+    for n in 0..5 {
+        let (status, _) = app
+            .post_signed("/api/webhook/clicks", &valid_click(&format!("b-{n}")))
+            .await;
+        assert_eq!(status, 202);
+    }
+    tokio::time::sleep(ingest::backlog::POLL_EVERY * 3).await;
+    assert_eq!(
+        get_status("/readyz").await,
+        503,
+        "readiness turns false first"
+    );
+    assert_eq!(
+        get_status("/livez").await,
+        200,
+        "liveness never depends on the backlog"
+    );
+    let (status, body, headers) = app
+        .post_bytes_signed_by(
+            KEY,
+            "/api/webhook/clicks",
+            serde_json::to_vec(&valid_click("over")).expect("json"),
+        )
+        .await;
+    assert_eq!(status, 503);
+    assert_eq!(body["error"], "Service temporarily unavailable");
+    assert_eq!(
+        headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let health = app
+        .client
+        .get(format!("{}/api/health", app.base))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status().as_u16(), 503);
+    let health: Value = health.json().await.expect("json");
+    assert_eq!(health["checks"]["backlog"]["entries"], 5);
+
+    // A consumer takes and acknowledges everything: ingest recovers by itself.
+    let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("clicks-workers")
+        .arg("test-consumer")
+        .arg("STREAMS")
+        .arg(&app.stream.key)
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .expect("read");
+    let ids: Vec<String> = reply.keys[0].ids.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(ids.len(), 5, "the 503 enqueued nothing");
+    let _: u64 = redis::cmd("XACK")
+        .arg(&app.stream.key)
+        .arg("clicks-workers")
+        .arg(&ids)
+        .query_async(&mut conn)
+        .await
+        .expect("ack");
+    tokio::time::sleep(ingest::backlog::POLL_EVERY * 3).await;
+    assert_eq!(get_status("/readyz").await, 200);
+    let (status, _) = app
+        .post_signed("/api/webhook/clicks", &valid_click("after"))
+        .await;
+    assert_eq!(status, 202);
+    drop(conn);
+    app.stop().await;
+}

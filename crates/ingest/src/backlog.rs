@@ -1,0 +1,178 @@
+//! Backpressure: how far the workers are behind, watched in the background.
+//!
+//! Every [`POLL_EVERY`] one task asks Redis for each consumer group's lag
+//! (entries not yet delivered) plus pending (delivered, not acknowledged) on
+//! the stream, and keeps the largest as the backlog. Webhooks then read an
+//! atomic: no Redis round trip per request.
+//!
+//! - backlog ≥ `STREAM_MAX_BACKLOG`, or Redis unreachable: webhooks get 503
+//!   with `Retry-After`, so nothing grows without bound;
+//! - backlog ≥ [`READY_FRACTION`] of it: `/readyz` turns false first, so a
+//!   load balancer moves traffic before senders see 503s.
+//!
+//! Both recover by themselves when the backlog drains.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::streams::StreamInfoGroupsReply;
+use tokio_util::sync::CancellationToken;
+
+/// How often the backlog is measured.
+pub const POLL_EVERY: Duration = Duration::from_millis(250);
+/// Readiness turns false at this share of the limit.
+pub const READY_FRACTION: f64 = 0.8;
+/// Stored in the atomic while Redis cannot be asked.
+const UNKNOWN: u64 = u64::MAX;
+
+/// What a webhook may do right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Accept,
+    /// The workers are this far behind.
+    Overloaded(u64),
+    RedisUnavailable,
+}
+
+/// The latest measurement, shared with the handlers.
+#[derive(Debug, Clone)]
+pub struct Backlog {
+    latest: Arc<AtomicU64>,
+    /// 0: no limit.
+    max: u64,
+}
+
+impl Backlog {
+    /// A monitor that admits everything and never polls (limit 0).
+    pub fn unlimited() -> Self {
+        Self {
+            latest: Arc::new(AtomicU64::new(0)),
+            max: 0,
+        }
+    }
+
+    /// Starts polling `stream` until `shutdown`; `max` 0 turns the limit off
+    /// (the backlog is still measured for health).
+    pub fn start(
+        redis: ConnectionManager,
+        stream: String,
+        max: u64,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let backlog = Self {
+            latest: Arc::new(AtomicU64::new(0)),
+            max,
+        };
+        let latest = Arc::clone(&backlog.latest);
+        tokio::spawn(async move {
+            let mut redis = redis;
+            let mut ticks = tokio::time::interval(POLL_EVERY);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    () = shutdown.cancelled() => break,
+                }
+                let measured =
+                    tokio::time::timeout(POLL_EVERY * 4, measure(&mut redis, &stream)).await;
+                let value = match measured {
+                    Ok(Ok(backlog)) => backlog,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "cannot measure the stream backlog");
+                        UNKNOWN
+                    }
+                    Err(_) => UNKNOWN,
+                };
+                latest.store(value, Ordering::Relaxed);
+            }
+        });
+        backlog
+    }
+
+    /// The last measured backlog; `None` while Redis could not be asked.
+    pub fn current(&self) -> Option<u64> {
+        let value = self.latest.load(Ordering::Relaxed);
+        (value != UNKNOWN).then_some(value)
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    pub fn admission(&self) -> Admission {
+        decide(self.current(), self.max, 1.0)
+    }
+
+    /// Whether this instance should receive traffic.
+    pub fn ready(&self) -> bool {
+        decide(self.current(), self.max, READY_FRACTION) == Admission::Accept
+    }
+}
+
+/// The rule, kept pure so it can be tested without Redis.
+fn decide(backlog: Option<u64>, max: u64, fraction: f64) -> Admission {
+    match backlog {
+        None => Admission::RedisUnavailable,
+        Some(backlog) if max > 0 && backlog as f64 >= max as f64 * fraction => {
+            Admission::Overloaded(backlog)
+        }
+        Some(_) => Admission::Accept,
+    }
+}
+
+/// The largest lag + pending over the stream's groups. A stream nobody
+/// consumes yet counts its length: everything in it is waiting.
+async fn measure(redis: &mut ConnectionManager, stream: &str) -> redis::RedisResult<u64> {
+    let exists: bool = redis::cmd("EXISTS").arg(stream).query_async(redis).await?;
+    if !exists {
+        return Ok(0);
+    }
+    let groups: StreamInfoGroupsReply = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(redis)
+        .await?;
+    let mut length: Option<u64> = None;
+    let mut worst = 0u64;
+    for group in &groups.groups {
+        let lag = match group.lag {
+            Some(lag) => lag as u64,
+            // Redis cannot tell the lag (it does after trims by ID); the
+            // stream's length bounds it from above.
+            None => match length {
+                Some(length) => length,
+                None => {
+                    let xlen: u64 = redis::cmd("XLEN").arg(stream).query_async(redis).await?;
+                    length = Some(xlen);
+                    xlen
+                }
+            },
+        };
+        worst = worst.max(lag + group.pending as u64);
+    }
+    if groups.groups.is_empty() {
+        worst = redis::cmd("XLEN").arg(stream).query_async(redis).await?;
+    }
+    Ok(worst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_rejects_and_readiness_turns_first() {
+        assert_eq!(decide(Some(10), 0, 1.0), Admission::Accept, "0 is no limit");
+        assert_eq!(decide(Some(799), 1000, READY_FRACTION), Admission::Accept);
+        assert_eq!(
+            decide(Some(800), 1000, READY_FRACTION),
+            Admission::Overloaded(800)
+        );
+        assert_eq!(decide(Some(800), 1000, 1.0), Admission::Accept);
+        assert_eq!(decide(Some(1000), 1000, 1.0), Admission::Overloaded(1000));
+        assert_eq!(decide(None, 1000, 1.0), Admission::RedisUnavailable);
+        assert_eq!(decide(None, 0, 1.0), Admission::RedisUnavailable);
+    }
+}
