@@ -103,6 +103,10 @@ impl Harness {
             ("CLICKS_QUEUE_NAME".to_owned(), self.stream_key()),
             ("INGEST_BIND".to_owned(), addr.to_string()),
             ("RUST_LOG".to_owned(), self.args.child_log.clone()),
+            // The webhook scenarios pile up millions of entries with no
+            // worker running, on purpose: backpressure would cut them short.
+            // `--ingest-env STREAM_MAX_BACKLOG=…` measures it instead.
+            ("STREAM_MAX_BACKLOG".to_owned(), "0".to_owned()),
         ];
         env.extend(self.args.ingest_env.iter().cloned());
         let program = self.bin_dir.join("ingest");
