@@ -67,6 +67,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    service_runtime::request_id::middleware,
+                ))
                 .app_data(webhook_state.clone())
                 .app_data(health_state.clone())
                 .service(

@@ -560,3 +560,40 @@ async fn a_backlog_over_the_limit_answers_503_until_it_drains() {
     drop(conn);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated() {
+    let app = spawn().await;
+    let bytes = serde_json::to_vec(&valid_click("rid")).expect("json");
+    let response = app
+        .client
+        .post(format!("{}/api/webhook/clicks", app.base))
+        .header("content-type", "application/json")
+        .header("x-signature", domain::sign(KEY.as_bytes(), &bytes))
+        .header("x-request-id", "sender-42")
+        .body(bytes)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status().as_u16(), 202);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("sender-42")
+    );
+    let response = app
+        .client
+        .get(format!("{}/api/health", app.base))
+        .send()
+        .await
+        .expect("health");
+    let generated = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a generated id");
+    assert_eq!(generated.len(), 32);
+    app.stop().await;
+}

@@ -62,6 +62,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    service_runtime::request_id::middleware,
+                ))
                 .app_data(state.clone())
                 .app_data(keys.clone())
                 .route("/api/health", web::get().to(health::health_check))
