@@ -46,6 +46,22 @@ pub struct Settings {
     #[arg(long, env = "ENQUEUE_MAX_IN_FLIGHT", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub enqueue_max_in_flight: u32,
 
+    /// Webhook requests per second allowed to one client IP (token bucket); 0 turns the limit off.
+    #[arg(long, env = "WEBHOOK_RATE_LIMIT", default_value_t = 0)]
+    pub webhook_rate_limit: u32,
+
+    /// Bucket size of the per-IP limit: requests a client may send at once (default: the rate).
+    #[arg(long, env = "WEBHOOK_RATE_BURST")]
+    pub webhook_rate_burst: Option<u32>,
+
+    /// Only these networks (comma-separated CIDRs, IPv4 or IPv6) may call the webhooks; others get 403. Empty: everyone.
+    #[arg(long, env = "WEBHOOK_ALLOWED_IPS", default_value = "", value_parser = parse_networks)]
+    pub webhook_allowed_ips: Networks,
+
+    /// Proxies (CIDRs) whose X-Forwarded-For is believed when they are the socket's peer.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "", value_parser = parse_networks)]
+    pub trusted_proxies: Networks,
+
     /// Backlog (entries not yet delivered plus delivered but not acknowledged,
     /// for the slowest consumer group) at which webhooks get 503; readiness
     /// turns false at 80% of it. 0 turns the limit off.
@@ -61,6 +77,14 @@ impl Settings {
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms)
     }
+}
+
+/// A parsed list of networks (a newtype so clap treats it as one value).
+#[derive(Debug, Clone, Default)]
+pub struct Networks(pub Vec<ipnet::IpNet>);
+
+fn parse_networks(list: &str) -> Result<Networks, String> {
+    crate::guard::parse_networks(list).map(Networks)
 }
 
 fn parse_keys(list: &str) -> Result<SignatureVerifier, String> {

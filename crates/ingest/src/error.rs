@@ -31,6 +31,10 @@ pub enum WebhookError {
     Overloaded { backlog: u64 },
     #[error("redis is unreachable")]
     RedisUnavailable,
+    #[error("the client is not on the allowlist")]
+    Forbidden,
+    #[error("the client is over its rate")]
+    RateLimited { retry_after_secs: u64 },
 }
 
 /// The error body of the contract: `{"error": …, "details": {…}}`.
@@ -62,6 +66,8 @@ impl ResponseError for WebhookError {
                 StatusCode::BAD_REQUEST
             }
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) | Self::Overloaded { .. } | Self::RedisUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -96,6 +102,8 @@ impl ResponseError for WebhookError {
                 tracing::warn!(%error, "webhook answered 503");
                 ("Service temporarily unavailable", None)
             }
+            Self::Forbidden => ("Forbidden", None),
+            Self::RateLimited { .. } => ("Too many requests", None),
             // Logged by the backlog monitor, not per request: under
             // backpressure this fires thousands of times a second.
             Self::Overloaded { .. } | Self::RedisUnavailable => {
@@ -103,6 +111,11 @@ impl ResponseError for WebhookError {
             }
         };
         let mut response = ErrorBody::response(status, message, details.as_ref());
+        if let Self::RateLimited { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

@@ -4,6 +4,7 @@
 pub mod backlog;
 mod config;
 mod error;
+pub mod guard;
 mod health;
 pub mod openapi;
 pub mod queue;

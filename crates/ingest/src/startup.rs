@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Settings;
 use crate::backlog::Backlog;
 use crate::error::ErrorBody;
+use crate::guard::ClientGuard;
 use crate::health::{self, HealthState};
 use crate::queue::{Enqueuer, EnqueuerLimits};
 use crate::webhooks::{self, WebhookState};
@@ -53,8 +54,16 @@ impl Application {
             settings.stream_max_backlog,
             shutdown.clone(),
         );
+        let guard = ClientGuard::new(
+            settings.webhook_allowed_ips.0.clone(),
+            settings.trusted_proxies.0.clone(),
+            settings.webhook_rate_limit,
+            settings.webhook_rate_burst,
+        );
+        spawn_forgetting_idle_clients(guard.clone(), shutdown.clone());
         let webhook_state = web::Data::new(WebhookState {
             verifier: settings.webhook_secret_key.clone(),
+            guard,
             backlog: backlog.clone(),
             enqueuer,
             max_body_bytes: settings.max_body_bytes,
@@ -118,6 +127,19 @@ impl Application {
         tracing::info!("ingest stopped");
         Ok(())
     }
+}
+
+/// Keeps the rate limiter's memory to the clients seen lately.
+fn spawn_forgetting_idle_clients(guard: ClientGuard, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => guard.forget_idle_clients(),
+                () = shutdown.cancelled() => break,
+            }
+        }
+    });
 }
 
 async fn not_found() -> HttpResponse {

@@ -13,11 +13,13 @@ use serde::Serialize;
 
 use crate::backlog::{Admission, Backlog};
 use crate::error::{ErrorBody, WebhookError};
+use crate::guard::{ClientGuard, Verdict};
 use crate::queue::{Enqueuer, Entry};
 
 /// What the handlers share.
 pub struct WebhookState {
     pub verifier: SignatureVerifier,
+    pub guard: ClientGuard,
     pub backlog: Backlog,
     pub enqueuer: Enqueuer,
     pub max_body_bytes: usize,
@@ -59,8 +61,10 @@ pub(crate) struct BatchItemError {
         (status = 202, description = "In the stream", body = Accepted),
         (status = 400, description = "Invalid payload structure", body = ErrorBody),
         (status = 401, description = "Invalid signature", body = ErrorBody),
+        (status = 403, description = "Client not in WEBHOOK_ALLOWED_IPS", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 429, description = "Over WEBHOOK_RATE_LIMIT for this client IP; Retry-After", body = ErrorBody),
         (status = 503, description = "Redis unavailable or backlogged; Retry-After", body = ErrorBody),
     )
 )]
@@ -101,8 +105,10 @@ pub async fn receive_click(
         (status = 202, description = "Valid clicks in the stream; per-item errors", body = BatchAccepted),
         (status = 400, description = "Invalid batch payload structure", body = ErrorBody),
         (status = 401, description = "Invalid signature", body = ErrorBody),
+        (status = 403, description = "Client not in WEBHOOK_ALLOWED_IPS", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 429, description = "Over WEBHOOK_RATE_LIMIT for this client IP; Retry-After", body = ErrorBody),
         (status = 503, description = "Redis unavailable or backlogged; Retry-After", body = ErrorBody),
     )
 )]
@@ -165,6 +171,18 @@ async fn authenticated_body(
     state: &WebhookState,
     limit: usize,
 ) -> Result<Bytes, WebhookError> {
+    let peer = request.peer_addr().map(|address| address.ip());
+    let forwarded_for = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok());
+    match state.guard.judge(peer, forwarded_for) {
+        Verdict::Pass => {}
+        Verdict::Forbidden => return Err(WebhookError::Forbidden),
+        Verdict::Limited { retry_after_secs } => {
+            return Err(WebhookError::RateLimited { retry_after_secs });
+        }
+    }
     match state.backlog.admission() {
         Admission::Accept => {}
         Admission::Overloaded(backlog) => return Err(WebhookError::Overloaded { backlog }),

@@ -597,3 +597,93 @@ async fn request_ids_are_echoed_or_generated() {
     assert_eq!(generated.len(), 32);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn each_client_ip_is_rate_limited_with_retry_after() {
+    let app = spawn_with(&["--webhook-rate-limit=1", "--webhook-rate-burst=2"], None).await;
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let (status, body, headers) = app
+            .post_bytes_signed_by(
+                KEY,
+                "/api/webhook/clicks",
+                serde_json::to_vec(&valid_click(&format!("rl-{n}"))).expect("json"),
+            )
+            .await;
+        if status == 429 {
+            assert_eq!(body["error"], "Too many requests");
+            assert_eq!(
+                headers.get("retry-after").and_then(|v| v.to_str().ok()),
+                Some("1")
+            );
+        }
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [202, 202, 429]);
+    assert_eq!(app.entries().await.len(), 2, "a 429 enqueues nothing");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _) = app
+        .post_signed("/api/webhook/clicks", &valid_click("rl-later"))
+        .await;
+    assert_eq!(status, 202, "the bucket refills");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_allowlist_and_trusted_proxies() {
+    // Only 10.0.0.0/8 may call; the test client is 127.0.0.1.
+    let app = spawn_with(&["--webhook-allowed-ips=10.0.0.0/8, 2001:db8::/32"], None).await;
+    let (status, body) = app
+        .post_signed("/api/webhook/clicks", &valid_click("deny"))
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(body, json!({"error": "Forbidden"}));
+    // X-Forwarded-For from an untrusted peer changes nothing.
+    let bytes = serde_json::to_vec(&valid_click("spoof")).expect("json");
+    let response = app
+        .client
+        .post(format!("{}/api/webhook/clicks", app.base))
+        .header("content-type", "application/json")
+        .header("x-signature", domain::sign(KEY.as_bytes(), &bytes))
+        .header("x-forwarded-for", "10.1.2.3")
+        .body(bytes)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status().as_u16(), 403);
+    app.stop().await;
+
+    // Behind a trusted proxy (here: the loopback peer) the forwarded address counts.
+    let app = spawn_with(
+        &[
+            "--webhook-allowed-ips=10.0.0.0/8",
+            "--trusted-proxies=127.0.0.0/8",
+        ],
+        None,
+    )
+    .await;
+    for (forwarded, expected) in [
+        ("10.1.2.3", 202),
+        ("192.0.2.1", 403),
+        ("10.1.2.3, 192.0.2.1", 403),
+    ] {
+        let bytes = serde_json::to_vec(&valid_click(&format!("via-{forwarded}"))).expect("json");
+        let response = app
+            .client
+            .post(format!("{}/api/webhook/clicks", app.base))
+            .header("content-type", "application/json")
+            .header("x-signature", domain::sign(KEY.as_bytes(), &bytes))
+            .header("x-forwarded-for", forwarded)
+            .body(bytes)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(
+            response.status().as_u16(),
+            expected,
+            "X-Forwarded-For: {forwarded}"
+        );
+    }
+    assert_eq!(app.entries().await.len(), 1);
+    app.stop().await;
+}
