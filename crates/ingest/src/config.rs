@@ -46,6 +46,14 @@ pub struct Settings {
     #[arg(long, env = "ENQUEUE_MAX_IN_FLIGHT", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub enqueue_max_in_flight: u32,
 
+    /// Longest a client may take to send its request headers, in milliseconds (then 408 and the connection closes).
+    #[arg(long, env = "WEBHOOK_HEADER_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub header_timeout_ms: u64,
+
+    /// Longest a client may take to send its body, in milliseconds (then 408).
+    #[arg(long, env = "WEBHOOK_BODY_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub body_timeout_ms: u64,
+
     /// Webhook requests per second allowed to one client IP (token bucket); 0 turns the limit off.
     #[arg(long, env = "WEBHOOK_RATE_LIMIT", default_value_t = 0)]
     pub webhook_rate_limit: u32,

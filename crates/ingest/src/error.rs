@@ -31,6 +31,8 @@ pub enum WebhookError {
     Overloaded { backlog: u64 },
     #[error("redis is unreachable")]
     RedisUnavailable,
+    #[error("the body did not arrive in time")]
+    SlowBody,
     #[error("the client is not on the allowlist")]
     Forbidden,
     #[error("the client is over its rate")]
@@ -67,6 +69,7 @@ impl ResponseError for WebhookError {
             }
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::SlowBody => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) | Self::Overloaded { .. } | Self::RedisUnavailable => {
@@ -103,6 +106,7 @@ impl ResponseError for WebhookError {
                 ("Service temporarily unavailable", None)
             }
             Self::Forbidden => ("Forbidden", None),
+            Self::SlowBody => ("Request timeout", None),
             Self::RateLimited { .. } => ("Too many requests", None),
             // Logged by the backlog monitor, not per request: under
             // backpressure this fires thousands of times a second.

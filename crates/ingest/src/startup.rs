@@ -1,6 +1,7 @@
 //! Building and running the HTTP server; tests start it on port 0.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::StatusCode;
@@ -67,6 +68,7 @@ impl Application {
             backlog: backlog.clone(),
             enqueuer,
             max_body_bytes: settings.max_body_bytes,
+            body_timeout: Duration::from_millis(settings.body_timeout_ms),
             max_batch_body_bytes: settings.max_batch_body_bytes,
         });
         let health_state = web::Data::new(HealthState { redis, backlog });
@@ -99,6 +101,8 @@ impl Application {
         })
         .listen(listener)?
         .disable_signals()
+        // Slow clients cannot hold a worker: headers in time, or 408 and close.
+        .client_request_timeout(Duration::from_millis(settings.header_timeout_ms))
         .backlog(4096);
         if let Some(workers) = settings.http_workers {
             server = server.workers(workers);
@@ -132,7 +136,7 @@ impl Application {
 /// Keeps the rate limiter's memory to the clients seen lately.
 fn spawn_forgetting_idle_clients(guard: ClientGuard, shutdown: CancellationToken) {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut ticks = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
                 _ = ticks.tick() => guard.forget_idle_clients(),

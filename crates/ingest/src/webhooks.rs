@@ -23,6 +23,8 @@ pub struct WebhookState {
     pub backlog: Backlog,
     pub enqueuer: Enqueuer,
     pub max_body_bytes: usize,
+    /// Longest a client may take to send its body.
+    pub body_timeout: std::time::Duration,
     pub max_batch_body_bytes: usize,
 }
 
@@ -63,6 +65,7 @@ pub(crate) struct BatchItemError {
         (status = 401, description = "Invalid signature", body = ErrorBody),
         (status = 403, description = "Client not in WEBHOOK_ALLOWED_IPS", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 408, description = "Body not received within WEBHOOK_BODY_TIMEOUT_MS", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 429, description = "Over WEBHOOK_RATE_LIMIT for this client IP; Retry-After", body = ErrorBody),
         (status = 503, description = "Redis unavailable or backlogged; Retry-After", body = ErrorBody),
@@ -107,6 +110,7 @@ pub async fn receive_click(
         (status = 401, description = "Invalid signature", body = ErrorBody),
         (status = 403, description = "Client not in WEBHOOK_ALLOWED_IPS", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 408, description = "Body not received within WEBHOOK_BODY_TIMEOUT_MS", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 429, description = "Over WEBHOOK_RATE_LIMIT for this client IP; Retry-After", body = ErrorBody),
         (status = 503, description = "Redis unavailable or backlogged; Retry-After", body = ErrorBody),
@@ -194,7 +198,9 @@ async fn authenticated_body(
     if !is_json(request) {
         return Err(WebhookError::UnsupportedMediaType);
     }
-    let body = read_body(payload, limit).await?;
+    let body = tokio::time::timeout(state.body_timeout, read_body(payload, limit))
+        .await
+        .map_err(|_| WebhookError::SlowBody)??;
     let signature = request
         .headers()
         .get("x-signature")

@@ -687,3 +687,41 @@ async fn the_allowlist_and_trusted_proxies() {
     assert_eq!(app.entries().await.len(), 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn slow_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_with(&["--header-timeout-ms=300", "--body-timeout-ms=300"], None).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+
+    // Headers sent, body promised but never finished: 408.
+    let mut stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"POST /api/webhook/clicks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nX-Signature: sha256=00\r\n\r\n{\"click_id\":")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "the server answered and closed within its timeout"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // Headers never finished: the connection is closed (with a 408) within the timeout.
+    let mut stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"POST /api/webhook/clicks HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server closed the slow connection");
+    assert!(app.entries().await.is_empty());
+    app.stop().await;
+}
