@@ -6,6 +6,7 @@
 pub mod click;
 pub mod field_errors;
 pub mod signature;
+pub mod standard_webhooks;
 pub mod stream_entry;
 
 pub use click::{Click, OfferId, parse_batch, parse_click};

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use domain::SignatureVerifier;
+use domain::standard_webhooks::StandardVerifier;
 
 /// Verifies signed click webhooks and appends them to the Redis stream.
 #[derive(Debug, Clone, Parser)]
@@ -12,7 +13,7 @@ use domain::SignatureVerifier;
 pub struct Settings {
     /// HMAC key(s) of the `X-Signature` header; a comma-separated list accepts any of them (key rotation).
     #[arg(long, env = "WEBHOOK_SECRET_KEY", hide_env_values = true, value_parser = parse_keys)]
-    pub webhook_secret_key: SignatureVerifier,
+    pub webhook_secret_key: WebhookKeys,
 
     /// Redis holding the click stream.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
@@ -53,6 +54,14 @@ pub struct Settings {
     /// Longest a client may take to send its body, in milliseconds (then 408).
     #[arg(long, env = "WEBHOOK_BODY_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub body_timeout_ms: u64,
+
+    /// Refuse webhooks without the Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature).
+    #[arg(long, env = "WEBHOOK_REQUIRE_TIMESTAMP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_require_timestamp: bool,
+
+    /// How far webhook-timestamp may be from now, either way, in seconds; ids are remembered twice as long.
+    #[arg(long, env = "WEBHOOK_TIMESTAMP_TOLERANCE_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub webhook_timestamp_tolerance_secs: u64,
 
     /// Webhook requests per second allowed to one client IP (token bucket); 0 turns the limit off.
     #[arg(long, env = "WEBHOOK_RATE_LIMIT", default_value_t = 0)]
@@ -95,6 +104,16 @@ fn parse_networks(list: &str) -> Result<Networks, String> {
     crate::guard::parse_networks(list).map(Networks)
 }
 
-fn parse_keys(list: &str) -> Result<SignatureVerifier, String> {
-    SignatureVerifier::from_key_list(list).map_err(|error| error.to_string())
+/// The secrets, ready for both signature schemes.
+#[derive(Debug, Clone)]
+pub struct WebhookKeys {
+    pub x_signature: SignatureVerifier,
+    pub standard: StandardVerifier,
+}
+
+fn parse_keys(list: &str) -> Result<WebhookKeys, String> {
+    Ok(WebhookKeys {
+        x_signature: SignatureVerifier::from_key_list(list).map_err(|error| error.to_string())?,
+        standard: StandardVerifier::from_key_list(list),
+    })
 }

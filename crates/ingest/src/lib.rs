@@ -8,6 +8,7 @@ pub mod guard;
 mod health;
 pub mod openapi;
 pub mod queue;
+mod replay;
 mod startup;
 mod webhooks;
 

@@ -17,6 +17,7 @@ use crate::error::ErrorBody;
 use crate::guard::ClientGuard;
 use crate::health::{self, HealthState};
 use crate::queue::{Enqueuer, EnqueuerLimits};
+use crate::replay::ReplayGuard;
 use crate::webhooks::{self, WebhookState};
 
 pub struct Application {
@@ -63,7 +64,14 @@ impl Application {
         );
         spawn_forgetting_idle_clients(guard.clone(), shutdown.clone());
         let webhook_state = web::Data::new(WebhookState {
-            verifier: settings.webhook_secret_key.clone(),
+            verifier: settings.webhook_secret_key.x_signature.clone(),
+            replay: ReplayGuard {
+                verifier: settings.webhook_secret_key.standard.clone(),
+                tolerance: Duration::from_secs(settings.webhook_timestamp_tolerance_secs),
+                require_timestamp: settings.webhook_require_timestamp,
+                redis: redis.clone(),
+                key_prefix: format!("{}:webhook-id:", settings.clicks_queue_name),
+            },
             guard,
             backlog: backlog.clone(),
             enqueuer,

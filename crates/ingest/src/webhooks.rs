@@ -15,10 +15,12 @@ use crate::backlog::{Admission, Backlog};
 use crate::error::{ErrorBody, WebhookError};
 use crate::guard::{ClientGuard, Verdict};
 use crate::queue::{Enqueuer, Entry};
+use crate::replay::{ReplayGuard, Timestamped};
 
 /// What the handlers share.
 pub struct WebhookState {
     pub verifier: SignatureVerifier,
+    pub replay: ReplayGuard,
     pub guard: ClientGuard,
     pub backlog: Backlog,
     pub enqueuer: Enqueuer,
@@ -26,6 +28,34 @@ pub struct WebhookState {
     /// Longest a client may take to send its body.
     pub body_timeout: std::time::Duration,
     pub max_batch_body_bytes: usize,
+}
+
+impl WebhookState {
+    /// Enqueues `entries`, unless `message_id` (Standard Webhooks) was seen
+    /// within the replay window: a replay is acknowledged, not enqueued again.
+    async fn enqueue_once(
+        &self,
+        message_id: Option<&str>,
+        entries: Vec<Entry>,
+    ) -> Result<(), WebhookError> {
+        if let Some(id) = message_id
+            && self.replay.seen(id).await
+        {
+            tracing::info!(
+                webhook_id = id,
+                "replayed webhook acknowledged, not enqueued again"
+            );
+            return Ok(());
+        }
+        self.enqueuer
+            .enqueue(entries)
+            .await
+            .map_err(WebhookError::Unavailable)?;
+        if let Some(id) = message_id {
+            self.replay.remember(id).await;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -58,7 +88,12 @@ pub(crate) struct BatchItemError {
     path = "/api/webhook/clicks",
     tag = "webhooks",
     request_body = crate::openapi::ClickPayload,
-    params(("X-Signature" = String, Header, description = "sha256=<hex HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY>")),
+    params(
+        ("X-Signature" = Option<String>, Header, description = "sha256=<hex HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY>; required unless the Standard Webhooks headers are sent"),
+        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id; a repeat within the tolerance window is acknowledged and not enqueued again"),
+        ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks send time, Unix seconds; must be within WEBHOOK_TIMESTAMP_TOLERANCE_SECS of now"),
+        ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks signatures: space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>`"),
+    ),
     responses(
         (status = 202, description = "In the stream", body = Accepted),
         (status = 400, description = "Invalid payload structure", body = ErrorBody),
@@ -77,7 +112,8 @@ pub async fn receive_click(
     payload: web::Payload,
     state: web::Data<WebhookState>,
 ) -> Result<HttpResponse, WebhookError> {
-    let body = authenticated_body(&request, payload, &state, state.max_body_bytes).await?;
+    let (body, message_id) =
+        authenticated_body(&request, payload, &state, state.max_body_bytes).await?;
     let click = domain::parse_click(&body).map_err(WebhookError::InvalidPayload)?;
     tracing::Span::current().record("click_id", click.click_id.as_str());
     let received_at = now();
@@ -88,10 +124,8 @@ pub async fn receive_click(
     })
     .unwrap_or_default();
     state
-        .enqueuer
-        .enqueue(vec![entry(click, received_at)])
-        .await
-        .map_err(WebhookError::Unavailable)?;
+        .enqueue_once(message_id.as_deref(), vec![entry(click, received_at)])
+        .await?;
     Ok(HttpResponse::Accepted()
         .content_type(mime_json())
         .body(response))
@@ -103,7 +137,12 @@ pub async fn receive_click(
     path = "/api/webhook/clicks/batch",
     tag = "webhooks",
     request_body = crate::openapi::BatchPayload,
-    params(("X-Signature" = String, Header, description = "sha256=<hex HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY>")),
+    params(
+        ("X-Signature" = Option<String>, Header, description = "sha256=<hex HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY>; required unless the Standard Webhooks headers are sent"),
+        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id; a repeat within the tolerance window is acknowledged and not enqueued again"),
+        ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks send time, Unix seconds; must be within WEBHOOK_TIMESTAMP_TOLERANCE_SECS of now"),
+        ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks signatures: space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>`"),
+    ),
     responses(
         (status = 202, description = "Valid clicks in the stream; per-item errors", body = BatchAccepted),
         (status = 400, description = "Invalid batch payload structure", body = ErrorBody),
@@ -122,7 +161,8 @@ pub async fn receive_batch(
     payload: web::Payload,
     state: web::Data<WebhookState>,
 ) -> Result<HttpResponse, WebhookError> {
-    let body = authenticated_body(&request, payload, &state, state.max_batch_body_bytes).await?;
+    let (body, message_id) =
+        authenticated_body(&request, payload, &state, state.max_batch_body_bytes).await?;
     let items = domain::parse_batch(&body).map_err(WebhookError::InvalidBatch)?;
     tracing::Span::current().record("clicks", items.len());
     let received_at = now();
@@ -140,11 +180,7 @@ pub async fn receive_batch(
         }
     }
     let processed = entries.len();
-    state
-        .enqueuer
-        .enqueue(entries)
-        .await
-        .map_err(WebhookError::Unavailable)?;
+    state.enqueue_once(message_id.as_deref(), entries).await?;
     Ok(HttpResponse::Accepted().json(BatchAccepted {
         status: "success",
         processed,
@@ -174,7 +210,7 @@ async fn authenticated_body(
     payload: web::Payload,
     state: &WebhookState,
     limit: usize,
-) -> Result<Bytes, WebhookError> {
+) -> Result<(Bytes, Option<String>), WebhookError> {
     let peer = request.peer_addr().map(|address| address.ip());
     let forwarded_for = request
         .headers()
@@ -201,6 +237,17 @@ async fn authenticated_body(
     let body = tokio::time::timeout(state.body_timeout, read_body(payload, limit))
         .await
         .map_err(|_| WebhookError::SlowBody)??;
+    match state.replay.check(request, &body) {
+        Timestamped::Verified(id) => return Ok((body, Some(id))),
+        Timestamped::Invalid(error) => {
+            tracing::debug!(%error, "timestamped signature refused");
+            return Err(WebhookError::InvalidSignature);
+        }
+        Timestamped::Absent if state.replay.require_timestamp => {
+            return Err(WebhookError::InvalidSignature);
+        }
+        Timestamped::Absent => {}
+    }
     let signature = request
         .headers()
         .get("x-signature")
@@ -209,7 +256,7 @@ async fn authenticated_body(
         .verifier
         .verify(signature, &body)
         .map_err(|_| WebhookError::InvalidSignature)?;
-    Ok(body)
+    Ok((body, None))
 }
 
 fn declared_length(request: &HttpRequest) -> Option<usize> {

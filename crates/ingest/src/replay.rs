@@ -1,0 +1,103 @@
+//! Replay protection for senders that use the Standard Webhooks headers.
+//!
+//! A request carrying `webhook-signature` is verified with
+//! `domain::standard_webhooks` (timestamp within the tolerance, either
+//! direction). Its `webhook-id` is then remembered in Redis for twice the
+//! tolerance under `<queue>:webhook-id:<id>`: a request whose id is already
+//! there is a replay and is acknowledged (2xx) without being enqueued again.
+//!
+//! The id is remembered only *after* the click is in the stream. Setting it
+//! first (`SET NX`) would turn a failed or interrupted enqueue into a lost
+//! click, since the sender's retry would then look like a replay. The cost
+//! of the chosen order is that two copies racing each other may both be
+//! enqueued — which the worker's `click_id` dedupe absorbs.
+
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use domain::standard_webhooks::{
+    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, StandardHeaders, StandardVerifier,
+};
+use redis::aio::ConnectionManager;
+
+/// How senders prove who they are.
+#[derive(Clone)]
+pub struct ReplayGuard {
+    pub verifier: StandardVerifier,
+    pub tolerance: Duration,
+    /// Refuse requests without the timestamped headers.
+    pub require_timestamp: bool,
+    pub redis: ConnectionManager,
+    pub key_prefix: String,
+}
+
+/// The outcome of the timestamped scheme for one request.
+pub enum Timestamped {
+    /// No `webhook-signature`: the caller checks `X-Signature` instead.
+    Absent,
+    /// Verified; the message id.
+    Verified(String),
+    Invalid(domain::standard_webhooks::StandardError),
+}
+
+impl ReplayGuard {
+    pub fn check(&self, request: &HttpRequest, body: &[u8]) -> Timestamped {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+        };
+        if header(HEADER_SIGNATURE).is_none() {
+            return Timestamped::Absent;
+        }
+        let headers = StandardHeaders {
+            id: header(HEADER_ID),
+            timestamp: header(HEADER_TIMESTAMP),
+            signature: header(HEADER_SIGNATURE),
+        };
+        let now = chrono::Utc::now().timestamp();
+        let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
+        match self.verifier.verify(headers, body, now, tolerance) {
+            Ok(id) => Timestamped::Verified(id.to_owned()),
+            Err(error) => Timestamped::Invalid(error),
+        }
+    }
+
+    fn key(&self, id: &str) -> String {
+        format!("{}{id}", self.key_prefix)
+    }
+
+    /// Whether the id was seen within the window. A Redis error counts as
+    /// not seen: the worker's dedupe still keeps the count exact.
+    pub async fn seen(&self, id: &str) -> bool {
+        let mut redis = self.redis.clone();
+        match redis::cmd("EXISTS")
+            .arg(self.key(id))
+            .query_async::<bool>(&mut redis)
+            .await
+        {
+            Ok(seen) => seen,
+            Err(error) => {
+                tracing::warn!(%error, "cannot check webhook-id; treating it as new");
+                false
+            }
+        }
+    }
+
+    /// Remembers an id whose clicks are in the stream.
+    pub async fn remember(&self, id: &str) {
+        let mut redis = self.redis.clone();
+        let ttl = (self.tolerance.as_secs() * 2).max(1);
+        let stored: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(self.key(id))
+            .arg(1)
+            .arg("EX")
+            .arg(ttl)
+            .query_async(&mut redis)
+            .await;
+        if let Err(error) = stored {
+            tracing::warn!(%error, "cannot remember webhook-id");
+        }
+    }
+}
