@@ -25,6 +25,8 @@ use crate::reports::{self, model};
         export_forward,
         export_status,
         health,
+        livez,
+        readyz,
         openapi_json
     ),
     components(schemas(
@@ -173,6 +175,24 @@ fn export_status() {}
 )]
 #[allow(dead_code)]
 fn health() {}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/livez", tag = "meta", responses((status = 200, description = "Alive")))]
+#[allow(dead_code)]
+fn livez() {}
+
+/// Readiness: MySQL reachable.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Ready"),
+        (status = 503, description = "MySQL unreachable"),
+    )
+)]
+#[allow(dead_code)]
+fn readyz() {}
 
 /// This document.
 #[utoipa::path(

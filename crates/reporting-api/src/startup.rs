@@ -68,6 +68,8 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(keys.clone())
                 .route("/api/health", web::get().to(health::health_check))
+                .route("/livez", web::get().to(health::livez))
+                .route("/readyz", web::get().to(health::readyz))
                 .route("/api/openapi.json", web::get().to(openapi::serve))
                 .service(web::scope("/api/reports").configure(reports::configure))
                 .service(web::scope("/api/export").configure(export::configure))

@@ -13,6 +13,7 @@ async fn spawn(db: &TestDb, redis_url: &str) -> (String, CancellationToken) {
         format!("--redis-url={redis_url}"),
         "--reporting-bind=127.0.0.1:0".to_owned(),
         "--reporting-api-keys=test-key".to_owned(),
+        "--finance-service-url=http://127.0.0.1:1".to_owned(),
     ])
     .expect("settings");
     let shutdown = CancellationToken::new();
@@ -38,6 +39,14 @@ async fn health_reports_each_dependency() {
     assert_eq!(body["service"], "reporting-api");
     assert_eq!(body["checks"]["mysql"]["status"], "up");
     assert_eq!(body["checks"]["redis"]["status"], "up");
+    assert_eq!(
+        body["information"]["finance"]["reachable"], false,
+        "Finance is information only: down, yet healthy"
+    );
+    for probe in ["/livez", "/readyz"] {
+        let response = reqwest::get(format!("{base}{probe}")).await.expect("probe");
+        assert_eq!(response.status().as_u16(), 200, "{probe}");
+    }
     shutdown.cancel();
 
     // Redis unreachable: 503 naming it.

@@ -8,12 +8,14 @@ use testkit::TestDb;
 use tokio_util::sync::CancellationToken;
 
 /// Every route of the app (startup.rs, reports::configure, export::configure).
-const ROUTES: [(&str, &str); 6] = [
+const ROUTES: [(&str, &str); 8] = [
     ("get", "/api/reports/aggregated"),
     ("get", "/api/reports/summary"),
     ("post", "/api/export/forward"),
     ("get", "/api/export/status"),
     ("get", "/api/health"),
+    ("get", "/livez"),
+    ("get", "/readyz"),
     ("get", "/api/openapi.json"),
 ];
 

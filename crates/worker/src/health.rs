@@ -54,3 +54,28 @@ pub async fn health(state: web::Data<HealthState>) -> HttpResponse {
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
+
+/// Liveness: the process answers; never depends on a dependency.
+pub async fn livez() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "alive"}))
+}
+
+/// Readiness: Redis and MySQL reachable.
+pub async fn readyz(state: web::Data<HealthState>) -> HttpResponse {
+    let redis = health::timed(async {
+        let mut conn = state.redis.get().await.map_err(|e| e.to_string())?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    let mysql = health::timed(state.db.execute_unprepared("SELECT 1"));
+    let (redis, mysql) = tokio::join!(redis, mysql);
+    let ready = redis["status"] == "up" && mysql["status"] == "up";
+    let body = json!({"ready": ready, "redis": redis, "mysql": mysql});
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

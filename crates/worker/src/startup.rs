@@ -63,6 +63,8 @@ impl Application {
                 ))
                 .app_data(health_state.clone())
                 .route("/api/health", web::get().to(health::health))
+                .route("/livez", web::get().to(health::livez))
+                .route("/readyz", web::get().to(health::readyz))
         })
         .listen(listener)?
         .workers(1)

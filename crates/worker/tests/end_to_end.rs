@@ -43,6 +43,7 @@ async fn clicks_posted_to_ingest_end_up_once_in_mysql_with_exact_aggregates() {
     let ingest_task = tokio::spawn(ingest.run_until_stopped());
 
     let mut workers = Vec::new();
+    let mut worker_ports = Vec::new();
     for name in ["e2e-a", "e2e-b"] {
         let app = worker::Application::build(
             worker::Settings::try_parse_from([
@@ -60,6 +61,7 @@ async fn clicks_posted_to_ingest_end_up_once_in_mysql_with_exact_aggregates() {
         )
         .await
         .expect("worker");
+        worker_ports.push(app.port());
         workers.push(tokio::spawn(app.run_until_stopped()));
     }
 
@@ -127,6 +129,30 @@ async fn clicks_posted_to_ingest_end_up_once_in_mysql_with_exact_aggregates() {
         .await,
         0
     );
+
+    // The worker's probes: healthy with every dependency up.
+    let health: Value = client
+        .get(format!("http://127.0.0.1:{}/api/health", worker_ports[0]))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["status"], "healthy", "{health}");
+    assert_eq!(health["service"], "worker");
+    assert_eq!(health["checks"]["mysql"]["status"], "up");
+    assert_eq!(health["checks"]["loop"]["status"], "up");
+    for probe in ["/livez", "/readyz"] {
+        let status = client
+            .get(format!("http://127.0.0.1:{}{probe}", worker_ports[0]))
+            .send()
+            .await
+            .expect("probe")
+            .status()
+            .as_u16();
+        assert_eq!(status, 200, "{probe}");
+    }
 
     shutdown.cancel();
     ingest_task
