@@ -60,6 +60,23 @@ impl ErrorBody<'_> {
     }
 }
 
+impl WebhookError {
+    /// The `reason` label of the rejection counter.
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidSignature => "signature",
+            Self::InvalidPayload(_) | Self::InvalidBatch(_) | Self::BodyRead(_) => "payload",
+            Self::TooLarge { .. } => "too_large",
+            Self::UnsupportedMediaType => "media_type",
+            Self::Unavailable(_) | Self::RedisUnavailable => "redis",
+            Self::Overloaded { .. } => "backlog",
+            Self::SlowBody => "slow_body",
+            Self::Forbidden => "forbidden",
+            Self::RateLimited { .. } => "rate_limited",
+        }
+    }
+}
+
 impl ResponseError for WebhookError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -80,6 +97,8 @@ impl ResponseError for WebhookError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        metrics::counter!(crate::webhooks::CLICKS_REJECTED_TOTAL, "reason" => self.reason())
+            .increment(1);
         let (message, details) = match self {
             Self::InvalidSignature => ("Invalid signature", None),
             Self::InvalidPayload(details) => ("Invalid payload structure", Some(details.clone())),

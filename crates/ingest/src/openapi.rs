@@ -18,7 +18,7 @@ use crate::{error, health, webhooks};
         title = "Clicks service — webhooks",
         description = "Signed click webhooks (SPEC §3). Every request carries `X-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY."
     ),
-    paths(webhooks::receive_click, webhooks::receive_batch, health::health, health::livez, health::readyz, openapi_json),
+    paths(webhooks::receive_click, webhooks::receive_batch, health::health, health::livez, health::readyz, metrics, openapi_json),
     components(schemas(ClickPayload, BatchPayload, error::ErrorBody)),
     tags(
         (name = "webhooks", description = "Clicks in (SPEC §3)"),
@@ -65,6 +65,16 @@ pub struct BatchPayload {
 )]
 #[allow(dead_code)]
 fn openapi_json() {}
+
+/// Prometheus metrics in the text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
+)]
+#[allow(dead_code)]
+fn metrics() {}
 
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     ApiDoc::openapi()

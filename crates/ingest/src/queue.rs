@@ -22,6 +22,11 @@ use redis::aio::ConnectionManager;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+/// Time for Redis to acknowledge one pipeline.
+pub const ENQUEUE_DURATION_SECONDS: &str = "enqueue_duration_seconds";
+/// Entries per pipeline.
+pub const ENQUEUE_PIPELINE_ENTRIES: &str = "enqueue_pipeline_entries";
+
 /// One stream entry: field/value pairs.
 pub type Entry = [(&'static str, String); 6];
 
@@ -144,6 +149,7 @@ async fn write_pipeline(
             }
         }
     }
+    let started = std::time::Instant::now();
     let result =
         match tokio::time::timeout(timeout, pipe.query_async::<Vec<String>>(&mut redis)).await {
             Ok(Ok(ids)) if ids.len() == size => Ok(()),
@@ -154,6 +160,8 @@ async fn write_pipeline(
             Ok(Err(error)) => Err(EnqueueError::Redis(error.to_string())),
             Err(_) => Err(EnqueueError::Timeout(timeout)),
         };
+    metrics::histogram!(ENQUEUE_DURATION_SECONDS).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(ENQUEUE_PIPELINE_ENTRIES).record(size as f64);
     if let Err(error) = &result {
         tracing::warn!(%error, "enqueue failed; the requests are answered 503");
     }

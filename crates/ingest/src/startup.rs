@@ -81,14 +81,23 @@ impl Application {
         });
         let health_state = web::Data::new(HealthState { redis, backlog });
 
+        let metrics = web::Data::new(service_runtime::metrics::install());
         let listener = TcpListener::bind(settings.ingest_bind)
             .with_context(|| format!("cannot listen on INGEST_BIND={}", settings.ingest_bind))?;
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(
+                    service_runtime::metrics::middleware,
+                ))
+                .wrap(actix_web::middleware::from_fn(
                     service_runtime::request_id::middleware,
                 ))
+                .app_data(metrics.clone())
+                .route(
+                    "/metrics",
+                    web::get().to(service_runtime::metrics::endpoint),
+                )
                 .app_data(webhook_state.clone())
                 .app_data(health_state.clone())
                 .service(

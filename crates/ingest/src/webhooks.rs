@@ -17,6 +17,13 @@ use crate::guard::{ClientGuard, Verdict};
 use crate::queue::{Enqueuer, Entry};
 use crate::replay::{ReplayGuard, Timestamped};
 
+/// Clicks in the stream.
+pub const CLICKS_ACCEPTED_TOTAL: &str = "clicks_accepted_total";
+/// Requests or batch items refused, by `reason`.
+pub const CLICKS_REJECTED_TOTAL: &str = "clicks_rejected_total";
+/// Timestamped webhooks acknowledged as replays.
+pub const WEBHOOKS_REPLAYED_TOTAL: &str = "webhooks_replayed_total";
+
 /// What the handlers share.
 pub struct WebhookState {
     pub verifier: SignatureVerifier,
@@ -45,12 +52,15 @@ impl WebhookState {
                 webhook_id = id,
                 "replayed webhook acknowledged, not enqueued again"
             );
+            metrics::counter!(WEBHOOKS_REPLAYED_TOTAL).increment(1);
             return Ok(());
         }
+        let accepted = entries.len() as u64;
         self.enqueuer
             .enqueue(entries)
             .await
             .map_err(WebhookError::Unavailable)?;
+        metrics::counter!(CLICKS_ACCEPTED_TOTAL).increment(accepted);
         if let Some(id) = message_id {
             self.replay.remember(id).await;
         }
@@ -180,6 +190,10 @@ pub async fn receive_batch(
         }
     }
     let processed = entries.len();
+    if !errors.is_empty() {
+        metrics::counter!(CLICKS_REJECTED_TOTAL, "reason" => "invalid_item")
+            .increment(errors.len() as u64);
+    }
     state.enqueue_once(message_id.as_deref(), entries).await?;
     Ok(HttpResponse::Accepted().json(BatchAccepted {
         status: "success",

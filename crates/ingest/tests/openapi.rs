@@ -7,12 +7,13 @@ use testkit::TestStream;
 use tokio_util::sync::CancellationToken;
 
 /// Every route of the app (startup.rs).
-const ROUTES: [(&str, &str); 6] = [
+const ROUTES: [(&str, &str); 7] = [
     ("post", "/api/webhook/clicks"),
     ("post", "/api/webhook/clicks/batch"),
     ("get", "/api/health"),
     ("get", "/livez"),
     ("get", "/readyz"),
+    ("get", "/metrics"),
     ("get", "/api/openapi.json"),
 ];
 

@@ -822,3 +822,55 @@ async fn timestamps_can_be_made_mandatory() {
     assert_eq!(app.entries().await.len(), 1);
     app.stop().await;
 }
+
+/// The value of an unlabelled series, or the sum over a labelled one's series.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| {
+            line.starts_with(name) && matches!(line.as_bytes().get(name.len()), Some(b' ' | b'{'))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_are_exposed_and_move() {
+    let app = spawn().await;
+    let scrape = || async {
+        app.client
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    };
+    let before = scrape().await;
+    let (status, _) = app
+        .post_signed("/api/webhook/clicks", &valid_click("m-1"))
+        .await;
+    assert_eq!(status, 202);
+    let (status, _, _) = app
+        .post_raw(
+            "/api/webhook/clicks",
+            b"{}".to_vec(),
+            None,
+            "application/json",
+        )
+        .await;
+    assert_eq!(status, 401);
+    let after = scrape().await;
+    assert!(
+        metric(&after, "clicks_accepted_total") >= metric(&before, "clicks_accepted_total") + 1.0
+    );
+    assert!(
+        metric(&after, "clicks_rejected_total") >= metric(&before, "clicks_rejected_total") + 1.0
+    );
+    assert!(after.contains("reason=\"signature\""), "{after}");
+    assert!(after.contains("http_requests_total{"), "{after}");
+    assert!(after.contains("route=\"/api/webhook/clicks\""));
+    assert!(after.contains("http_request_duration_seconds"));
+    assert!(after.contains("enqueue_duration_seconds"));
+    app.stop().await;
+}

@@ -27,6 +27,7 @@ use crate::reports::{self, model};
         health,
         livez,
         readyz,
+        metrics,
         openapi_json
     ),
     components(schemas(
@@ -193,6 +194,16 @@ fn livez() {}
 )]
 #[allow(dead_code)]
 fn readyz() {}
+
+/// Prometheus metrics in the text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
+)]
+#[allow(dead_code)]
+fn metrics() {}
 
 /// This document.
 #[utoipa::path(

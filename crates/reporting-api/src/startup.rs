@@ -57,14 +57,23 @@ impl Application {
         let keys = web::Data::new(settings.api_keys().map_err(anyhow::Error::msg)?);
         let bind = settings.reporting_bind;
         let state = web::Data::new(AppState::connect(settings).await?);
+        let metrics = web::Data::new(service_runtime::metrics::install());
         let listener = TcpListener::bind(bind)
             .with_context(|| format!("cannot listen on REPORTING_BIND={bind}"))?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(
+                    service_runtime::metrics::middleware,
+                ))
+                .wrap(actix_web::middleware::from_fn(
                     service_runtime::request_id::middleware,
                 ))
+                .app_data(metrics.clone())
+                .route(
+                    "/metrics",
+                    web::get().to(service_runtime::metrics::endpoint),
+                )
                 .app_data(state.clone())
                 .app_data(keys.clone())
                 .route("/api/health", web::get().to(health::health_check))

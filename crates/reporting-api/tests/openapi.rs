@@ -8,7 +8,7 @@ use testkit::TestDb;
 use tokio_util::sync::CancellationToken;
 
 /// Every route of the app (startup.rs, reports::configure, export::configure).
-const ROUTES: [(&str, &str); 8] = [
+const ROUTES: [(&str, &str); 9] = [
     ("get", "/api/reports/aggregated"),
     ("get", "/api/reports/summary"),
     ("post", "/api/export/forward"),
@@ -16,6 +16,7 @@ const ROUTES: [(&str, &str); 8] = [
     ("get", "/api/health"),
     ("get", "/livez"),
     ("get", "/readyz"),
+    ("get", "/metrics"),
     ("get", "/api/openapi.json"),
 ];
 

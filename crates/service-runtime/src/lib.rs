@@ -2,6 +2,7 @@
 //! environment and a `.env` file; logs; and a shutdown token tied to signals.
 
 pub mod health;
+pub mod metrics;
 pub mod request_id;
 
 use std::ffi::{OsStr, OsString};

@@ -17,6 +17,21 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{self, Stored};
 use crate::stream::{self, RawEntry, StreamNames};
 
+/// Batches processed.
+pub const WORKER_BATCHES_TOTAL: &str = "worker_batches_total";
+/// Time from read to acknowledgement of a batch.
+pub const WORKER_BATCH_DURATION_SECONDS: &str = "worker_batch_duration_seconds";
+/// Clicks newly stored and counted.
+pub const WORKER_CLICKS_INSERTED_TOTAL: &str = "worker_clicks_inserted_total";
+/// Clicks already stored (resent, redelivered or repeated in a batch).
+pub const WORKER_CLICKS_DUPLICATE_TOTAL: &str = "worker_clicks_duplicate_total";
+/// Entries moved to the dead-letter stream.
+pub const WORKER_DEAD_LETTERED_TOTAL: &str = "worker_dead_lettered_total";
+/// Entries of the stream not yet delivered to the group (at the last maintenance).
+pub const STREAM_LAG: &str = "stream_lag";
+/// Entries delivered to the group and not yet acknowledged.
+pub const STREAM_PENDING: &str = "stream_pending";
+
 /// How often the worker looks for entries abandoned by dead consumers.
 const CLAIM_EVERY: Duration = Duration::from_secs(5);
 /// How often it trims acknowledged entries and forgets departed consumers.
@@ -164,11 +179,17 @@ impl Worker {
             });
         };
         tracing::Span::current().record("entries", batch.entries.len());
+        let started = Instant::now();
         let Some(stored) = self.store(&mut batch).await? else {
             return Ok(Outcome::Stopped);
         };
         tracing::Span::current().record("inserted", stored.inserted);
         let report = self.acknowledge(&batch, stored).await?;
+        metrics::counter!(WORKER_BATCHES_TOTAL).increment(1);
+        metrics::histogram!(WORKER_BATCH_DURATION_SECONDS).record(started.elapsed().as_secs_f64());
+        metrics::counter!(WORKER_CLICKS_INSERTED_TOTAL).increment(report.inserted);
+        metrics::counter!(WORKER_CLICKS_DUPLICATE_TOTAL).increment(report.duplicates);
+        metrics::counter!(WORKER_DEAD_LETTERED_TOTAL).increment(report.dead_lettered as u64);
         self.maintain().await;
         self.progress.touch();
         Ok(Outcome::Processed(report))
@@ -443,6 +464,21 @@ impl Worker {
     async fn try_maintain(&self) -> anyhow::Result<()> {
         self.trim_acknowledged().await?;
         let mut conn = self.control.clone();
+        let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(&self.options.names.stream)
+            .query_async(&mut conn)
+            .await?;
+        if let Some(group) = groups
+            .groups
+            .iter()
+            .find(|g| g.name == self.options.names.group)
+        {
+            if let Some(lag) = group.lag {
+                metrics::gauge!(STREAM_LAG).set(lag as f64);
+            }
+            metrics::gauge!(STREAM_PENDING).set(group.pending as f64);
+        }
         stream::forget_idle_consumers(&mut conn, &self.options.names, FORGET_CONSUMERS_AFTER)
             .await?;
         Ok(())

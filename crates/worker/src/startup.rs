@@ -53,14 +53,23 @@ impl Application {
             db,
             progress: lanes.iter().map(Worker::progress).collect(),
         });
+        let metrics = web::Data::new(service_runtime::metrics::install());
         let listener = TcpListener::bind(settings.worker_bind)
             .with_context(|| format!("cannot listen on WORKER_BIND={}", settings.worker_bind))?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(
+                    service_runtime::metrics::middleware,
+                ))
+                .wrap(actix_web::middleware::from_fn(
                     service_runtime::request_id::middleware,
                 ))
+                .app_data(metrics.clone())
+                .route(
+                    "/metrics",
+                    web::get().to(service_runtime::metrics::endpoint),
+                )
                 .app_data(health_state.clone())
                 .route("/api/health", web::get().to(health::health))
                 .route("/livez", web::get().to(health::livez))

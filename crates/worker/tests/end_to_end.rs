@@ -143,6 +143,22 @@ async fn clicks_posted_to_ingest_end_up_once_in_mysql_with_exact_aggregates() {
     assert_eq!(health["service"], "worker");
     assert_eq!(health["checks"]["mysql"]["status"], "up");
     assert_eq!(health["checks"]["loop"]["status"], "up");
+    let metrics = client
+        .get(format!("http://127.0.0.1:{}/metrics", worker_ports[0]))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for name in [
+        "worker_batches_total",
+        "worker_clicks_inserted_total",
+        "worker_clicks_duplicate_total",
+        "worker_batch_duration_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} in {metrics}");
+    }
     for probe in ["/livez", "/readyz"] {
         let status = client
             .get(format!("http://127.0.0.1:{}{probe}", worker_ports[0]))

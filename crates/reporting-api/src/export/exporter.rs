@@ -151,6 +151,12 @@ impl Exporter {
             }
             Err(other) => Err(other),
         };
+        let outcome = match &result {
+            Ok(_) => "completed",
+            Err(ExportError::AlreadyRunning) => "already_running",
+            Err(_) => "failed",
+        };
+        metrics::counter!(super::EXPORT_RUNS_TOTAL, "outcome" => outcome).increment(1);
         match &result {
             Ok(done) => tracing::info!(
                 %date,
@@ -271,6 +277,8 @@ impl Run<'_> {
                 }
             })?;
         let clicks = rows.len() as u64;
+        metrics::counter!(super::EXPORT_CHUNKS_TOTAL).increment(1);
+        metrics::counter!(super::EXPORT_CLICKS_TOTAL).increment(clicks);
         record::acknowledge(&self.exporter.db, self.lease, number, clicks).await?;
         self.delivered.clicks_sent += clicks;
         self.delivered.sent_now += clicks;

@@ -151,6 +151,7 @@ impl FinanceClient {
                 problem,
                 "Finance did not take a chunk; retrying"
             );
+            metrics::counter!(super::EXPORT_RETRIES_TOTAL).increment(1);
             tokio::time::sleep(delay).await;
             retry += 1;
         }

@@ -5,6 +5,15 @@
 //! walked and resumed, [`record`] for the per-date record and its lease, and
 //! [`finance`] for retries.
 
+/// Export runs by `outcome`: completed, failed, already_running.
+pub const EXPORT_RUNS_TOTAL: &str = "export_runs_total";
+/// Chunks Finance acknowledged.
+pub const EXPORT_CHUNKS_TOTAL: &str = "export_chunks_total";
+/// Clicks in those chunks.
+pub const EXPORT_CLICKS_TOTAL: &str = "export_clicks_total";
+/// Chunk sends that were retried.
+pub const EXPORT_RETRIES_TOTAL: &str = "export_retries_total";
+
 pub mod chunk;
 mod cli;
 pub mod exporter;

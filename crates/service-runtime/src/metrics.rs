@@ -1,0 +1,89 @@
+//! Prometheus metrics: one recorder per process, `GET /metrics` in the text
+//! format, and a middleware counting every HTTP request by route and status
+//! with a latency histogram.
+//!
+//! Names are constants next to the code that records them; every histogram
+//! of seconds shares [`LATENCY_BUCKETS`].
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
+
+/// Buckets of every `*_seconds` histogram: 100 µs to 30 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process's recorder once and returns its handle (later calls,
+/// e.g. several apps in one test process, share it).
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+                .map(PrometheusBuilder::build_recorder);
+            match recorder {
+                Ok(recorder) => {
+                    let handle = recorder.handle();
+                    // Another recorder may already be installed (tests): then
+                    // this handle renders what this recorder saw, i.e. nothing.
+                    let _ = metrics::set_global_recorder(recorder);
+                    spawn_upkeep(handle.clone());
+                    handle
+                }
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// Histograms are folded into their buckets by an upkeep task.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                ticks.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
+}
+
+/// `GET /metrics`.
+pub async fn endpoint(handle: web::Data<PrometheusHandle>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle.render())
+}
+
+/// Middleware: counts requests by route pattern (not raw path, so ids in
+/// paths do not explode the label set), method and status.
+pub async fn middleware(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.call(request).await?;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    Ok(response)
+}
