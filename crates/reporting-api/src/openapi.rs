@@ -1,9 +1,10 @@
 //! The OpenAPI 3.1 document of the reporting API, served at
 //! `GET /api/openapi.json`. Report paths and schemas come from the
 //! `#[utoipa::path]` annotations on the handlers and `ToSchema` on the
-//! bodies, so they cannot drift from the code. The export and health
-//! handlers are described here (their files belong to other areas); the
-//! route-coverage test (`tests/openapi.rs`) keeps those descriptions honest.
+//! bodies, so they cannot drift from the code; the export handlers carry
+//! their own annotations, with the hand-built JSON they answer described by
+//! the schemas below. Health and the probes are described here; the
+//! route-coverage test (`tests/openapi.rs`) keeps every route in the document.
 
 use std::sync::LazyLock;
 
@@ -22,8 +23,8 @@ use crate::reports::{self, model};
     paths(
         reports::aggregated,
         reports::summary,
-        export_forward,
-        export_status,
+        crate::export::http::forward,
+        crate::export::http::status,
         health,
         livez,
         readyz,
@@ -86,7 +87,7 @@ pub async fn serve() -> HttpResponse {
 /// Body of `POST /api/export/forward`.
 #[derive(ToSchema)]
 #[allow(dead_code)]
-struct ForwardRequest {
+pub(crate) struct ForwardRequest {
     /// The UTC date to export, not in the future.
     #[schema(example = "2024-01-01", format = Date)]
     date: String,
@@ -94,7 +95,7 @@ struct ForwardRequest {
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
-struct ForwardResponse {
+pub(crate) struct ForwardResponse {
     #[schema(example = "success")]
     status: String,
     #[schema(example = "Clicks data successfully forwarded to Finance service")]
@@ -107,7 +108,7 @@ struct ForwardResponse {
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
-struct ExportStatusResponse {
+pub(crate) struct ExportStatusResponse {
     #[schema(example = "success")]
     status: String,
     /// `date`, `finance_service_available`, `export_ready`, `clicks_count`
@@ -128,41 +129,6 @@ struct HealthResponse {
     #[schema(value_type = Object)]
     checks: serde_json::Value,
 }
-
-/// Exports one date's clicks to Finance.
-#[utoipa::path(
-    post,
-    path = "/api/export/forward",
-    tag = "export",
-    request_body = ForwardRequest,
-    responses(
-        (status = 200, description = "Delivered (also for a date without clicks)", body = ForwardResponse),
-        (status = 400, description = "Invalid date", body = model::ErrorBody),
-        (status = 401, description = "Missing or wrong bearer key", body = model::ErrorBody),
-        (status = 409, description = "An export of this date is already running", body = model::ErrorBody),
-        (status = 502, description = "Finance refused or failed", body = model::ErrorBody),
-        (status = 503, description = "Finance's health check failed", body = model::ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-#[allow(dead_code)]
-fn export_forward() {}
-
-/// The export state of one date.
-#[utoipa::path(
-    get,
-    path = "/api/export/status",
-    tag = "export",
-    params(("date" = String, Query, description = "YYYY-MM-DD (required)")),
-    responses(
-        (status = 200, description = "Finance availability and the date's export record", body = ExportStatusResponse),
-        (status = 400, description = "Invalid date", body = model::ErrorBody),
-        (status = 401, description = "Missing or wrong bearer key", body = model::ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-#[allow(dead_code)]
-fn export_status() {}
 
 /// MySQL (read side) and Redis.
 #[utoipa::path(

@@ -59,6 +59,22 @@ fn forward_date(body: &[u8]) -> Result<NaiveDate, ApiError> {
     Ok(date)
 }
 
+/// Exports one date's clicks to Finance.
+#[utoipa::path(
+    post,
+    path = "/api/export/forward",
+    tag = "export",
+    request_body = crate::openapi::ForwardRequest,
+    responses(
+        (status = 200, description = "Delivered (also for a date without clicks)", body = crate::openapi::ForwardResponse),
+        (status = 400, description = "Invalid date", body = crate::reports::model::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer key", body = crate::reports::model::ErrorBody),
+        (status = 409, description = "An export of this date is already running", body = crate::reports::model::ErrorBody),
+        (status = 502, description = "Finance refused or failed", body = crate::reports::model::ErrorBody),
+        (status = 503, description = "Finance's health check failed", body = crate::reports::model::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn forward(
     _: Authenticated,
     state: web::Data<AppState>,
@@ -105,6 +121,19 @@ pub struct StatusQuery {
     date: Option<String>,
 }
 
+/// The export state of one date.
+#[utoipa::path(
+    get,
+    path = "/api/export/status",
+    tag = "export",
+    params(("date" = String, Query, description = "YYYY-MM-DD (required)")),
+    responses(
+        (status = 200, description = "Finance availability and the date's export record", body = crate::openapi::ExportStatusResponse),
+        (status = 400, description = "Invalid date", body = crate::reports::model::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer key", body = crate::reports::model::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn status(
     _: Authenticated,
     state: web::Data<AppState>,

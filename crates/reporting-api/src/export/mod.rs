@@ -18,7 +18,7 @@ pub mod chunk;
 mod cli;
 pub mod exporter;
 pub mod finance;
-mod http;
+pub(crate) mod http;
 pub mod record;
 mod secret;
 
