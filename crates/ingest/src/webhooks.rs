@@ -92,18 +92,32 @@ pub(crate) struct BatchItemError {
     details: domain::FieldErrors,
 }
 
+/// The signature headers: `X-Signature`, or the Standard Webhooks trio.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub(crate) struct SignatureHeaders {
+    /// sha256=<hex HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY>; required unless the Standard Webhooks headers are sent.
+    #[param(rename = "X-Signature")]
+    x_signature: Option<String>,
+    /// Standard Webhooks message id; a repeat within the tolerance window is acknowledged and not enqueued again.
+    #[param(rename = "webhook-id")]
+    webhook_id: Option<String>,
+    /// Standard Webhooks send time, Unix seconds; must be within WEBHOOK_TIMESTAMP_TOLERANCE_SECS of now.
+    #[param(rename = "webhook-timestamp")]
+    webhook_timestamp: Option<i64>,
+    /// Standard Webhooks signatures: space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>`.
+    #[param(rename = "webhook-signature")]
+    webhook_signature: Option<String>,
+}
+
 /// One signed click (SPEC §3).
 #[utoipa::path(
     post,
     path = "/api/webhook/clicks",
     tag = "webhooks",
     request_body = crate::openapi::ClickPayload,
-    params(
-        ("X-Signature" = Option<String>, Header, description = "sha256=<hex HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY>; required unless the Standard Webhooks headers are sent"),
-        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id; a repeat within the tolerance window is acknowledged and not enqueued again"),
-        ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks send time, Unix seconds; must be within WEBHOOK_TIMESTAMP_TOLERANCE_SECS of now"),
-        ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks signatures: space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>`"),
-    ),
+    params(SignatureHeaders),
     responses(
         (status = 202, description = "In the stream", body = Accepted),
         (status = 400, description = "Invalid payload structure", body = ErrorBody),
@@ -147,12 +161,7 @@ pub async fn receive_click(
     path = "/api/webhook/clicks/batch",
     tag = "webhooks",
     request_body = crate::openapi::BatchPayload,
-    params(
-        ("X-Signature" = Option<String>, Header, description = "sha256=<hex HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY>; required unless the Standard Webhooks headers are sent"),
-        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id; a repeat within the tolerance window is acknowledged and not enqueued again"),
-        ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks send time, Unix seconds; must be within WEBHOOK_TIMESTAMP_TOLERANCE_SECS of now"),
-        ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks signatures: space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>`"),
-    ),
+    params(SignatureHeaders),
     responses(
         (status = 202, description = "Valid clicks in the stream; per-item errors", body = BatchAccepted),
         (status = 400, description = "Invalid batch payload structure", body = ErrorBody),

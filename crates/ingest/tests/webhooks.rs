@@ -94,6 +94,25 @@ impl TestApp {
             .await
     }
 
+    /// Posts `body` signed with `KEY`, with extra headers; the raw response.
+    async fn post_signed_with(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let bytes = serde_json::to_vec(body).expect("json");
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header("x-signature", domain::sign(KEY.as_bytes(), &bytes));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(bytes).send().await.expect("post")
+    }
+
     async fn post_signed(&self, path: &str, body: &Value) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).expect("json");
         let (status, body, _) = self.post_bytes_signed_by(KEY, path, bytes).await;
@@ -564,17 +583,13 @@ async fn a_backlog_over_the_limit_answers_503_until_it_drains() {
 #[tokio::test]
 async fn request_ids_are_echoed_or_generated() {
     let app = spawn().await;
-    let bytes = serde_json::to_vec(&valid_click("rid")).expect("json");
     let response = app
-        .client
-        .post(format!("{}/api/webhook/clicks", app.base))
-        .header("content-type", "application/json")
-        .header("x-signature", domain::sign(KEY.as_bytes(), &bytes))
-        .header("x-request-id", "sender-42")
-        .body(bytes)
-        .send()
-        .await
-        .expect("post");
+        .post_signed_with(
+            "/api/webhook/clicks",
+            &valid_click("rid"),
+            &[("x-request-id", "sender-42")],
+        )
+        .await;
     assert_eq!(response.status().as_u16(), 202);
     assert_eq!(
         response
@@ -639,17 +654,13 @@ async fn the_allowlist_and_trusted_proxies() {
     assert_eq!(status, 403);
     assert_eq!(body, json!({"error": "Forbidden"}));
     // X-Forwarded-For from an untrusted peer changes nothing.
-    let bytes = serde_json::to_vec(&valid_click("spoof")).expect("json");
     let response = app
-        .client
-        .post(format!("{}/api/webhook/clicks", app.base))
-        .header("content-type", "application/json")
-        .header("x-signature", domain::sign(KEY.as_bytes(), &bytes))
-        .header("x-forwarded-for", "10.1.2.3")
-        .body(bytes)
-        .send()
-        .await
-        .expect("post");
+        .post_signed_with(
+            "/api/webhook/clicks",
+            &valid_click("spoof"),
+            &[("x-forwarded-for", "10.1.2.3")],
+        )
+        .await;
     assert_eq!(response.status().as_u16(), 403);
     app.stop().await;
 
@@ -667,17 +678,13 @@ async fn the_allowlist_and_trusted_proxies() {
         ("192.0.2.1", 403),
         ("10.1.2.3, 192.0.2.1", 403),
     ] {
-        let bytes = serde_json::to_vec(&valid_click(&format!("via-{forwarded}"))).expect("json");
         let response = app
-            .client
-            .post(format!("{}/api/webhook/clicks", app.base))
-            .header("content-type", "application/json")
-            .header("x-signature", domain::sign(KEY.as_bytes(), &bytes))
-            .header("x-forwarded-for", forwarded)
-            .body(bytes)
-            .send()
-            .await
-            .expect("post");
+            .post_signed_with(
+                "/api/webhook/clicks",
+                &valid_click(&format!("via-{forwarded}")),
+                &[("x-forwarded-for", forwarded)],
+            )
+            .await;
         assert_eq!(
             response.status().as_u16(),
             expected,
