@@ -6,6 +6,7 @@
 //! (default `redis://127.0.0.1:6379`). Tests that stop, kill or restart a
 //! server use a private one from [`instances`] instead.
 
+pub mod http;
 pub mod instances;
 
 pub use instances::{MariaDbInstance, RedisInstance, RedisOptions};

@@ -1,0 +1,102 @@
+//! The reporting API while MariaDB or Redis goes away and comes back: health
+//! turns 503 naming the dependency, liveness stays 200; readiness follows
+//! MariaDB only (Redis is a cache: reports work without it). Private
+//! servers, so the shared ones are never touched.
+
+use std::time::Duration;
+
+use clap::Parser;
+use reporting_api::{Application, Settings};
+use testkit::http::{get_json, wait_for_status};
+use testkit::{MariaDbInstance, RedisInstance};
+use tokio_util::sync::CancellationToken;
+
+/// Health notices a change within a check or two (each at most 2 s).
+const NOTICE: Duration = Duration::from_secs(20);
+
+async fn health_names(base: &str, failed: &str, other: &str) {
+    let body = wait_for_status(&format!("{base}/api/health"), 503, NOTICE).await;
+    assert_eq!(body["status"], "unhealthy", "{body}");
+    assert_eq!(body["service"], "reporting-api");
+    assert_eq!(body["checks"][failed]["status"], "down", "{body}");
+    assert!(body["checks"][failed]["error"].is_string(), "{body}");
+    assert_eq!(body["checks"][other]["status"], "up", "{body}");
+    let (status, _) = get_json(&format!("{base}/livez")).await.expect("livez");
+    assert_eq!(status, 200, "liveness never depends on {failed}");
+}
+
+async fn all_up(base: &str) {
+    let body = wait_for_status(&format!("{base}/api/health"), 200, NOTICE).await;
+    assert_eq!(body["status"], "healthy", "{body}");
+    assert_eq!(body["checks"]["mysql"]["status"], "up", "{body}");
+    assert_eq!(body["checks"]["redis"]["status"], "up", "{body}");
+    wait_for_status(&format!("{base}/readyz"), 200, NOTICE).await;
+}
+
+async fn summary_status(base: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!(
+            "{base}/api/reports/summary?start_date=2025-06-01&end_date=2025-06-30"
+        ))
+        .bearer_auth("test-key")
+        .send()
+        .await
+        .expect("summary")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn health_follows_mariadb_and_redis_going_down_and_coming_back() {
+    let mut redis = RedisInstance::start().await;
+    let mut mariadb = MariaDbInstance::start().await;
+    let db = mariadb.create_db().await;
+    let settings = Settings::try_parse_from([
+        "reporting-api".to_owned(),
+        format!("--database-url={}", db.url),
+        format!("--redis-url={}", redis.url()),
+        "--reporting-bind=127.0.0.1:0".to_owned(),
+        "--reporting-api-keys=test-key".to_owned(),
+        "--finance-service-url=http://127.0.0.1:1".to_owned(),
+    ])
+    .expect("settings");
+    let shutdown = CancellationToken::new();
+    let app = Application::build(settings, shutdown.clone())
+        .await
+        .expect("build");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let running = tokio::spawn(app.run_until_stopped());
+    all_up(&base).await;
+
+    mariadb.stop().await;
+    health_names(&base, "mysql", "redis").await;
+    let ready = wait_for_status(&format!("{base}/readyz"), 503, NOTICE).await;
+    assert_eq!(ready["ready"], false, "{ready}");
+    assert_eq!(ready["mysql"]["status"], "down", "{ready}");
+    mariadb.restart().await;
+    all_up(&base).await;
+
+    redis.stop().await;
+    health_names(&base, "redis", "mysql").await;
+    let (status, ready) = get_json(&format!("{base}/readyz")).await.expect("readyz");
+    assert_eq!(
+        (status, &ready["ready"]),
+        (200, &serde_json::json!(true)),
+        "reports need only MariaDB: {ready}"
+    );
+    assert_eq!(
+        summary_status(&base).await,
+        200,
+        "reports work without their cache"
+    );
+    redis.restart().await;
+    all_up(&base).await;
+    assert_eq!(summary_status(&base).await, 200);
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), running)
+        .await
+        .expect("stops")
+        .expect("joins")
+        .expect("clean exit");
+}
