@@ -1,0 +1,298 @@
+//! Shutting ingest and the worker down while clicks pour in loses nothing:
+//! every click answered 202 ends up stored exactly once, the worker commits
+//! and acknowledges the batch in its hands before it exits, and both stop
+//! within a bounded time.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::{Value, json};
+use testkit::{TestDb, TestStream};
+use tokio_util::sync::CancellationToken;
+use worker::stream::{DEFAULT_GROUP, StreamNames};
+use worker::{Outcome, Worker, WorkerOptions};
+
+const KEY: &str = "shutdown-secret";
+const CLIENTS: usize = 8;
+const CLICKS_PER_CLIENT: usize = 150;
+/// Shutdown is requested once this many clicks were accepted: load is in flight.
+const SHUTDOWN_AFTER: usize = 300;
+/// What "bounded" means for both services to stop.
+const STOP_LIMIT: Duration = Duration::from_secs(10);
+const CONSUMER: &str = "graceful";
+const LANES: u32 = 2;
+
+fn click(id: &str, n: usize) -> Value {
+    json!({
+        "click_id": id,
+        "offer_id": 500 + n % 3,
+        "source": format!("src_{}", n % 2),
+        "timestamp": "2025-06-12T10:00:00Z",
+        "signature": "sig",
+    })
+}
+
+/// What the clients saw: click ids answered 202, and every status or error.
+#[derive(Default)]
+struct Sent {
+    accepted: Vec<String>,
+    sent: Vec<String>,
+    answers: HashMap<String, usize>,
+}
+
+/// Sends this client's clicks one request at a time until done or ingest is gone.
+async fn client(base: String, number: usize, accepted_so_far: Arc<AtomicUsize>) -> Sent {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let mut sent = Sent::default();
+    for n in 0..CLICKS_PER_CLIENT {
+        let id = format!("gs-{number}-{n}");
+        let body = serde_json::to_vec(&click(&id, n)).expect("json");
+        sent.sent.push(id.clone());
+        let answer = http
+            .post(format!("{base}/api/webhook/clicks"))
+            .header("content-type", "application/json")
+            .header("x-signature", domain::sign(KEY.as_bytes(), &body))
+            .body(body)
+            .send()
+            .await;
+        let label = match answer {
+            Ok(response) => response.status().as_u16().to_string(),
+            Err(_) => "no answer".to_owned(),
+        };
+        *sent.answers.entry(label.clone()).or_default() += 1;
+        match label.as_str() {
+            "202" => {
+                sent.accepted.push(id);
+                accepted_so_far.fetch_add(1, Ordering::Relaxed);
+            }
+            // Ingest has stopped listening: the rest would not be answered either.
+            "no answer" => break,
+            _ => {}
+        }
+    }
+    sent
+}
+
+/// The entries pending in the group, by consumer: `(entry id, consumer)`.
+async fn pending_entries(stream: &TestStream) -> Vec<(String, String)> {
+    let mut conn = stream.conn().await;
+    let reply: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+        .arg(&stream.key)
+        .arg(DEFAULT_GROUP)
+        .arg("-")
+        .arg("+")
+        .arg(100_000)
+        .query_async(&mut conn)
+        .await
+        .expect("xpending");
+    reply
+        .ids
+        .into_iter()
+        .map(|entry| (entry.id, entry.consumer))
+        .collect()
+}
+
+/// The click id of each stream entry.
+async fn click_ids_by_entry(stream: &TestStream) -> HashMap<String, String> {
+    let mut conn = stream.conn().await;
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&stream.key)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .expect("xrange");
+    reply
+        .ids
+        .into_iter()
+        .map(|entry| {
+            let click_id: String = entry.get("click_id").expect("click_id");
+            (entry.id, click_id)
+        })
+        .collect()
+}
+
+async fn stored_ids(db: &TestDb) -> Vec<String> {
+    use sea_orm::ConnectionTrait;
+    db.conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::MySql,
+            "SELECT click_id FROM clicks".to_owned(),
+        ))
+        .await
+        .expect("clicks")
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("click_id"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_under_load_loses_nothing_and_finishes_the_batch_in_hand() {
+    let db = TestDb::create().await;
+    let stream = TestStream::create();
+
+    let ingest_stop = CancellationToken::new();
+    let ingest = ingest::Application::build(
+        ingest::Settings::try_parse_from([
+            "ingest".to_owned(),
+            format!("--webhook-secret-key={KEY}"),
+            format!("--redis-url={}", stream.redis_url),
+            format!("--clicks-queue-name={}", stream.key),
+            "--ingest-bind=127.0.0.1:0".to_owned(),
+            "--http-workers=2".to_owned(),
+        ])
+        .expect("ingest settings"),
+        ingest_stop.clone(),
+    )
+    .await
+    .expect("ingest");
+    let base = format!("http://127.0.0.1:{}", ingest.port());
+    let ingest_task = tokio::spawn(ingest.run_until_stopped());
+
+    let worker_stop = CancellationToken::new();
+    let worker_app = worker::Application::build(
+        worker::Settings::try_parse_from([
+            "worker".to_owned(),
+            format!("--database-url={}", db.url),
+            format!("--redis-url={}", stream.redis_url),
+            format!("--clicks-queue-name={}", stream.key),
+            "--worker-bind=127.0.0.1:0".to_owned(),
+            format!("--consumer-name={CONSUMER}"),
+            format!("--concurrency={LANES}"),
+            "--clicks-batch-size=50".to_owned(),
+            "--block-ms=200".to_owned(),
+        ])
+        .expect("worker settings"),
+        worker_stop.clone(),
+    )
+    .await
+    .expect("worker");
+    let worker_task = tokio::spawn(worker_app.run_until_stopped());
+
+    let accepted_so_far = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|number| tokio::spawn(client(base.clone(), number, Arc::clone(&accepted_so_far))))
+        .collect();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while accepted_so_far.load(Ordering::Relaxed) < SHUTDOWN_AFTER {
+        assert!(Instant::now() < deadline, "the load did not get going");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Both at once, as an orchestrator's SIGTERM to every pod would.
+    let stopping = Instant::now();
+    ingest_stop.cancel();
+    worker_stop.cancel();
+    tokio::time::timeout(STOP_LIMIT, ingest_task)
+        .await
+        .expect("ingest stops in time")
+        .expect("joins")
+        .expect("ingest exits cleanly");
+    tokio::time::timeout(STOP_LIMIT.saturating_sub(stopping.elapsed()), worker_task)
+        .await
+        .expect("the worker stops in time")
+        .expect("joins")
+        .expect("the worker exits cleanly");
+    let stop_took = stopping.elapsed();
+
+    let mut sent = Sent::default();
+    for client in clients {
+        let one = client.await.expect("client");
+        sent.accepted.extend(one.accepted);
+        sent.sent.extend(one.sent);
+        for (answer, count) in one.answers {
+            *sent.answers.entry(answer).or_default() += count;
+        }
+    }
+    for answer in sent.answers.keys() {
+        assert!(
+            matches!(answer.as_str(), "202" | "503" | "no answer"),
+            "unexpected answer {answer}: {:?}",
+            sent.answers
+        );
+    }
+    assert!(
+        sent.accepted.len() < CLIENTS * CLICKS_PER_CLIENT,
+        "shutdown came while load was in flight: {:?}",
+        sent.answers
+    );
+
+    // The batch in hand was committed and acknowledged: nothing the worker
+    // left pending is already stored (that would be a commit without ack).
+    let left_pending = pending_entries(&stream).await;
+    let entries = click_ids_by_entry(&stream).await;
+    let stored_at_stop: HashSet<String> = stored_ids(&db).await.into_iter().collect();
+    for (entry, consumer) in &left_pending {
+        assert!(consumer.starts_with(CONSUMER), "{consumer}");
+        let click_id = &entries[entry];
+        assert!(
+            !stored_at_stop.contains(click_id),
+            "entry {entry} ({click_id}) was committed but left unacknowledged"
+        );
+    }
+
+    // A restarted worker (same consumer names) re-reads what was left pending
+    // and takes the rest of the stream.
+    for lane in 1..=LANES {
+        let redis = redis::Client::open(stream.redis_url.as_str()).expect("redis url");
+        let mut lane = Worker::start(
+            WorkerOptions {
+                names: StreamNames {
+                    stream: stream.key.clone(),
+                    group: DEFAULT_GROUP.to_owned(),
+                    consumer: format!("{CONSUMER}-{lane}"),
+                },
+                batch_size: 200,
+                block: Duration::from_millis(50),
+                claim_idle: Duration::from_secs(60),
+                max_deliveries: 5,
+            },
+            redis,
+            db.conn.clone(),
+            CancellationToken::new(),
+        )
+        .await
+        .expect("restarted worker");
+        while lane.process_once().await.expect("step") != Outcome::Idle {}
+    }
+    assert!(
+        pending_entries(&stream).await.is_empty(),
+        "all acknowledged"
+    );
+
+    let stored = stored_ids(&db).await;
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "a click stored twice");
+    for id in &sent.accepted {
+        assert!(
+            unique.contains(id),
+            "{id} was answered 202 but is not stored"
+        );
+    }
+    let sent_ids: HashSet<&String> = sent.sent.iter().collect();
+    assert!(unique.iter().all(|id| sent_ids.contains(id)));
+    let counted = db
+        .scalar("SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM click_daily_stats")
+        .await;
+    assert_eq!(
+        counted,
+        stored.len() as u64,
+        "each stored click counted once"
+    );
+    eprintln!(
+        "graceful shutdown: {} accepted, {} stored, answers {:?}, {} left pending, both stopped in {stop_took:?}",
+        sent.accepted.len(),
+        stored.len(),
+        sent.answers,
+        left_pending.len()
+    );
+
+    db.drop().await;
+    stream.drop().await;
+}
