@@ -6,6 +6,7 @@ use clap::Parser;
 use ingest::{Application, Settings};
 use serde_json::{Value, json};
 use testkit::TestStream;
+use testkit::metrics::{metric, scrape};
 use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "test-secret";
@@ -830,30 +831,11 @@ async fn timestamps_can_be_made_mandatory() {
     app.stop().await;
 }
 
-/// The value of an unlabelled series, or the sum over a labelled one's series.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|line| {
-            line.starts_with(name) && matches!(line.as_bytes().get(name.len()), Some(b' ' | b'{'))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test]
 async fn metrics_are_exposed_and_move() {
     let app = spawn().await;
-    let scrape = || async {
-        app.client
-            .get(format!("{}/metrics", app.base))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
-    };
-    let before = scrape().await;
+    let url = format!("{}/metrics", app.base);
+    let before = scrape(&url).await;
     let (status, _) = app
         .post_signed("/api/webhook/clicks", &valid_click("m-1"))
         .await;
@@ -867,12 +849,14 @@ async fn metrics_are_exposed_and_move() {
         )
         .await;
     assert_eq!(status, 401);
-    let after = scrape().await;
+    let after = scrape(&url).await;
     assert!(
-        metric(&after, "clicks_accepted_total") >= metric(&before, "clicks_accepted_total") + 1.0
+        metric(&after, "clicks_accepted_total", &[])
+            >= metric(&before, "clicks_accepted_total", &[]) + 1.0
     );
     assert!(
-        metric(&after, "clicks_rejected_total") >= metric(&before, "clicks_rejected_total") + 1.0
+        metric(&after, "clicks_rejected_total", &[])
+            >= metric(&before, "clicks_rejected_total", &[]) + 1.0
     );
     assert!(after.contains("reason=\"signature\""), "{after}");
     assert!(after.contains("http_requests_total{"), "{after}");

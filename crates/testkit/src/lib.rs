@@ -8,6 +8,7 @@
 
 pub mod http;
 pub mod instances;
+pub mod metrics;
 
 pub use instances::{MariaDbInstance, RedisInstance, RedisOptions};
 use migration::{Migrator, MigratorTrait};
