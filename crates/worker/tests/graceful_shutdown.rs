@@ -228,6 +228,10 @@ async fn shutdown_under_load_loses_nothing_and_finishes_the_batch_in_hand() {
     let left_pending = pending_entries(&stream).await;
     let entries = click_ids_by_entry(&stream).await;
     let stored_at_stop: HashSet<String> = stored_ids(&db).await.into_iter().collect();
+    assert!(
+        !stored_at_stop.is_empty(),
+        "the worker was busy when told to stop"
+    );
     for (entry, consumer) in &left_pending {
         assert!(consumer.starts_with(CONSUMER), "{consumer}");
         let click_id = &entries[entry];
