@@ -18,8 +18,9 @@ use tokio::process::{Child, Command};
 pub const GATEWAY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/gateway");
 /// Where the template loads the njs module from, on Debian and in the official image alike.
 pub const NJS_MODULE: &str = "/usr/lib/nginx/modules/ngx_http_js_module.so";
-/// How long nginx may take to listen.
+/// How long nginx may take to listen, and to stop.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Attempts at a free port (another process may take the one picked first).
 const START_ATTEMPTS: u32 = 3;
 
@@ -159,7 +160,27 @@ impl Gateway {
 }
 
 impl Drop for Gateway {
+    /// Stops nginx through its master, which stops its workers: killing the
+    /// master alone would leave them running, still listening.
     fn drop(&mut self) {
+        std::process::Command::new(nginx_binary())
+            .arg("-p")
+            .arg(&self.dir)
+            .arg("-c")
+            .arg(self.dir.join("nginx.conf"))
+            .arg("-e")
+            .arg(self.dir.join("error.log"))
+            .arg("-g")
+            .arg(format!("pid {};", self.dir.join("nginx.pid").display()))
+            .args(["-s", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline && !matches!(self.child.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         self.child.start_kill().ok();
         std::fs::remove_dir_all(&self.dir).ok();
     }

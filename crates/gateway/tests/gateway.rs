@@ -149,7 +149,11 @@ async fn the_gateway_serves_the_old_base_url_and_aggregates_health() {
     let gateway = Gateway::start(programs.upstreams)
         .await
         .unwrap_or_else(|e| panic!("gateway: {e}"));
-    let client = reqwest::Client::new();
+    // A gateway that hangs fails the test instead of stalling it.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
     let base = gateway.url();
 
     // Everything up: one healthy answer naming each program's own health.
