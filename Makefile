@@ -6,12 +6,14 @@ CARGO ?= cargo
 # Extra arguments for the benchmark, e.g. make bench BENCH_ARGS="--scenarios single,batch --concurrency 128"
 BENCH_ARGS ?=
 
-.PHONY: help services migrate test fmt lint run stop status bench
+.PHONY: help services deploy-tools validate-deploy migrate test fmt lint run stop status bench
 
 help:
 	@echo "make services  start local Redis and MariaDB when needed (SKIP_SERVICES=1 to skip)"
+	@echo "make deploy-tools  install nginx + njs and the deployment validators (.venv-deploy) when needed"
+	@echo "make validate-deploy  check docker-compose.yml, .env.example and deploy/k8s offline"
 	@echo "make migrate   create the database of DATABASE_URL if missing and apply every migration"
-	@echo "make test      fmt check, clippy, every test"
+	@echo "make test      deployment files, fmt check, clippy, every test"
 	@echo "make run       build and start ingest, worker and reporting-api in the background"
 	@echo "make stop      stop what make run started"
 	@echo "make bench     print the performance figures (BENCH_ARGS=...)"
@@ -21,11 +23,18 @@ help:
 services:
 	@scripts/services.sh
 
+deploy-tools:
+	@scripts/deploy-tools.sh
+
+validate-deploy: deploy-tools
+	@scripts/validate-deploy.sh
+
 migrate: services
 	@scripts/migrate.sh
 
-test: services
+test: services deploy-tools
 	@scripts/db.sh drop-test-databases
+	@scripts/validate-deploy.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \

@@ -3,7 +3,8 @@
 # program and succeed on HTTP 200 only (a 503 "unhealthy" fails it).
 # The port comes from HEALTH_PORT, else from the program found in PID 1's
 # command line (ingest → INGEST_BIND, worker → WORKER_BIND, reporting-api →
-# REPORTING_BIND); one-shot commands (migrate, reporting-api export) pass.
+# REPORTING_BIND); one-shot commands (migrate, reporting-api export) and
+# export-daily, which serves nothing, pass.
 set -uo pipefail
 
 port="${HEALTH_PORT:-}"
@@ -19,7 +20,7 @@ if [[ -z "$port" ]]; then
                 done
                 bind="${REPORTING_BIND:-0.0.0.0:8081}"
                 ;;
-            migrate) exit 0 ;;
+            migrate | export-daily) exit 0 ;;
             *) continue ;;
         esac
         port="${bind##*:}"

@@ -10,6 +10,8 @@
 #                             passed through MYSQL_PWD so it never shows in `ps`
 #   url_is_local HOST PORT DEFAULT_PORT
 #                             true when HOST:PORT is this machine's default port
+#   apt_install PACKAGE…      installs Debian packages (root only; runs
+#                             `apt-get update` once per script)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ENV_FILE="${ENV_FILE:-$REPO_ROOT/.env}"
@@ -19,6 +21,19 @@ warn() { printf '%s\n' "$*" >&2; }
 die() {
     printf 'error: %s\n' "$*" >&2
     exit 1
+}
+
+is_root() { [[ "$(id -u)" -eq 0 ]]; }
+
+APT_UPDATED=0
+apt_install() {
+    is_root || die "$* missing and only root can install it (run: sudo $0)"
+    command -v apt-get >/dev/null || die "$* missing and apt-get is not available; install it yourself"
+    if [[ "$APT_UPDATED" == 0 ]]; then
+        apt-get update -q >&2
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2
 }
 
 # Reads NAME from a dotenv-style file: `NAME=value`, `export NAME=value`,

@@ -36,20 +36,7 @@ MARIADB_LOG_DIR=/var/log/mysql
 MARIADB_OUT="$MARIADB_LOG_DIR/mariadbd.out"
 MARIADB_WAIT_SECONDS=60
 
-is_root() { [[ "$(id -u)" -eq 0 ]]; }
-
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
-
-APT_UPDATED=0
-apt_install() {
-    is_root || die "$* missing and only root can install it (run: sudo $0)"
-    command -v apt-get >/dev/null || die "$* missing and apt-get is not available; install it yourself"
-    if [[ "$APT_UPDATED" == 0 ]]; then
-        apt-get update -q >&2
-        APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2
-}
 
 # ---------------------------------------------------------------- Redis
 

@@ -1,0 +1,406 @@
+"""Offline checks of the deployment files (run by scripts/validate-deploy.sh).
+
+- docker-compose.yml: interpolated the way `docker compose` does it, with the
+  variables of .env.example (what a user who copied it gets), then checked
+  against the Compose Specification's JSON schema (vendored in
+  check-jsonschema) and for what the schema cannot say: services that
+  `depends_on` names exist, named volumes are declared, bind-mounted files and
+  build contexts exist, no host port is published twice.
+- deploy/k8s/*.yaml: every document against the Kubernetes API's schemas
+  (kubernetes-validate, strict: unknown fields are errors) for the oldest and
+  the newest version we support, then cross-references: selectors match pod
+  labels, Services' target ports exist, HPAs and PDBs point at Deployments,
+  ConfigMaps and Secrets referred to exist, every long-running container has
+  probes and resource requests and limits. The kustomizations list files
+  that exist, and every manifest is listed.
+- .env.example documents every variable of SPEC §2.
+
+With --expect-failure FILE… it checks that each broken fixture is rejected
+with the message its first line announces (`# expect: <text>`), so that a
+validator accepting everything cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+K8S_DIR = ROOT / "deploy" / "k8s"
+KUSTOMIZATIONS = [K8S_DIR / "kustomization.yaml", ROOT / "deploy" / "gateway" / "kustomization.yaml"]
+# The oldest Kubernetes we claim (CronJob time zones, autoscaling/v2 and
+# policy/v1 are all GA there) and the newest the schemas cover.
+K8S_VERSIONS = ["1.29.0", kubernetes_validate.utils.latest_version()]
+SPEC_VARIABLES = [
+    "DATABASE_URL",
+    "DATABASE_READ_URL",
+    "REDIS_URL",
+    "WEBHOOK_SECRET_KEY",
+    "CLICKS_QUEUE_NAME",
+    "CLICKS_BATCH_SIZE",
+    "FINANCE_SERVICE_URL",
+    "FINANCE_SERVICE_TIMEOUT",
+    "REPORTING_API_KEYS",
+    "INGEST_BIND",
+    "REPORTING_BIND",
+    "WORKER_BIND",
+]
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
+
+
+class Invalid(Exception):
+    """A deployment file is wrong; the message says where and why."""
+
+
+# ----------------------------------------------------------------- compose
+
+INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
+    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+def dotenv(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, value = line.split("=", 1)
+        values[name.removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+def interpolate(value, env: dict[str, str], where: str):
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error},
+    ${VAR?error}, ${VAR:+alt}, ${VAR+alt} and $$, applied to every string."""
+    if isinstance(value, dict):
+        return {key: interpolate(item, env, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, env, f"{where}[{i}]") for i, item in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match) -> str:
+        if match["escaped"]:
+            return "$"
+        name = match["name"] or match["bare"]
+        op, arg = match["op"], match["arg"] or ""
+        present = name in env
+        non_empty = present and env[name] != ""
+        if op in (":-", "-"):
+            return env[name] if (non_empty if op == ":-" else present) else arg
+        if op in (":?", "?"):
+            if non_empty if op == ":?" else present:
+                return env[name]
+            raise Invalid(f"{where}: required variable {name} is unset ({arg})")
+        if op in (":+", "+"):
+            return arg if (non_empty if op == ":+" else present) else ""
+        return env.get(name, "")
+
+    return INTERPOLATION.sub(replace, value)
+
+
+def compose_schema() -> dict:
+    vendored = resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    return json.loads(vendored.read_text())
+
+
+def check_compose(path: Path, env: dict[str, str]) -> str:
+    raw = yaml.safe_load(path.read_text())
+    if not isinstance(raw, dict):
+        raise Invalid(f"{path.name}: not a mapping")
+    doc = interpolate(raw, env, path.name)
+    validator = jsonschema.Draft202012Validator(compose_schema())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise Invalid(
+            "\n".join(
+                f"{path.name}: {'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+                for e in errors[:10]
+            )
+        )
+    services = doc.get("services") or {}
+    volumes = set((doc.get("volumes") or {}).keys())
+    published: dict[str, str] = {}
+    for name, service in services.items():
+        where = f"{path.name}: services.{name}"
+        depends = service.get("depends_on") or {}
+        for target in depends if isinstance(depends, (list, dict)) else []:
+            if target not in services:
+                raise Invalid(f"{where}.depends_on: no service {target!r}")
+        for mount in service.get("volumes") or []:
+            source = mount.split(":", 1)[0] if isinstance(mount, str) else mount.get("source", "")
+            if source.startswith((".", "/")):
+                if not (path.parent / source).exists():
+                    raise Invalid(f"{where}.volumes: {source} does not exist")
+            elif source and source not in volumes:
+                raise Invalid(f"{where}.volumes: volume {source!r} is not declared")
+        build = service.get("build")
+        if isinstance(build, dict):
+            context = path.parent / build.get("context", ".")
+            if not (context / build.get("dockerfile", "Dockerfile")).is_file():
+                raise Invalid(f"{where}.build: no {build.get('dockerfile', 'Dockerfile')} in {context}")
+        for port in service.get("ports") or []:
+            text = str(port) if not isinstance(port, dict) else str(port.get("published", ""))
+            host = text.rsplit(":", 1)[0] if ":" in text else ""
+            if host:
+                if host in published:
+                    raise Invalid(f"{where}.ports: {host} is published by {published[host]} too")
+                published[host] = name
+    return f"{len(services)} services"
+
+
+# -------------------------------------------------------------- kubernetes
+
+
+def load_documents(path: Path) -> list[dict]:
+    documents = [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+    for doc in documents:
+        if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
+            raise Invalid(f"{path.name}: a document without kind and apiVersion")
+    return documents
+
+
+def check_schema(path: Path, doc: dict) -> None:
+    name = f"{doc['kind']}/{doc.get('metadata', {}).get('name', '?')}"
+    for version in K8S_VERSIONS:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            where = ".".join(str(p) for p in error.path) or "(top)"
+            raise Invalid(f"{path.name}: {name} (Kubernetes {version}): {where}: {error.message}") from None
+        except kubernetes_validate.utils.SchemaNotFoundError:
+            raise Invalid(f"{path.name}: {name}: no schema for {doc['apiVersion']} {doc['kind']}") from None
+
+
+def pod_spec(doc: dict) -> dict | None:
+    spec = doc.get("spec", {})
+    if doc["kind"] in WORKLOAD_KINDS or doc["kind"] == "Job":
+        return spec.get("template", {}).get("spec")
+    if doc["kind"] == "CronJob":
+        return spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec")
+    return None
+
+
+def matches(selector: dict, labels: dict) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def check_references(documents: list[tuple[Path, dict]], generated: dict[str, set[str]]) -> None:
+    by_kind: dict[str, dict[str, tuple[Path, dict]]] = {}
+    for path, doc in documents:
+        by_kind.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = (path, doc)
+    config_maps = set(by_kind.get("ConfigMap", {})) | set(generated)
+    secrets = by_kind.get("Secret", {})
+    workloads = by_kind.get("Deployment", {})
+
+    for path, doc in documents:
+        name = f"{path.name}: {doc['kind']}/{doc['metadata']['name']}"
+        spec = pod_spec(doc)
+        if doc["kind"] in WORKLOAD_KINDS:
+            selector = doc["spec"]["selector"].get("matchLabels", {})
+            labels = doc["spec"]["template"].get("metadata", {}).get("labels", {})
+            if not matches(selector, labels):
+                raise Invalid(f"{name}: selector {selector} does not match the pod labels {labels}")
+        if spec is None:
+            continue
+        for container in spec.get("containers", []) + spec.get("initContainers", []):
+            where = f"{name}: container {container['name']}"
+            resources_ = container.get("resources", {})
+            for need in ("requests.cpu", "requests.memory", "limits.memory"):
+                part, key = need.split(".")
+                if key not in resources_.get(part, {}):
+                    raise Invalid(f"{where}: no resources.{need}")
+            if doc["kind"] in WORKLOAD_KINDS:
+                for probe in ("livenessProbe", "readinessProbe"):
+                    if probe not in container:
+                        raise Invalid(f"{where}: no {probe}")
+                    port = container[probe].get("httpGet", {}).get("port")
+                    ports = {p.get("name") for p in container.get("ports", [])} | {
+                        p["containerPort"] for p in container.get("ports", [])
+                    }
+                    if port is not None and port not in ports:
+                        raise Invalid(f"{where}: {probe} port {port!r} is not a container port")
+            refs = [
+                ("ConfigMap", e["configMapRef"]["name"], False) for e in container.get("envFrom", []) if "configMapRef" in e
+            ] + [("Secret", e["secretRef"]["name"], False) for e in container.get("envFrom", []) if "secretRef" in e]
+            for env in container.get("env", []):
+                source = env.get("valueFrom", {})
+                if "secretKeyRef" in source:
+                    ref = source["secretKeyRef"]
+                    refs.append(("Secret", ref["name"], ref.get("optional", False)))
+                    secret = secrets.get(ref["name"])
+                    if secret and not ref.get("optional", False):
+                        keys = set(secret[1].get("stringData", {})) | set(secret[1].get("data", {}))
+                        if ref["key"] not in keys:
+                            raise Invalid(f"{where}: Secret {ref['name']} has no key {ref['key']}")
+                if "configMapKeyRef" in source:
+                    refs.append(("ConfigMap", source["configMapKeyRef"]["name"], False))
+            for kind, ref, optional in refs:
+                known = config_maps if kind == "ConfigMap" else set(secrets)
+                if ref not in known and not optional:
+                    raise Invalid(f"{where}: {kind} {ref!r} is not defined")
+        for volume in spec.get("volumes", []):
+            if "configMap" in volume:
+                ref = volume["configMap"]["name"]
+                if ref not in config_maps:
+                    raise Invalid(f"{name}: volume {volume['name']}: ConfigMap {ref!r} is not defined")
+                keys = generated.get(ref)
+                for item in volume["configMap"].get("items", []):
+                    if keys is not None and item["key"] not in keys:
+                        raise Invalid(f"{name}: volume {volume['name']}: ConfigMap {ref} has no key {item['key']}")
+
+    for path, doc in documents:
+        name = f"{path.name}: {doc['kind']}/{doc['metadata']['name']}"
+        if doc["kind"] == "Service":
+            selector = doc["spec"].get("selector", {})
+            targets = [
+                d for _, d in workloads.values() if matches(selector, d["spec"]["template"]["metadata"]["labels"])
+            ]
+            if not targets:
+                raise Invalid(f"{name}: selector {selector} matches no Deployment")
+            for port in doc["spec"]["ports"]:
+                target = port.get("targetPort", port["port"])
+                offered = {
+                    p.get(field)
+                    for d in targets
+                    for c in d["spec"]["template"]["spec"]["containers"]
+                    for p in c.get("ports", [])
+                    for field in ("name", "containerPort")
+                }
+                if target not in offered:
+                    raise Invalid(f"{name}: targetPort {target!r} is no port of the selected pods")
+        if doc["kind"] == "HorizontalPodAutoscaler":
+            ref = doc["spec"]["scaleTargetRef"]
+            if ref["kind"] != "Deployment" or ref["name"] not in workloads:
+                raise Invalid(f"{name}: scaleTargetRef {ref['kind']}/{ref['name']} is not defined")
+        if doc["kind"] == "PodDisruptionBudget":
+            selector = doc["spec"]["selector"].get("matchLabels", {})
+            if not any(matches(selector, d["spec"]["template"]["metadata"]["labels"]) for _, d in workloads.values()):
+                raise Invalid(f"{name}: selector {selector} matches no Deployment")
+
+
+def check_kustomization(path: Path) -> tuple[set[Path], dict[str, set[str]]]:
+    """The files it lists (which must exist) and the ConfigMaps it generates with their keys."""
+    doc = yaml.safe_load(path.read_text())
+    if doc.get("kind") != "Kustomization":
+        raise Invalid(f"{path}: not a Kustomization")
+    listed = set()
+    for entry in doc.get("resources", []):
+        target = (path.parent / entry).resolve()
+        if target.is_dir():
+            if not (target / "kustomization.yaml").is_file():
+                raise Invalid(f"{path.name}: resource {entry} is a directory without kustomization.yaml")
+        elif not target.is_file():
+            raise Invalid(f"{path.name}: resource {entry} does not exist")
+        listed.add(target)
+    generated = {}
+    for generator in doc.get("configMapGenerator", []):
+        keys = set()
+        for entry in generator.get("files", []):
+            key, _, file = entry.rpartition("=")
+            if not (path.parent / file).is_file():
+                raise Invalid(f"{path.name}: configMapGenerator {generator['name']}: {file} does not exist")
+            keys.add(key or Path(file).name)
+        generated[generator["name"]] = keys
+    return listed, generated
+
+
+def check_k8s(files: list[Path], kustomizations: list[Path]) -> int:
+    listed: set[Path] = set()
+    generated: dict[str, set[str]] = {}
+    for kustomization in kustomizations:
+        files_, generated_ = check_kustomization(kustomization)
+        listed |= files_
+        generated |= generated_
+    documents = []
+    for path in files:
+        if kustomizations and path.resolve() not in listed:
+            raise Invalid(f"{path.name}: not listed in {kustomizations[0].name}")
+        for doc in load_documents(path):
+            check_schema(path, doc)
+            documents.append((path, doc))
+    check_references(documents, generated)
+    return len(documents)
+
+
+# ---------------------------------------------------------------------- env
+
+
+def check_env_example(path: Path) -> None:
+    text = path.read_text()
+    for name in SPEC_VARIABLES:
+        if not re.search(rf"^#?\s*{name}=", text, re.MULTILINE):
+            raise Invalid(f"{path.name}: SPEC §2 variable {name} is not documented")
+
+
+# --------------------------------------------------------------------- main
+
+
+def validate(path: Path) -> str:
+    """Validates one file the way its kind calls for; returns a summary."""
+    if path.name.startswith("docker-compose") or path.name.startswith("compose"):
+        return check_compose(path, dotenv(ENV_EXAMPLE))
+    if path.suffix == ".env" or path.name.startswith(".env"):
+        check_env_example(path)
+        return "every SPEC §2 variable"
+    return f"{check_k8s([path], [])} documents"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--expect-failure", nargs="+", type=Path, metavar="FIXTURE")
+    args = parser.parse_args()
+
+    if args.expect_failure:
+        for fixture in args.expect_failure:
+            expected = fixture.read_text().splitlines()[0].removeprefix("# expect:").strip()
+            try:
+                validate(fixture)
+            except Invalid as error:
+                if expected not in str(error):
+                    print(f"FAIL {fixture.name}: rejected, but not for {expected!r}: {error}")
+                    return 1
+                print(f"ok   {fixture.name}: rejected ({expected})")
+                continue
+            print(f"FAIL {fixture.name}: accepted, expected a rejection for {expected!r}")
+            return 1
+        return 0
+
+    manifests = sorted(p for p in K8S_DIR.glob("*.yaml") if p.name != "kustomization.yaml")
+    try:
+        print(f"ok   {COMPOSE_FILE.name}: {check_compose(COMPOSE_FILE, dotenv(ENV_EXAMPLE))}")
+        check_env_example(ENV_EXAMPLE)
+        print(f"ok   {ENV_EXAMPLE.name}: every SPEC §2 variable")
+        count = check_k8s(manifests, KUSTOMIZATIONS)
+        print(
+            f"ok   deploy/k8s: {len(manifests)} files, {count} documents "
+            f"(Kubernetes {' and '.join(map(kubernetes_validate.utils.major_minor, K8S_VERSIONS))}, strict)"
+        )
+        rendered = os.environ.get("KUSTOMIZE_OUTPUT")
+        if rendered:
+            path = Path(rendered)
+            docs = load_documents(path)
+            for doc in docs:
+                check_schema(path, doc)
+            print(f"ok   kustomize build deploy/k8s: {len(docs)} documents")
+    except Invalid as error:
+        print(f"FAIL {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
