@@ -53,11 +53,12 @@ impl Backlog {
         }
     }
 
-    /// Starts polling `stream` until `shutdown`; `max` 0 turns the limit off
-    /// (the backlog is still measured for health).
+    /// Starts polling the stream (all its shard keys, summed) until
+    /// `shutdown`; `max` 0 turns the limit off (the backlog is still measured
+    /// for health).
     pub fn start(
         redis: ConnectionManager,
-        stream: String,
+        streams: Vec<String>,
         max: u64,
         shutdown: CancellationToken,
     ) -> Self {
@@ -76,7 +77,7 @@ impl Backlog {
                     () = shutdown.cancelled() => break,
                 }
                 let measured =
-                    tokio::time::timeout(POLL_EVERY * 4, measure(&mut redis, &stream)).await;
+                    tokio::time::timeout(POLL_EVERY * 4, measure_all(&mut redis, &streams)).await;
                 let value = match measured {
                     Ok(Ok(backlog)) => backlog,
                     Ok(Err(error)) => {
@@ -120,6 +121,15 @@ fn decide(backlog: Option<u64>, max: u64, fraction: f64) -> Admission {
         }
         Some(_) => Admission::Accept,
     }
+}
+
+/// The backlog of a sharded stream: the sum over its keys.
+async fn measure_all(redis: &mut ConnectionManager, streams: &[String]) -> redis::RedisResult<u64> {
+    let mut total = 0u64;
+    for stream in streams {
+        total = total.saturating_add(measure(redis, stream).await?);
+    }
+    Ok(total)
 }
 
 /// The largest lag + pending over the stream's groups. A stream nobody

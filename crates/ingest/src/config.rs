@@ -23,6 +23,13 @@ pub struct Settings {
     #[arg(long, env = "CLICKS_QUEUE_NAME", default_value = "clicks-processing")]
     pub clicks_queue_name: String,
 
+    /// Stream keys the clicks are spread over: 1 is `CLICKS_QUEUE_NAME` itself,
+    /// N > 1 is `<CLICKS_QUEUE_NAME>:{0}` … `:{N-1}` (one Redis Cluster slot
+    /// each), a click going to the shard its click_id hashes to. Every
+    /// ingest and worker must use the same value.
+    #[arg(long, env = "CLICKS_STREAM_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub clicks_stream_shards: u32,
+
     /// Listen address.
     #[arg(long, env = "INGEST_BIND", default_value = "0.0.0.0:8080")]
     pub ingest_bind: SocketAddr,
@@ -91,6 +98,11 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The stream keys clicks go to (see `domain::shards`).
+    pub fn stream_keys(&self) -> Vec<String> {
+        domain::shards::stream_keys(&self.clicks_queue_name, self.clicks_stream_shards)
+    }
+
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms)
     }

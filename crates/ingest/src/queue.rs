@@ -1,7 +1,8 @@
 //! Appending clicks to the Redis stream, many requests per round trip.
 //!
 //! Every click becomes one stream entry (`XADD <CLICKS_QUEUE_NAME> * …`, the
-//! fields of `domain::stream_entry`). Entries are never trimmed here: only
+//! fields of `domain::stream_entry`; with `CLICKS_STREAM_SHARDS` > 1, on the
+//! shard key its `click_id` hashes to, see `domain::shards`). Entries are never trimmed here: only
 //! the worker trims, and only below what its group has acknowledged.
 //!
 //! Requests do not talk to Redis themselves. They hand their entries to the
@@ -63,15 +64,17 @@ pub struct EnqueuerLimits {
 impl Enqueuer {
     /// Starts the collector on the current Tokio runtime. It stops when every
     /// `Enqueuer` clone is dropped, after answering what it has taken.
+    /// `stream_keys`: one key, or the shards of the stream in order.
     pub fn start(
         redis: ConnectionManager,
-        stream_key: String,
+        stream_keys: Vec<String>,
         limits: EnqueuerLimits,
     ) -> (Self, JoinHandle<()>) {
+        assert!(!stream_keys.is_empty(), "at least one stream key");
         let (jobs, receiver) = mpsc::channel(HANDOFF_CAPACITY);
         let collector = Collector {
             redis,
-            stream_key: Arc::from(stream_key),
+            stream_keys: stream_keys.into(),
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits,
         };
@@ -94,7 +97,7 @@ impl Enqueuer {
 
 struct Collector {
     redis: ConnectionManager,
-    stream_key: Arc<str>,
+    stream_keys: Arc<[String]>,
     in_flight: Arc<Semaphore>,
     limits: EnqueuerLimits,
 }
@@ -120,10 +123,10 @@ impl Collector {
                 }
             }
             let redis = self.redis.clone();
-            let key = Arc::clone(&self.stream_key);
+            let keys = Arc::clone(&self.stream_keys);
             let timeout = self.limits.timeout;
             pipelines.spawn(async move {
-                write_pipeline(redis, &key, jobs, size, timeout).await;
+                write_pipeline(redis, &keys, jobs, size, timeout).await;
                 drop(permit);
             });
             while pipelines.try_join_next().is_some() {}
@@ -132,10 +135,22 @@ impl Collector {
     }
 }
 
+/// The shard of an entry: where its `click_id` hashes to.
+fn shard_of_entry(entry: &Entry, shards: usize) -> usize {
+    if shards <= 1 {
+        return 0;
+    }
+    let click_id = entry
+        .iter()
+        .find(|(field, _)| *field == domain::click::fields::CLICK_ID)
+        .map_or("", |(_, value)| value.as_str());
+    domain::shards::shard_of(click_id, shards as u32)
+}
+
 #[tracing::instrument(name = "enqueue_pipeline", skip_all, fields(requests = jobs.len(), entries = size))]
 async fn write_pipeline(
     mut redis: ConnectionManager,
-    key: &str,
+    keys: &[String],
     jobs: Vec<Job>,
     size: usize,
     timeout: Duration,
@@ -143,6 +158,7 @@ async fn write_pipeline(
     let mut pipe = redis::pipe();
     for job in &jobs {
         for entry in &job.entries {
+            let key = &keys[shard_of_entry(entry, keys.len())];
             let command = pipe.cmd("XADD").arg(key).arg("*");
             for (field, value) in entry {
                 command.arg(*field).arg(value.as_str());

@@ -43,7 +43,7 @@ impl Application {
 
         let (enqueuer, collector) = Enqueuer::start(
             redis.clone(),
-            settings.clicks_queue_name.clone(),
+            settings.stream_keys(),
             EnqueuerLimits {
                 max_pipeline: settings.enqueue_max_pipeline as usize,
                 max_in_flight: settings.enqueue_max_in_flight as usize,
@@ -52,7 +52,7 @@ impl Application {
         );
         let backlog = Backlog::start(
             redis.clone(),
-            settings.clicks_queue_name.clone(),
+            settings.stream_keys(),
             settings.stream_max_backlog,
             shutdown.clone(),
         );

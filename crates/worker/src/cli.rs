@@ -18,58 +18,82 @@ pub async fn dead_letter_command(
         .get_multiplexed_async_connection()
         .await
         .context("cannot connect to REDIS_URL")?;
-    let names = StreamNames {
-        stream: settings.clicks_queue_name.clone(),
-        group: settings.group.clone(),
-        consumer: String::new(),
-    };
+    // One dead-letter stream per shard of the stream.
+    let shards: Vec<StreamNames> = settings
+        .stream_keys()
+        .into_iter()
+        .map(|stream| StreamNames {
+            stream,
+            group: settings.group.clone(),
+            consumer: String::new(),
+        })
+        .collect();
     match command {
         DeadLetterCommand::List { count, json } => {
-            let letters = dead_letter::list(&mut conn, &names, count).await?;
-            if json {
-                for letter in &letters {
-                    println!("{}", serde_json::to_string(letter)?);
-                }
-            } else {
+            if !json {
                 println!("{:<22} {:<22} {:<24} reason", "id", "source id", "click_id");
+            }
+            let mut left = count;
+            for names in &shards {
+                let letters = dead_letter::list(&mut conn, names, left).await?;
+                left -= letters.len();
                 for letter in &letters {
-                    println!(
-                        "{:<22} {:<22} {:<24} {}",
-                        letter.id,
-                        letter.source_id,
-                        letter.click_id().unwrap_or("-"),
-                        letter.reason
+                    if json {
+                        println!("{}", serde_json::to_string(letter)?);
+                    } else {
+                        println!(
+                            "{:<22} {:<22} {:<24} {}",
+                            letter.id,
+                            letter.source_id,
+                            letter.click_id().unwrap_or("-"),
+                            letter.reason
+                        );
+                    }
+                }
+                if !json {
+                    eprintln!(
+                        "{} dead letter(s) in {}",
+                        letters.len(),
+                        names.dead_letter()
                     );
                 }
-                eprintln!(
-                    "{} dead letter(s) in {}",
-                    letters.len(),
-                    names.dead_letter()
-                );
             }
             Ok(ExitCode::SUCCESS)
         }
         DeadLetterCommand::Replay { ids, all } => {
-            let selection = if all {
-                Selection::All
-            } else {
-                Selection::Ids(ids)
-            };
-            let outcome = dead_letter::replay(&mut conn, &names, selection).await?;
-            eprintln!(
-                "replayed {} entr{} onto {}",
-                outcome.replayed.len(),
-                if outcome.replayed.len() == 1 {
-                    "y"
+            // An ID is looked for in every shard's dead-letter stream; it is
+            // missing only when none has it.
+            let mut missing: Option<Vec<String>> = None;
+            for names in &shards {
+                let selection = if all {
+                    Selection::All
                 } else {
-                    "ies"
-                },
-                names.stream
-            );
-            for id in &outcome.missing {
+                    Selection::Ids(ids.clone())
+                };
+                let outcome = dead_letter::replay(&mut conn, names, selection).await?;
+                eprintln!(
+                    "replayed {} entr{} onto {}",
+                    outcome.replayed.len(),
+                    if outcome.replayed.len() == 1 {
+                        "y"
+                    } else {
+                        "ies"
+                    },
+                    names.stream
+                );
+                missing = Some(match missing {
+                    None => outcome.missing,
+                    Some(before) => before
+                        .into_iter()
+                        .filter(|id| outcome.missing.contains(id))
+                        .collect(),
+                });
+            }
+            let missing = missing.unwrap_or_default();
+            for id in &missing {
                 eprintln!("not in the dead-letter stream: {id}");
             }
-            Ok(if outcome.missing.is_empty() {
+            Ok(if missing.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

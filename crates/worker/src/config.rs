@@ -43,6 +43,11 @@ pub struct Settings {
     )]
     pub clicks_queue_name: String,
 
+    /// Stream keys ingest spreads the clicks over (see ingest's
+    /// CLICKS_STREAM_SHARDS); this process runs its lanes on every shard.
+    #[arg(long, global = true, env = "CLICKS_STREAM_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub clicks_stream_shards: u32,
+
     /// Most clicks committed in one transaction.
     #[arg(long, global = true, env = "CLICKS_BATCH_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
     pub clicks_batch_size: u32,
@@ -77,8 +82,8 @@ pub struct Settings {
     #[arg(long, global = true, env = "WORKER_BLOCK_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub block_ms: u64,
 
-    /// Consumers run side by side in this process, each with its own batch in
-    /// flight (named `<consumer>-<n>` when more than one).
+    /// Consumers run side by side in this process on each stream shard, each
+    /// with its own batch in flight (named `<consumer>-<n>` when more than one).
     #[arg(long, global = true, env = "WORKER_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
 
@@ -133,6 +138,11 @@ impl Settings {
         (1..=self.concurrency)
             .map(|lane| format!("{base}-{lane}"))
             .collect()
+    }
+
+    /// The stream keys this process consumes (see `domain::shards`).
+    pub fn stream_keys(&self) -> Vec<String> {
+        domain::shards::stream_keys(&self.clicks_queue_name, self.clicks_stream_shards)
     }
 
     pub fn claim_idle(&self) -> Duration {

@@ -474,10 +474,11 @@ impl Worker {
             .iter()
             .find(|g| g.name == self.options.names.group)
         {
+            let stream = self.options.names.stream.clone();
             if let Some(lag) = group.lag {
-                metrics::gauge!(STREAM_LAG).set(lag as f64);
+                metrics::gauge!(STREAM_LAG, "stream" => stream.clone()).set(lag as f64);
             }
-            metrics::gauge!(STREAM_PENDING).set(group.pending as f64);
+            metrics::gauge!(STREAM_PENDING, "stream" => stream).set(group.pending as f64);
         }
         stream::forget_idle_consumers(&mut conn, &self.options.names, FORGET_CONSUMERS_AFTER)
             .await?;

@@ -22,18 +22,34 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let db = storage::connect(&settings.database_url, settings.db_connections)
+        let streams = settings.stream_keys();
+        let consumers = settings.consumers();
+        // One connection per lane at least, so no lane waits for another's.
+        let lane_count = u32::try_from(streams.len() * consumers.len()).unwrap_or(u32::MAX);
+        let connections = settings.db_connections.max(lane_count);
+        if connections > settings.db_connections {
+            tracing::info!(
+                configured = settings.db_connections,
+                connections,
+                "WORKER_DB_CONNECTIONS raised to one per lane (shards × concurrency)"
+            );
+        }
+        let db = storage::connect(&settings.database_url, connections)
             .await
             .context("cannot connect to DATABASE_URL")?;
         let redis = redis::Client::open(settings.redis_url.as_str())
             .context("REDIS_URL is not a usable Redis URL")?;
         let mut lanes = Vec::new();
-        for consumer in settings.consumers() {
+        // Consumer names repeat across shards: each shard has its own group.
+        for (stream, consumer) in streams
+            .iter()
+            .flat_map(|stream| consumers.iter().map(move |consumer| (stream, consumer)))
+        {
             let options = WorkerOptions {
                 names: StreamNames {
-                    stream: settings.clicks_queue_name.clone(),
+                    stream: stream.clone(),
                     group: settings.group.clone(),
-                    consumer,
+                    consumer: consumer.clone(),
                 },
                 batch_size: settings.clicks_batch_size as usize,
                 block: settings.block(),
@@ -79,13 +95,9 @@ impl Application {
         .workers(1)
         .disable_signals()
         .run();
-        let consumers: Vec<&str> = lanes
-            .iter()
-            .map(|lane| lane.names().consumer.as_str())
-            .collect();
         tracing::info!(
             port,
-            stream = %settings.clicks_queue_name,
+            ?streams,
             group = %settings.group,
             ?consumers,
             "worker started"
