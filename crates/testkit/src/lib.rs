@@ -80,6 +80,39 @@ impl TestDb {
             .expect("connect to the test MySQL server")
     }
 
+    /// Polls `clicks` until it holds `expected` rows (or 5 s pass), waits a
+    /// little for stragglers, and returns the final count: a test then
+    /// asserts it is exactly `expected` — nothing lost, nothing extra.
+    pub async fn settled_click_count(&self, expected: u64) -> u64 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.scalar("SELECT COUNT(*) FROM clicks").await < expected
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // A duplicate still in flight would show up now.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        self.scalar("SELECT COUNT(*) FROM clicks").await
+    }
+
+    /// Daily aggregate rows whose `clicks_count` differs from a `COUNT(*)`
+    /// over `clicks` (0 when every click was counted exactly once), and the
+    /// daily aggregate's total.
+    pub async fn daily_mismatches_and_total(&self) -> (u64, u64) {
+        let mismatches = self
+            .scalar(
+                "SELECT COUNT(*) FROM click_daily_stats s \
+                 JOIN (SELECT click_date, offer_id, source, COUNT(*) AS n FROM clicks \
+                       GROUP BY click_date, offer_id, source) c \
+                 USING (click_date, offer_id, source) WHERE c.n <> s.clicks_count",
+            )
+            .await;
+        let total = self
+            .scalar("SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM click_daily_stats")
+            .await;
+        (mismatches, total)
+    }
+
     /// Runs one query returning a single unsigned integer.
     pub async fn scalar(&self, sql: &str) -> u64 {
         let row = self

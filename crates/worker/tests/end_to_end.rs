@@ -1,13 +1,14 @@
 //! Webhooks in, rows out: ingest and worker together against real Redis and MariaDB.
 
-use std::time::Duration;
-
 use clap::Parser;
 use serde_json::{Value, json};
 use testkit::{TestDb, TestStream};
 use tokio_util::sync::CancellationToken;
 
-const KEY: &str = "e2e-secret";
+#[path = "../../ingest/tests/support/mod.rs"]
+mod ingest_support;
+
+use ingest_support::Ingest;
 
 fn click(n: u64) -> Value {
     json!({
@@ -25,23 +26,7 @@ async fn clicks_posted_to_ingest_end_up_once_in_mysql_with_exact_aggregates() {
     let stream = TestStream::create();
     let shutdown = CancellationToken::new();
 
-    let ingest = ingest::Application::build(
-        ingest::Settings::try_parse_from([
-            "ingest".to_owned(),
-            format!("--webhook-secret-key={KEY}"),
-            format!("--redis-url={}", stream.redis_url),
-            format!("--clicks-queue-name={}", stream.key),
-            "--ingest-bind=127.0.0.1:0".to_owned(),
-            "--http-workers=2".to_owned(),
-        ])
-        .expect("ingest settings"),
-        shutdown.clone(),
-    )
-    .await
-    .expect("ingest");
-    let base = format!("http://127.0.0.1:{}", ingest.port());
-    let ingest_task = tokio::spawn(ingest.run_until_stopped());
-
+    let ingest = Ingest::start(&stream.redis_url, &stream.key, &["--http-workers=2"]).await;
     let mut workers = Vec::new();
     let mut worker_ports = Vec::new();
     for name in ["e2e-a", "e2e-b"] {
@@ -65,22 +50,11 @@ async fn clicks_posted_to_ingest_end_up_once_in_mysql_with_exact_aggregates() {
         workers.push(tokio::spawn(app.run_until_stopped()));
     }
 
-    let client = reqwest::Client::new();
     let post = |path: &'static str, body: Value| {
-        let client = client.clone();
-        let url = format!("{base}{path}");
+        let ingest = &ingest;
         async move {
             let bytes = serde_json::to_vec(&body).expect("json");
-            client
-                .post(url)
-                .header("content-type", "application/json")
-                .header("x-signature", domain::sign(KEY.as_bytes(), &bytes))
-                .body(bytes)
-                .send()
-                .await
-                .expect("post")
-                .status()
-                .as_u16()
+            ingest.post_signed(path, bytes).await.status().as_u16()
         }
     };
     // 300 single clicks, 100 of them sent twice; then a batch repeating 50 and adding 200.
@@ -96,23 +70,8 @@ async fn clicks_posted_to_ingest_end_up_once_in_mysql_with_exact_aggregates() {
     );
 
     let expected = 500;
-    let mut stored = 0;
-    for _ in 0..250 {
-        stored = db.scalar("SELECT COUNT(*) FROM clicks").await;
-        if stored >= expected {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(stored, expected);
-    // Let any straggling duplicate be processed, then check nothing moved.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM clicks").await, expected);
-    assert_eq!(
-        db.scalar("SELECT CAST(SUM(clicks_count) AS SIGNED) FROM click_daily_stats")
-            .await,
-        expected
-    );
+    assert_eq!(db.settled_click_count(expected).await, expected);
+    assert_eq!(db.daily_mismatches_and_total().await, (0, expected));
     // Each aggregate equals the count over the clicks table, e.g. offer 1000, src_0, 2025-06-10:
     // n ≡ 0 (mod 5), n ≡ 0 (mod 4), n ≡ 0 (mod 3) → n ∈ {0, 60, …, 480}: 9 clicks.
     assert_eq!(
@@ -120,17 +79,9 @@ async fn clicks_posted_to_ingest_end_up_once_in_mysql_with_exact_aggregates() {
             .await,
         9
     );
-    assert_eq!(
-        db.scalar(
-            "SELECT COUNT(*) FROM click_daily_stats s JOIN (SELECT click_date, offer_id, source, COUNT(*) AS n \
-             FROM clicks GROUP BY click_date, offer_id, source) c USING (click_date, offer_id, source) \
-             WHERE c.n <> s.clicks_count"
-        )
-        .await,
-        0
-    );
 
     // The worker's probes: healthy with every dependency up.
+    let client = reqwest::Client::new();
     let health: Value = client
         .get(format!("http://127.0.0.1:{}/api/health", worker_ports[0]))
         .send()
@@ -171,10 +122,7 @@ async fn clicks_posted_to_ingest_end_up_once_in_mysql_with_exact_aggregates() {
     }
 
     shutdown.cancel();
-    ingest_task
-        .await
-        .expect("join")
-        .expect("ingest stops cleanly");
+    ingest.stop().await;
     for worker in workers {
         worker.await.expect("join").expect("worker stops cleanly");
     }

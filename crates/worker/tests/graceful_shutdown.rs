@@ -15,7 +15,13 @@ use tokio_util::sync::CancellationToken;
 use worker::stream::{DEFAULT_GROUP, StreamNames};
 use worker::{Outcome, Worker, WorkerOptions};
 
-const KEY: &str = "shutdown-secret";
+// This test posts with its own client, which must survive ingest going away.
+#[allow(dead_code)]
+#[path = "../../ingest/tests/support/mod.rs"]
+mod ingest_support;
+
+use ingest_support::{Ingest, KEY};
+
 const CLIENTS: usize = 8;
 const CLICKS_PER_CLIENT: usize = 150;
 /// Shutdown is requested once this many clicks were accepted: load is in flight.
@@ -137,23 +143,8 @@ async fn shutdown_under_load_loses_nothing_and_finishes_the_batch_in_hand() {
     let db = TestDb::create().await;
     let stream = TestStream::create();
 
-    let ingest_stop = CancellationToken::new();
-    let ingest = ingest::Application::build(
-        ingest::Settings::try_parse_from([
-            "ingest".to_owned(),
-            format!("--webhook-secret-key={KEY}"),
-            format!("--redis-url={}", stream.redis_url),
-            format!("--clicks-queue-name={}", stream.key),
-            "--ingest-bind=127.0.0.1:0".to_owned(),
-            "--http-workers=2".to_owned(),
-        ])
-        .expect("ingest settings"),
-        ingest_stop.clone(),
-    )
-    .await
-    .expect("ingest");
-    let base = format!("http://127.0.0.1:{}", ingest.port());
-    let ingest_task = tokio::spawn(ingest.run_until_stopped());
+    let ingest = Ingest::start(&stream.redis_url, &stream.key, &["--http-workers=2"]).await;
+    let base = ingest.base.clone();
 
     let worker_stop = CancellationToken::new();
     let worker_app = worker::Application::build(
@@ -187,13 +178,9 @@ async fn shutdown_under_load_loses_nothing_and_finishes_the_batch_in_hand() {
     }
     // Both at once, as an orchestrator's SIGTERM to every pod would.
     let stopping = Instant::now();
-    ingest_stop.cancel();
     worker_stop.cancel();
-    tokio::time::timeout(STOP_LIMIT, ingest_task)
-        .await
-        .expect("ingest stops in time")
-        .expect("joins")
-        .expect("ingest exits cleanly");
+    // `stop` cancels ingest at once and waits, within its own 10 s limit.
+    ingest.stop().await;
     tokio::time::timeout(STOP_LIMIT.saturating_sub(stopping.elapsed()), worker_task)
         .await
         .expect("the worker stops in time")

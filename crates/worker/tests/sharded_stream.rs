@@ -10,7 +10,11 @@ use serde_json::{Value, json};
 use testkit::{TestDb, TestStream};
 use tokio_util::sync::CancellationToken;
 
-const KEY: &str = "shard-secret";
+#[path = "../../ingest/tests/support/mod.rs"]
+mod ingest_support;
+
+use ingest_support::Ingest;
+
 const SHARDS: u32 = 4;
 
 fn click(n: u64) -> Value {
@@ -46,40 +50,18 @@ async fn sharded_clicks_are_stored_once_by_workers_covering_every_shard() {
     let shutdown = CancellationToken::new();
     let keys = domain::shards::stream_keys(&stream.key, SHARDS);
 
-    let ingest = ingest::Application::build(
-        ingest::Settings::try_parse_from([
-            "ingest".to_owned(),
-            format!("--webhook-secret-key={KEY}"),
-            format!("--redis-url={}", stream.redis_url),
-            format!("--clicks-queue-name={}", stream.key),
-            format!("--clicks-stream-shards={SHARDS}"),
-            "--ingest-bind=127.0.0.1:0".to_owned(),
-            "--http-workers=2".to_owned(),
-        ])
-        .expect("ingest settings"),
-        shutdown.clone(),
+    let shards_flag = format!("--clicks-stream-shards={SHARDS}");
+    let ingest = Ingest::start(
+        &stream.redis_url,
+        &stream.key,
+        &["--http-workers=2", &shards_flag],
     )
-    .await
-    .expect("ingest");
-    let base = format!("http://127.0.0.1:{}", ingest.port());
-    let ingest_task = tokio::spawn(ingest.run_until_stopped());
-
-    let client = reqwest::Client::new();
+    .await;
     let post = |path: &'static str, body: Value| {
-        let client = client.clone();
-        let url = format!("{base}{path}");
+        let ingest = &ingest;
         async move {
             let bytes = serde_json::to_vec(&body).expect("json");
-            client
-                .post(url)
-                .header("content-type", "application/json")
-                .header("x-signature", domain::sign(KEY.as_bytes(), &bytes))
-                .body(bytes)
-                .send()
-                .await
-                .expect("post")
-                .status()
-                .as_u16()
+            ingest.post_signed(path, bytes).await.status().as_u16()
         }
     };
     // 200 singles, 50 of them twice, then a batch of 200 repeating 50.
@@ -129,31 +111,8 @@ async fn sharded_clicks_are_stored_once_by_workers_covering_every_shard() {
     }
 
     let expected = 350;
-    let mut stored = 0;
-    for _ in 0..300 {
-        stored = db.scalar("SELECT COUNT(*) FROM clicks").await;
-        if stored >= expected {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(stored, expected);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM clicks").await, expected);
-    assert_eq!(
-        db.scalar("SELECT CAST(SUM(clicks_count) AS SIGNED) FROM click_daily_stats")
-            .await,
-        expected
-    );
-    assert_eq!(
-        db.scalar(
-            "SELECT COUNT(*) FROM click_daily_stats s JOIN (SELECT click_date, offer_id, source, COUNT(*) AS n \
-             FROM clicks GROUP BY click_date, offer_id, source) c USING (click_date, offer_id, source) \
-             WHERE c.n <> s.clicks_count"
-        )
-        .await,
-        0
-    );
+    assert_eq!(db.settled_click_count(expected).await, expected);
+    assert_eq!(db.daily_mismatches_and_total().await, (0, expected));
     // Nothing left pending on any shard; the poison entry sits on its own.
     for (shard, key) in keys.iter().enumerate() {
         let pending: redis::streams::StreamPendingReply = conn
@@ -228,7 +187,7 @@ async fn sharded_clicks_are_stored_once_by_workers_covering_every_shard() {
     for worker in workers {
         worker.await.expect("join").expect("worker");
     }
-    ingest_task.await.expect("join").expect("ingest");
+    ingest.stop().await;
     stream.drop().await;
     db.drop().await;
 }
