@@ -3,8 +3,12 @@
 //!
 //! The servers come from `TEST_DATABASE_URL` (default
 //! `mysql://root@127.0.0.1:3306`, no database part) and `TEST_REDIS_URL`
-//! (default `redis://127.0.0.1:6379`).
+//! (default `redis://127.0.0.1:6379`). Tests that stop, kill or restart a
+//! server use a private one from [`instances`] instead.
 
+pub mod instances;
+
+pub use instances::{MariaDbInstance, RedisInstance, RedisOptions};
 use migration::{Migrator, MigratorTrait};
 use rand::Rng;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -33,8 +37,13 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// On the shared test server (`TEST_DATABASE_URL`).
     pub async fn create() -> Self {
-        let server_url = env_or("TEST_DATABASE_URL", DEFAULT_MYSQL_SERVER);
+        Self::create_on(&env_or("TEST_DATABASE_URL", DEFAULT_MYSQL_SERVER)).await
+    }
+
+    /// On the server at `server_url` (no database part), e.g. a [`MariaDbInstance`].
+    pub async fn create_on(server_url: &str) -> Self {
         let server_url = server_url.trim_end_matches('/').to_owned();
         let server = storage::connect(&server_url, 1)
             .await
@@ -101,8 +110,14 @@ pub struct TestStream {
 }
 
 impl TestStream {
+    /// On the shared test Redis (`TEST_REDIS_URL`).
     pub fn create() -> Self {
-        let redis_url = env_or("TEST_REDIS_URL", DEFAULT_REDIS_URL);
+        Self::create_on(&env_or("TEST_REDIS_URL", DEFAULT_REDIS_URL))
+    }
+
+    /// On the Redis at `redis_url`, e.g. a [`RedisInstance`].
+    pub fn create_on(redis_url: &str) -> Self {
+        let redis_url = redis_url.to_owned();
         let pool = deadpool_redis::Config::from_url(redis_url.clone())
             .create_pool(Some(deadpool_redis::Runtime::Tokio1))
             .expect("redis pool");
