@@ -86,7 +86,8 @@ impl ClickNames {
 
 /// SplitMix64 of the key: cheap, and every bit depends on both parts.
 fn spread(key: ClickKey) -> u64 {
-    let mut x = (u64::from(key.namespace) << 32 | u64::from(key.seq)).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut x =
+        (u64::from(key.namespace) << 32 | u64::from(key.seq)).wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)

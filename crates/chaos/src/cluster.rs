@@ -17,8 +17,11 @@ use sea_orm::DatabaseConnection;
 use testkit::{MariaDbInstance, RedisInstance, RedisOptions, TestDb};
 
 use crate::clicks::ClickNames;
+use crate::proxy::FaultProxy;
 
 const START_LIMIT: Duration = Duration::from_secs(30);
+/// Consumers per worker process, each with a batch in flight.
+const WORKER_LANES: u32 = 2;
 
 /// Settings of the children that every scenario shares.
 #[derive(Debug, Clone)]
@@ -84,6 +87,7 @@ impl Cluster {
             workers: Vec::new(),
             settings: self.settings.clone(),
             restarts: 0,
+            proxy: None,
         })
     }
 
@@ -149,6 +153,7 @@ pub struct Stage {
     workers: Vec<WorkerSlot>,
     settings: ChildSettings,
     restarts: u32,
+    proxy: Option<Arc<FaultProxy>>,
 }
 
 impl Stage {
@@ -160,10 +165,11 @@ impl Stage {
         &self.db.conn
     }
 
-    /// Routes the workers started from now on through `addr` (host:port of a proxy).
-    pub fn route_workers_through(&mut self, addr: SocketAddr) {
-        let name = &self.db.name;
-        self.worker_db_url = format!("mysql://root@{addr}/{name}");
+    /// Routes the workers started from now on through `proxy`, which lives
+    /// as long as the stage: until the workers have drained the stream.
+    pub fn route_workers_through(&mut self, proxy: Arc<FaultProxy>) {
+        self.worker_db_url = format!("mysql://root@{}/{}", proxy.addr(), self.db.name);
+        self.proxy = Some(proxy);
     }
 
     /// Starts ingest (again, on the same port) and waits until it is healthy.
@@ -213,11 +219,14 @@ impl Stage {
         Ok(())
     }
 
-    /// `kill -9` of worker `index`.
-    pub async fn kill_worker(&mut self, index: usize) -> anyhow::Result<()> {
+    /// `kill -9` of worker `index`; returns its consumer names (one per lane).
+    pub async fn kill_worker(&mut self, index: usize) -> anyhow::Result<Vec<String>> {
         let slot = self.workers.get_mut(index).context("no such worker")?;
+        let lanes = (1..=WORKER_LANES)
+            .map(|lane| format!("{}-{lane}", slot.consumer))
+            .collect();
         match slot.service.take() {
-            Some(worker) => worker.kill().await,
+            Some(worker) => worker.kill().await.map(|()| lanes),
             None => bail!("worker {} is not running", index + 1),
         }
     }
@@ -248,6 +257,7 @@ impl Stage {
             ),
             ("WORKER_BIND".to_owned(), addr.to_string()),
             ("WORKER_CONSUMER_NAME".to_owned(), slot.consumer.clone()),
+            ("WORKER_CONCURRENCY".to_owned(), WORKER_LANES.to_string()),
             (
                 "WORKER_CLAIM_IDLE_SECS".to_owned(),
                 self.settings.claim_idle_secs.to_string(),

@@ -94,8 +94,8 @@ impl Load {
         let senders = plan.senders.max(1);
         let mut tasks = JoinSet::new();
         for index in 0..senders {
-            let period = (plan.rate > 0)
-                .then(|| Duration::from_secs_f64(senders as f64 / plan.rate as f64));
+            let period =
+                (plan.rate > 0).then(|| Duration::from_secs_f64(senders as f64 / plan.rate as f64));
             let sender = Sender {
                 target: Arc::clone(&target),
                 names: names.clone(),
@@ -426,9 +426,9 @@ impl Sender {
                 false
             }
             Err(error) => {
-                self.tally
-                    .batch_anomalies
-                    .push(format!("batch answered 2xx with an unreadable body: {error}"));
+                self.tally.batch_anomalies.push(format!(
+                    "batch answered 2xx with an unreadable body: {error}"
+                ));
                 false
             }
         }
@@ -446,7 +446,11 @@ impl Sender {
                 }
             }
         }
-        let path = if request.batch { BATCH_PATH } else { SINGLE_PATH };
+        let path = if request.batch {
+            BATCH_PATH
+        } else {
+            SINGLE_PATH
+        };
         let http = self.target.signed_post(path, request.body.clone()).ok()?;
         let conn = self.conn.as_mut()?;
         match tokio::time::timeout(self.request_timeout, conn.send(http)).await {

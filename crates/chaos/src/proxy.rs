@@ -245,13 +245,23 @@ mod tests {
     async fn forwards_faithfully_until_told_otherwise() {
         let proxy = FaultProxy::start(echo().await).await.expect("proxy");
         let mut stream = TcpStream::connect(proxy.addr()).await.expect("connect");
-        assert_eq!(round_trip(&mut stream, b"hello").await.expect("echo"), b"hello");
+        assert_eq!(
+            round_trip(&mut stream, b"hello").await.expect("echo"),
+            b"hello"
+        );
 
         proxy.set_delay(Duration::from_millis(100));
         let started = std::time::Instant::now();
-        assert_eq!(round_trip(&mut stream, b"slow").await.expect("echo"), b"slow");
+        assert_eq!(
+            round_trip(&mut stream, b"slow").await.expect("echo"),
+            b"slow"
+        );
         // Delayed both ways.
-        assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            started.elapsed()
+        );
         proxy.heal();
         assert_eq!(proxy.stats().resets, 0);
     }

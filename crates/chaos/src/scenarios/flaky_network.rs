@@ -1,8 +1,9 @@
-//! 5. The workers reach MariaDB through a [`FaultProxy`] that, phase after
+//! Scenario 5: The workers reach MariaDB through a [`FaultProxy`] that, phase after
 //! phase, adds latency, resets connections at random (a commit's answer may
 //! be lost after the commit), cuts every connection at once, and refuses new
 //! ones for a while, then heals.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::proxy::FaultProxy;
@@ -13,13 +14,17 @@ use super::{Outcome, Scene};
 const CUT_EVERY: Duration = Duration::from_millis(300);
 
 pub async fn run(scene: &mut Scene<'_>) -> anyhow::Result<Outcome> {
-    let proxy = FaultProxy::start(scene.cluster.mariadb_addr()?).await?;
-    scene.stage.route_workers_through(proxy.addr());
+    let proxy = Arc::new(FaultProxy::start(scene.cluster.mariadb_addr()?).await?);
+    scene.stage.route_workers_through(Arc::clone(&proxy));
     scene.start_system(3).await?;
     let plan = scene.traffic();
     let load = scene.start_load(plan);
     let phase = scene.plan.proxy_phase;
-    let cycles = if phase >= Duration::from_secs(5) { 2 } else { 1 };
+    let cycles = if phase >= Duration::from_secs(5) {
+        2
+    } else {
+        1
+    };
     let mut outcome = Outcome::default();
     scene.hold(phase).await?;
     for _ in 0..cycles {
@@ -39,7 +44,9 @@ pub async fn run(scene: &mut Scene<'_>) -> anyhow::Result<Outcome> {
         scene.hold(phase).await?;
         proxy.heal();
         let lifted = Instant::now();
-        outcome.recoveries.push(scene.recovery(&load, lifted).await?);
+        outcome
+            .recoveries
+            .push(scene.recovery(&load, lifted).await?);
     }
     scene.hold(phase).await?;
     outcome.tally = load.stop().await?;

@@ -1,4 +1,4 @@
-//! 2. `kill -9` of ingest under load, again and again; it is started again
+//! Scenario 2: `kill -9` of ingest under load, again and again; it is started again
 //! on the same port after a moment. Senders retry every request that got no
 //! answer, as webhook senders do.
 
@@ -25,7 +25,9 @@ pub async fn run(scene: &mut Scene<'_>) -> anyhow::Result<Outcome> {
         let down = Duration::from_millis(scene.rng.random_range(0..=500));
         scene.hold(down).await?;
         scene.stage.start_ingest().await?;
-        outcome.recoveries.push(scene.recovery(&load, killed).await?);
+        outcome
+            .recoveries
+            .push(scene.recovery(&load, killed).await?);
         let pause = scene.pause();
         scene.hold(pause).await?;
     }

@@ -1,4 +1,4 @@
-//! 6. Poison entries written straight into the stream among the clicks
+//! Scenario 6: Poison entries written straight into the stream among the clicks
 //! (ingest would never accept them): missing fields, a bad offer, bytes that
 //! are not UTF-8, a click_id too long. Each must end in the dead-letter
 //! stream; every click around them must still be stored.

@@ -1,4 +1,4 @@
-//! 4. Redis killed under load (its AOF has `appendfsync always`, so what it
+//! Scenario 4: Redis killed under load (its AOF has `appendfsync always`, so what it
 //! acknowledged survives), then started again on the same port. While it is
 //! down ingest must answer 503 and never 2xx; afterwards it must recover by
 //! itself, and so must the workers.
@@ -28,7 +28,9 @@ pub async fn run(scene: &mut Scene<'_>) -> anyhow::Result<Outcome> {
     let lifted = Instant::now();
 
     let mut outcome = Outcome::default();
-    outcome.recoveries.push(scene.recovery(&load, lifted).await?);
+    outcome
+        .recoveries
+        .push(scene.recovery(&load, lifted).await?);
     scene.hold(after).await?;
     outcome.tally = load.stop().await?;
 
@@ -48,10 +50,14 @@ pub async fn run(scene: &mut Scene<'_>) -> anyhow::Result<Outcome> {
         .iter()
         .filter(|answer| **answer == Answer::Status(503))
         .count();
+    let unanswered = during
+        .iter()
+        .filter(|answer| **answer == Answer::None)
+        .count();
     if ok > 0 {
-        outcome.failures.push(format!(
-            "{ok} request(s) answered 2xx while Redis was down"
-        ));
+        outcome
+            .failures
+            .push(format!("{ok} request(s) answered 2xx while Redis was down"));
     }
     if unavailable == 0 {
         outcome
@@ -59,7 +65,7 @@ pub async fn run(scene: &mut Scene<'_>) -> anyhow::Result<Outcome> {
             .push("no request was answered 503 while Redis was down".to_owned());
     }
     outcome.notes.push(format!(
-        "Redis down {:.0} s: {} requests answered meanwhile, {unavailable} with 503, {ok} with 2xx",
+        "Redis down {:.0} s: {} requests ended meanwhile: {unavailable} answered 503, {unanswered} not answered, {ok} answered 2xx",
         scene.plan.redis_down.as_secs_f64(),
         during.len()
     ));

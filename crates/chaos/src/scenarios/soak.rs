@@ -1,4 +1,4 @@
-//! 8. Soak: a steady load for a long time with a worker killed every so
+//! Scenario 8: Soak: a steady load for a long time with a worker killed every so
 //! often (workers 2 and 3 in turn; worker 1 and ingest live throughout).
 //! Memory must stay flat: the RSS of every process that lived through the
 //! whole soak is taken after the warm-up and at the end.
@@ -51,9 +51,13 @@ pub async fn run(scene: &mut Scene<'_>) -> anyhow::Result<Outcome> {
         let killed = Instant::now();
         scene.stage.restart_worker(index, false).await?;
         kills += 1;
-        outcome.recoveries.push(scene.recovery(&load, killed).await?);
+        outcome
+            .recoveries
+            .push(scene.recovery(&load, killed).await?);
     }
-    scene.hold(end.saturating_duration_since(Instant::now())).await?;
+    scene
+        .hold(end.saturating_duration_since(Instant::now()))
+        .await?;
     let rss_end = scene.stage.rss();
     outcome.tally = load.stop().await?;
 
