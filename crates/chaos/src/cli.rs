@@ -24,9 +24,11 @@ pub struct Cli {
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=8))]
     pub scenarios: Vec<u8>,
 
-    /// Where `ingest` and `worker` are.
-    #[arg(long, default_value = "target/release")]
-    pub bin_dir: PathBuf,
+    /// Where `ingest` and `worker` are (default: next to clicks-chaos itself,
+    /// so a debug build tests the debug binaries and a release build the
+    /// release ones).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
 
     /// Soak length in minutes (default 30; the soak runs with the long profile
     /// or when selected with --scenarios 8).
@@ -49,6 +51,19 @@ pub struct Cli {
     /// Keep the logs even when every scenario passed.
     #[arg(long)]
     pub keep_logs: bool,
+}
+
+impl Cli {
+    pub fn bin_dir(&self) -> anyhow::Result<PathBuf> {
+        let dir = match &self.bin_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::current_exe()?
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_default(),
+        };
+        Ok(std::fs::canonicalize(&dir).unwrap_or(dir))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

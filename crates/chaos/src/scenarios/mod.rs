@@ -66,7 +66,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     let plan = Plan::new(&cli, seed);
     let run_id = format!("{:08x}", rand::random::<u32>());
     let work_dir = std::env::temp_dir().join(format!("clicks-chaos-{run_id}"));
-    let bin_dir = std::fs::canonicalize(&cli.bin_dir).unwrap_or_else(|_| cli.bin_dir.clone());
+    let bin_dir = cli.bin_dir()?;
     note(format!(
         "run {run_id}, profile {:?}, scenarios {:?}, seed {seed}; logs in {}",
         cli.profile,
