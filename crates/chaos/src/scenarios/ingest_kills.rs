@@ -32,6 +32,6 @@ pub async fn run(scene: &mut Scene<'_>) -> anyhow::Result<Outcome> {
         scene.hold(pause).await?;
     }
     outcome.tally = load.stop().await?;
-    outcome.notes.push(format!("{kills} kills"));
+    outcome.notes.push(format!("kills: {kills}"));
     Ok(outcome)
 }

@@ -106,6 +106,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             if row.passed() { "passed" } else { "FAILED" },
             began.elapsed().as_secs_f64()
         ));
+        for failure in &row.failures {
+            note(format!("scenario {number}: {failure}"));
+        }
         rows.push(row);
     }
     print!("{}", report::render(&rows));

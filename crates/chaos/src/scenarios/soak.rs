@@ -80,7 +80,7 @@ pub async fn run(scene: &mut Scene<'_>) -> anyhow::Result<Outcome> {
         }
     }
     outcome.notes.push(format!(
-        "{:.0} min at {rate} requests/s, {kills} worker kills; RSS after {:.0} s warm-up → end: {}",
+        "{:.0} min at {rate} requests/s, worker kills: {kills}; RSS after {:.0} s warm-up → end: {}",
         soak.as_secs_f64() / 60.0,
         warmup.as_secs_f64(),
         lines.join(", ")

@@ -39,7 +39,7 @@ pub async fn run(scene: &mut Scene<'_>) -> anyhow::Result<Outcome> {
     }
     outcome.tally = load.stop().await?;
     outcome.notes.push(format!(
-        "{kills} kills, {mid_batch} of them with entries in hand; {renamed} replacement(s) under a new consumer name"
+        "kills: {kills}, {mid_batch} of them while the worker held unacknowledged entries; {renamed} restarted under a new consumer name"
     ));
     Ok(outcome)
 }
