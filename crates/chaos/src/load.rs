@@ -436,6 +436,11 @@ impl Sender {
 
     /// The status and body, or `None` when no answer came.
     async fn exchange(&mut self, request: &Request) -> Option<(StatusCode, Bytes)> {
+        // Ingest closes the connection after some answers (an early 503):
+        // open a new one rather than count a request that never left.
+        if self.conn.as_ref().is_some_and(HttpConn::is_closed) {
+            self.conn = None;
+        }
         if self.conn.is_none() {
             match tokio::time::timeout(CONNECT_TIMEOUT, HttpConn::connect(self.target.addr)).await {
                 Ok(Ok(conn)) => self.conn = Some(conn),

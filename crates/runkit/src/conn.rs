@@ -140,6 +140,12 @@ impl HttpConn {
         Ok(Self { sender, driver })
     }
 
+    /// Whether the peer has closed the connection (e.g. after answering with
+    /// `connection: close`): a request sent now would not get through.
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
     /// Sends one request and reads the whole answer.
     pub async fn send(
         &mut self,
