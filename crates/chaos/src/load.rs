@@ -335,11 +335,12 @@ impl Sender {
         // Set when the load is stopped: retries end at this instant.
         let mut give_up: Option<tokio::time::Instant> = None;
         loop {
-            if stop.is_cancelled() && give_up.is_none() {
+            if stop.is_cancelled() {
+                // Nothing new after the stop: only the retry in hand, if any.
                 if retry.is_none() {
                     break;
                 }
-                give_up = Some(tokio::time::Instant::now() + self.retry_grace);
+                give_up.get_or_insert_with(|| tokio::time::Instant::now() + self.retry_grace);
             }
             match (&give_up, &mut ticks) {
                 (Some(at), _) if tokio::time::Instant::now() >= *at => break,
