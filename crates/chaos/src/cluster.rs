@@ -69,7 +69,12 @@ impl Cluster {
 
     /// A fresh database, stream and webhook key for scenario `number`.
     pub async fn stage(&self, number: u8) -> anyhow::Result<Stage> {
-        let db = self.mariadb.create_db().await;
+        // testkit panics when it cannot create the database: a failed
+        // scenario then, not a dead run.
+        let server = self.mariadb.url();
+        let db = tokio::spawn(async move { TestDb::create_on(&server).await })
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot create the scenario's database: {error}"))?;
         let ingest_addr = free_local_addr()?;
         let secret = format!("chaos-secret-{}", testkit::unique_suffix());
         let target = Arc::new(Target::new(ingest_addr, &secret)?);
