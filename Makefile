@@ -5,18 +5,21 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # Extra arguments for the benchmark, e.g. make bench BENCH_ARGS="--scenarios single,batch --concurrency 128"
 BENCH_ARGS ?=
+# Extra arguments for the chaos suite, e.g. make chaos CHAOS_ARGS="--scenarios 1,3,7 --soak-minutes 5"
+CHAOS_ARGS ?=
 
-.PHONY: help services deploy-tools validate-deploy migrate test fmt lint run stop status bench
+.PHONY: help services deploy-tools validate-deploy migrate test fmt lint run stop status bench chaos
 
 help:
 	@echo "make services  start local Redis and MariaDB when needed (SKIP_SERVICES=1 to skip)"
 	@echo "make deploy-tools  install nginx + njs and the deployment validators (.venv-deploy) when needed"
 	@echo "make validate-deploy  check docker-compose.yml, .env.example and deploy/k8s offline"
 	@echo "make migrate   create the database of DATABASE_URL if missing and apply every migration"
-	@echo "make test      deployment files, fmt check, clippy, every test"
+	@echo "make test      deployment files, fmt check, clippy, every test, the chaos suite's short profile"
 	@echo "make run       build and start ingest, worker and reporting-api in the background"
 	@echo "make stop      stop what make run started"
 	@echo "make bench     print the performance figures (BENCH_ARGS=...)"
+	@echo "make chaos     the fault-injection suite, long profile with the 30-minute soak (CHAOS_ARGS=...)"
 	@echo "make fmt       format the code"
 	@echo "make lint      clippy with warnings as errors"
 
@@ -46,6 +49,8 @@ test: services deploy-tools
 		echo "+ $(CARGO) test --workspace (cargo-nextest is not installed)"; \
 		$(CARGO) test --workspace; \
 	fi
+	$(CARGO) build --bins
+	$(CARGO) run --quiet --bin clicks-chaos -- --profile short
 	@echo "make test: all green"
 
 fmt:
@@ -66,3 +71,7 @@ status:
 bench: services
 	$(CARGO) build --release --bins
 	target/release/clicks-bench $(BENCH_ARGS)
+
+chaos:
+	$(CARGO) build --release --bins
+	target/release/clicks-chaos --profile long $(CHAOS_ARGS)

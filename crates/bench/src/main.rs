@@ -7,13 +7,11 @@
 
 mod cli;
 mod client;
-mod conn;
 mod db;
 mod harness;
 mod load;
 mod load_cmd;
 mod payload;
-mod procs;
 mod report;
 mod rows;
 mod scenarios;
@@ -23,6 +21,7 @@ mod stats;
 mod stream;
 
 use clap::Parser;
+use runkit::{conn, interrupted, procs};
 
 use crate::cli::{Cli, Command, CommonArgs};
 
@@ -60,21 +59,6 @@ fn main() -> std::process::ExitCode {
         Err(error) => {
             eprintln!("clicks-bench: {error:#}");
             std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM, naming the signal.
-pub async fn interrupted() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => tokio::select! {
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-            _ = terminate.recv() => "SIGTERM",
-        },
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
         }
     }
 }

@@ -24,7 +24,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Ok(result) => result,
             Err(_) => Err(anyhow::anyhow!("the run took longer than --time-limit {time_limit:?}")),
         },
-        signal = crate::interrupted() => Err(anyhow::anyhow!("interrupted by {signal}")),
+        signal = runkit::interrupted() => Err(anyhow::anyhow!("interrupted by {signal}")),
     };
     harness.cleanup(outcome.is_err()).await;
     let rows = outcome?;

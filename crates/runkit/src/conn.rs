@@ -30,7 +30,7 @@ impl Target {
     /// A loopback address only: this harness never sends traffic elsewhere.
     pub fn new(addr: SocketAddr, key: &str) -> anyhow::Result<Self> {
         if !addr.ip().is_loopback() {
-            bail!("{addr} is not a loopback address; clicks-bench only targets this machine");
+            bail!("{addr} is not a loopback address; the harness only targets this machine");
         }
         let host = HeaderValue::from_str(&addr.to_string()).context("host header")?;
         Ok(Self {
@@ -112,7 +112,7 @@ pub fn ensure_loopback_url(url: &str) -> anyhow::Result<()> {
     };
     let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
     if !loopback {
-        bail!("`{host}` in `{url}` is not a loopback host; clicks-bench only uses this machine");
+        bail!("`{host}` in `{url}` is not a loopback host; the harness only uses this machine");
     }
     Ok(())
 }
@@ -138,6 +138,12 @@ impl HttpConn {
             let _ = connection.await;
         });
         Ok(Self { sender, driver })
+    }
+
+    /// Whether the peer has closed the connection (e.g. after answering with
+    /// `connection: close`): a request sent now would not get through.
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
     }
 
     /// Sends one request and reads the whole answer.

@@ -1,8 +1,10 @@
 //! The child processes under test: start with an environment, wait for
-//! `GET /api/health`, read peak RSS, stop with SIGTERM (SIGKILL if need be).
+//! `GET /api/health`, read RSS, stop with SIGTERM (SIGKILL if need be) or
+//! kill outright (`kill -9`, as a crash would).
 //!
 //! Every child is spawned with `kill_on_drop`, so an early return or a panic
-//! in the harness never leaves one behind.
+//! in the harness never leaves one behind. A child started again under the
+//! same label appends to the same log, so one file tells its whole story.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -46,7 +48,8 @@ pub struct Stopped {
 
 impl Service {
     /// Starts `program` in `work_dir` (so no stray `.env` is read) with
-    /// `env` added to the inherited environment; output goes to `<label>.log`.
+    /// `env` added to the inherited environment; output is appended to
+    /// `<label>.log`.
     pub fn start(
         label: &str,
         program: &Path,
@@ -56,8 +59,11 @@ impl Service {
         work_dir: &Path,
     ) -> anyhow::Result<Self> {
         let log = work_dir.join(format!("{}.log", label.replace([' ', '/'], "_")));
-        let out =
-            std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .with_context(|| format!("open {}", log.display()))?;
         let err = out.try_clone().context("log file handle")?;
         let child = Command::new(program)
             .args(args)
@@ -115,13 +121,31 @@ impl Service {
         Ok(())
     }
 
-    /// VmHWM of the process, in MB (10^6 bytes).
+    /// VmHWM of the process (its peak RSS), in MB (10^6 bytes).
     pub fn peak_rss_mb(&self) -> Option<f64> {
+        self.proc_status_mb("VmHWM:")
+    }
+
+    /// VmRSS of the process (its RSS now), in MB (10^6 bytes).
+    pub fn rss_mb(&self) -> Option<f64> {
+        self.proc_status_mb("VmRSS:")
+    }
+
+    fn proc_status_mb(&self, field: &str) -> Option<f64> {
         let pid = self.child.id()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
         let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib * 1024.0 / 1e6)
+    }
+
+    /// `kill -9`: no chance to finish anything, as in a crash. Waits until
+    /// the process is gone.
+    pub async fn kill(mut self) -> anyhow::Result<()> {
+        self.child
+            .kill()
+            .await
+            .with_context(|| format!("kill -9 {}", self.label))
     }
 
     /// SIGTERM, then wait; SIGKILL after the grace period.
@@ -182,10 +206,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_child_is_stopped_with_sigterm_and_its_rss_read() {
-        let dir = std::env::temp_dir().join(format!("clicks-bench-test-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("runkit-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let addr = free_local_addr().expect("addr");
-        let env = vec![("BENCH_TEST".to_owned(), "1".to_owned())];
+        let env = vec![("RUNKIT_TEST".to_owned(), "1".to_owned())];
         let mut service = Service::start(
             "sleeper",
             Path::new("/bin/sleep"),
@@ -209,7 +233,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dead_child_is_reported_with_its_log() {
-        let dir = std::env::temp_dir().join(format!("clicks-bench-test2-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("runkit-test2-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let addr = free_local_addr().expect("addr");
         let mut service =
@@ -219,6 +243,37 @@ mod tests {
             .await
             .expect_err("must fail");
         assert!(format!("{error:#}").contains("falsy exited"), "{error:#}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn a_killed_child_started_again_appends_to_its_log() {
+        let dir = std::env::temp_dir().join(format!("runkit-test3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let addr = free_local_addr().expect("addr");
+        let script = ["-c", "echo started; exec sleep 30"];
+        let mut log = PathBuf::new();
+        for round in 1..=2 {
+            let mut service =
+                Service::start("echoer", Path::new("/bin/sh"), &script, &[], addr, &dir)
+                    .expect("start");
+            log.clone_from(&service.log);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .matches("started")
+                .count()
+                < round
+            {
+                assert!(Instant::now() < deadline, "no output of round {round}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(service.rss_mb().is_some_and(|mb| mb > 0.0));
+            service.ensure_running().expect("running");
+            service.kill().await.expect("kill -9");
+        }
+        let text = std::fs::read_to_string(&log).expect("log");
+        assert_eq!(text.matches("started").count(), 2, "{text}");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -1,0 +1,262 @@
+//! The end of every scenario: what MariaDB holds, read directly (never
+//! through the fault proxy), once the workers have drained the stream.
+//!
+//! - the `click_id` of every row of `clicks`, walked by primary key;
+//! - each aggregate table set against a `GROUP BY` count over `clicks`.
+
+use anyhow::Context;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, Value};
+
+use crate::clicks::{ClickKey, ClickNames};
+
+/// Rows read per round trip.
+const PAGE: u64 = 20_000;
+
+/// The key of every row of `clicks` (`None` for a `click_id` that is not
+/// this scenario's), in primary key order.
+pub async fn stored_keys(
+    db: &DatabaseConnection,
+    names: &ClickNames,
+) -> anyhow::Result<Vec<Option<ClickKey>>> {
+    let mut keys = Vec::new();
+    let mut after: u64 = 0;
+    loop {
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(
+                DatabaseBackend::MySql,
+                "SELECT id, click_id FROM clicks WHERE id > ? ORDER BY id LIMIT ?",
+                [Value::from(after), Value::from(PAGE)],
+            ))
+            .await
+            .context("read the stored click ids")?;
+        let Some(last) = rows.last() else {
+            return Ok(keys);
+        };
+        after = last.try_get_by_index(0).context("read id")?;
+        for row in &rows {
+            let click_id: String = row.try_get_by_index(1).context("read click_id")?;
+            keys.push(names.parse(&click_id));
+        }
+    }
+}
+
+/// One aggregate table and how to count its rows from `clicks`.
+struct Aggregate {
+    table: &'static str,
+    /// Its key columns.
+    keys: &'static [&'static str],
+    /// The same keys computed from a row of `clicks`, in the same order.
+    from_clicks: &'static [&'static str],
+}
+
+const AGGREGATES: [Aggregate; 4] = [
+    Aggregate {
+        table: "click_daily_stats",
+        keys: &["click_date", "offer_id", "source"],
+        from_clicks: &["click_date", "offer_id", "source"],
+    },
+    Aggregate {
+        table: "click_hourly_stats",
+        keys: &["click_hour", "offer_id", "source"],
+        from_clicks: &[
+            "CAST(DATE_FORMAT(clicked_at, '%Y-%m-%d %H:00:00') AS DATETIME)",
+            "offer_id",
+            "source",
+        ],
+    },
+    Aggregate {
+        table: "click_daily_offer_stats",
+        keys: &["click_date", "offer_id"],
+        from_clicks: &["click_date", "offer_id"],
+    },
+    Aggregate {
+        table: "click_daily_source_stats",
+        keys: &["click_date", "source"],
+        from_clicks: &["click_date", "source"],
+    },
+];
+
+/// How far one aggregate table is from the count over `clicks`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregateCheck {
+    pub table: &'static str,
+    /// Groups whose count differs.
+    pub wrong_groups: u64,
+    /// Clicks counted beyond the rows (summed over the groups).
+    pub over: u64,
+    /// Rows not counted.
+    pub under: u64,
+}
+
+impl AggregateCheck {
+    pub fn is_exact(&self) -> bool {
+        self.wrong_groups == 0
+    }
+}
+
+/// Sets every aggregate table against `GROUP BY` counts over `clicks`.
+pub async fn aggregates(db: &DatabaseConnection) -> anyhow::Result<Vec<AggregateCheck>> {
+    let mut checks = Vec::with_capacity(AGGREGATES.len());
+    for aggregate in &AGGREGATES {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::MySql,
+                difference_sql(aggregate),
+            ))
+            .await
+            .with_context(|| format!("compare {} with clicks", aggregate.table))?
+            .context("no row")?;
+        let number = |index: usize| -> anyhow::Result<u64> {
+            let value: Option<i64> = row.try_get_by_index(index)?;
+            Ok(value.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+        };
+        checks.push(AggregateCheck {
+            table: aggregate.table,
+            wrong_groups: number(0)?,
+            over: number(1)?,
+            under: number(2)?,
+        });
+    }
+    Ok(checks)
+}
+
+/// Per key, the table's count minus the count over `clicks`; the groups
+/// where that is not 0, with the sums of what is too much and too little.
+fn difference_sql(aggregate: &Aggregate) -> String {
+    let keys: Vec<String> = (0..aggregate.keys.len()).map(|i| format!("k{i}")).collect();
+    let table_keys: Vec<String> = aggregate
+        .keys
+        .iter()
+        .zip(&keys)
+        .map(|(column, alias)| format!("{column} AS {alias}"))
+        .collect();
+    let click_keys = aggregate.from_clicks.join(", ");
+    format!(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(GREATEST(d, 0)), 0) AS SIGNED), \
+         CAST(COALESCE(SUM(GREATEST(-d, 0)), 0) AS SIGNED) FROM ( \
+           SELECT {keys}, SUM(n) AS d FROM ( \
+             SELECT {table_keys}, CAST(clicks_count AS SIGNED) AS n FROM {table} \
+             UNION ALL \
+             SELECT {click_keys}, -COUNT(*) FROM clicks GROUP BY {click_keys} \
+           ) AS counted GROUP BY {keys} HAVING SUM(n) <> 0 \
+         ) AS differences",
+        keys = keys.join(", "),
+        table_keys = table_keys.join(", "),
+        table = aggregate.table,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clicks::ClickKey;
+
+    async fn execute(db: &DatabaseConnection, sql: &str) {
+        db.execute_unprepared(sql).await.expect(sql);
+    }
+
+    fn insert_click(id: &str, offer: u64, source: &str, at: &str) -> String {
+        format!(
+            "INSERT INTO clicks (click_id, offer_id, source, clicked_at, click_date, signature, \
+             received_at, batch_token) VALUES ('{id}', {offer}, '{source}', '{at}', DATE('{at}'), \
+             's', '{at}', 1)"
+        )
+    }
+
+    /// Against the shared test server: a fresh migrated database.
+    #[tokio::test]
+    async fn mismatched_aggregates_and_stored_ids_are_found() {
+        let db = testkit::TestDb::create().await;
+        let names = ClickNames::new("verify", 1);
+        let first = names.click_id(ClickKey {
+            namespace: 0,
+            seq: 0,
+        });
+        let second = names.click_id(ClickKey {
+            namespace: 0,
+            seq: 1,
+        });
+        execute(
+            &db.conn,
+            &insert_click(&first, 7, "net", "2025-06-10 13:20:00"),
+        )
+        .await;
+        execute(
+            &db.conn,
+            &insert_click(&second, 7, "net", "2025-06-10 13:40:00"),
+        )
+        .await;
+        execute(
+            &db.conn,
+            &insert_click("stranger", 8, "web", "2025-06-11 01:00:00"),
+        )
+        .await;
+        // Exact counts for the first two clicks, as the worker writes them.
+        execute(
+            &db.conn,
+            "INSERT INTO click_daily_stats VALUES ('2025-06-10', 7, 'net', 2)",
+        )
+        .await;
+        execute(
+            &db.conn,
+            "INSERT INTO click_hourly_stats VALUES ('2025-06-10 13:00:00', 7, 'net', 2)",
+        )
+        .await;
+        execute(
+            &db.conn,
+            "INSERT INTO click_daily_offer_stats VALUES ('2025-06-10', 7, 2)",
+        )
+        .await;
+        execute(
+            &db.conn,
+            "INSERT INTO click_daily_source_stats VALUES ('2025-06-10', 'net', 2)",
+        )
+        .await;
+        // The third click: counted twice daily, never hourly, once per offer,
+        // and the source table has a group no click belongs to.
+        execute(
+            &db.conn,
+            "INSERT INTO click_daily_stats VALUES ('2025-06-11', 8, 'web', 2)",
+        )
+        .await;
+        execute(
+            &db.conn,
+            "INSERT INTO click_daily_offer_stats VALUES ('2025-06-11', 8, 1)",
+        )
+        .await;
+        execute(&db.conn, "INSERT INTO click_daily_source_stats VALUES ('2025-06-11', 'web', 1), ('2025-06-12', 'web', 3)").await;
+
+        let checks = aggregates(&db.conn).await.expect("checks");
+        let by_table = |table: &str| {
+            checks
+                .iter()
+                .find(|check| check.table == table)
+                .cloned()
+                .expect("table checked")
+        };
+        let daily = by_table("click_daily_stats");
+        assert_eq!((daily.wrong_groups, daily.over, daily.under), (1, 1, 0));
+        let hourly = by_table("click_hourly_stats");
+        assert_eq!((hourly.wrong_groups, hourly.over, hourly.under), (1, 0, 1));
+        assert!(by_table("click_daily_offer_stats").is_exact());
+        let source = by_table("click_daily_source_stats");
+        assert_eq!((source.wrong_groups, source.over, source.under), (1, 3, 0));
+
+        let keys = stored_keys(&db.conn, &names).await.expect("keys");
+        assert_eq!(
+            keys,
+            vec![
+                Some(ClickKey {
+                    namespace: 0,
+                    seq: 0
+                }),
+                Some(ClickKey {
+                    namespace: 0,
+                    seq: 1
+                }),
+                None
+            ]
+        );
+        db.drop().await;
+    }
+}
