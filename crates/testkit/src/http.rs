@@ -34,3 +34,37 @@ pub async fn wait_for_status(url: &str, status: u16, limit: Duration) -> Value {
         tokio::time::sleep(POLL).await;
     }
 }
+
+/// Waits until `<base>/api/health` answers 503 for `service` with the
+/// dependency `failed` down (and an error text) and `other` still up, and
+/// checks that `/livez` stays 200 meanwhile. Returns the health body.
+pub async fn wait_for_dependency_down(
+    base: &str,
+    service: &str,
+    failed: &str,
+    other: &str,
+    limit: Duration,
+) -> Value {
+    let body = wait_for_status(&format!("{base}/api/health"), 503, limit).await;
+    assert_eq!(body["status"], "unhealthy", "{body}");
+    assert_eq!(body["service"], service, "{body}");
+    assert_eq!(body["checks"][failed]["status"], "down", "{body}");
+    assert!(body["checks"][failed]["error"].is_string(), "{body}");
+    assert_eq!(body["checks"][other]["status"], "up", "{body}");
+    let (status, _) = get_json(&format!("{base}/livez"))
+        .await
+        .expect("livez answers");
+    assert_eq!(status, 200, "liveness never depends on {failed}");
+    body
+}
+
+/// Waits until `<base>/api/health` is 200 with every check in `checks` up,
+/// then until `/readyz` is 200.
+pub async fn wait_for_all_up(base: &str, checks: &[&str], limit: Duration) {
+    let body = wait_for_status(&format!("{base}/api/health"), 200, limit).await;
+    assert_eq!(body["status"], "healthy", "{body}");
+    for check in checks {
+        assert_eq!(body["checks"][check]["status"], "up", "{check}: {body}");
+    }
+    wait_for_status(&format!("{base}/readyz"), 200, limit).await;
+}
