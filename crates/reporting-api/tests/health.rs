@@ -1,35 +1,27 @@
 //! Health of the reporting API against real MariaDB and Redis.
 
-use clap::Parser;
-use reporting_api::{Application, Settings};
-use serde_json::Value;
-use testkit::{TestDb, TestStream};
-use tokio_util::sync::CancellationToken;
+#[path = "reports_support.rs"]
+mod support;
 
-async fn spawn(db: &TestDb, redis_url: &str) -> (String, CancellationToken) {
-    let settings = Settings::try_parse_from([
-        "reporting-api".to_owned(),
-        format!("--database-url={}", db.url),
-        format!("--redis-url={redis_url}"),
-        "--reporting-bind=127.0.0.1:0".to_owned(),
-        "--reporting-api-keys=test-key".to_owned(),
-        "--finance-service-url=http://127.0.0.1:1".to_owned(),
-    ])
-    .expect("settings");
-    let shutdown = CancellationToken::new();
-    let app = Application::build(settings, shutdown.clone())
-        .await
-        .expect("build");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    (base, shutdown)
+use clap::Parser;
+use reporting_api::Settings;
+use serde_json::Value;
+use support::Api;
+use testkit::{TestDb, TestStream};
+
+/// A reporting API on `db` and `redis_url` (Finance unreachable): its base URL
+/// and how to stop it.
+async fn spawn(db: &TestDb, redis_url: &str) -> (String, Api) {
+    let api =
+        Api::start_with_redis(db, redis_url, &["--finance-service-url=http://127.0.0.1:1"]).await;
+    (api.base.clone(), api)
 }
 
 #[tokio::test]
 async fn health_reports_each_dependency() {
     let db = TestDb::create().await;
     let stream = TestStream::create();
-    let (base, shutdown) = spawn(&db, &stream.redis_url).await;
+    let (base, api) = spawn(&db, &stream.redis_url).await;
     let response = reqwest::get(format!("{base}/api/health"))
         .await
         .expect("health");
@@ -47,10 +39,10 @@ async fn health_reports_each_dependency() {
         let response = reqwest::get(format!("{base}{probe}")).await.expect("probe");
         assert_eq!(response.status().as_u16(), 200, "{probe}");
     }
-    shutdown.cancel();
+    api.stop();
 
     // Redis unreachable: 503 naming it.
-    let (base, shutdown) = spawn(&db, "redis://127.0.0.1:1").await;
+    let (base, api) = spawn(&db, "redis://127.0.0.1:1").await;
     let response = reqwest::get(format!("{base}/api/health"))
         .await
         .expect("health");
@@ -59,7 +51,7 @@ async fn health_reports_each_dependency() {
     assert_eq!(body["status"], "unhealthy");
     assert_eq!(body["checks"]["redis"]["status"], "down");
     assert_eq!(body["checks"]["mysql"]["status"], "up");
-    shutdown.cancel();
+    api.stop();
     db.drop().await;
 }
 
@@ -67,7 +59,7 @@ async fn health_reports_each_dependency() {
 async fn reports_and_export_need_a_bearer_key() {
     let db = TestDb::create().await;
     let stream = TestStream::create();
-    let (base, shutdown) = spawn(&db, &stream.redis_url).await;
+    let (base, api) = spawn(&db, &stream.redis_url).await;
     let client = reqwest::Client::new();
     for (method, path) in [
         ("GET", "/api/reports/summary"),
@@ -91,7 +83,7 @@ async fn reports_and_export_need_a_bearer_key() {
             assert_eq!(body, serde_json::json!({"error": "Unauthorized"}));
         }
     }
-    shutdown.cancel();
+    api.stop();
     db.drop().await;
 }
 
