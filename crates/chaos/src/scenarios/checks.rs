@@ -42,8 +42,10 @@ impl Scene<'_> {
             mut notes,
         } = outcome;
         let drained = self.drain().await?;
+        // Every binary must exit 0 on SIGTERM within the grace period, after
+        // all the scenario did to it.
         for trouble in self.stage.shutdown().await {
-            notes.push(format!("unclean stop: {trouble}"));
+            failures.push(format!("unclean stop: {trouble}"));
         }
         let keys = verify::stored_keys(self.stage.conn(), &self.stage.names).await?;
         let audit = ledger::audit(&tally.ledger, keys);
