@@ -18,7 +18,7 @@ use crate::{error, health, webhooks};
         title = "Clicks service — webhooks",
         description = "Signed click webhooks (SPEC §3). Every request carries `X-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY."
     ),
-    paths(webhooks::receive_click, webhooks::receive_batch, health::health, health::livez, health::readyz, metrics, openapi_json),
+    paths(webhooks::receive_click, webhooks::receive_batch, health::health, health::livez, health::readyz),
     components(schemas(ClickPayload, BatchPayload, error::ErrorBody)),
     tags(
         (name = "webhooks", description = "Clicks in (SPEC §3)"),
@@ -56,35 +56,11 @@ pub struct BatchPayload {
     clicks: Vec<ClickPayload>,
 }
 
-/// This document.
-#[utoipa::path(
-    get,
-    path = "/api/openapi.json",
-    tag = "meta",
-    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json"))
-)]
-#[allow(dead_code)]
-fn openapi_json() {}
-
-/// Prometheus metrics in the text format.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "meta",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
-)]
-#[allow(dead_code)]
-fn metrics() {}
-
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_json()
-        .unwrap_or_else(|_| "{}".to_owned())
-});
+/// The document, with the `meta` paths every binary shares.
+static DOCUMENT: LazyLock<String> =
+    LazyLock::new(|| service_runtime::openapi::render(ApiDoc::openapi()));
 
 /// `GET /api/openapi.json`.
 pub async fn serve() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(DOCUMENT.as_str())
+    service_runtime::openapi::respond(DOCUMENT.as_str())
 }

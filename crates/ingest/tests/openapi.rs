@@ -1,10 +1,10 @@
 //! `/api/openapi.json` describes every route ingest serves, and nothing else.
 
-use clap::Parser;
-use ingest::{Application, Settings};
+mod support;
+
 use serde_json::Value;
+use support::Ingest;
 use testkit::TestStream;
-use tokio_util::sync::CancellationToken;
 
 /// Every route of the app (startup.rs).
 const ROUTES: [(&str, &str); 7] = [
@@ -20,21 +20,8 @@ const ROUTES: [(&str, &str); 7] = [
 #[tokio::test]
 async fn every_route_is_in_the_document() {
     let stream = TestStream::create();
-    let settings = Settings::try_parse_from([
-        "ingest".to_owned(),
-        "--webhook-secret-key=secret".to_owned(),
-        format!("--redis-url={}", stream.redis_url),
-        format!("--clicks-queue-name={}", stream.key),
-        "--ingest-bind=127.0.0.1:0".to_owned(),
-        "--http-workers=1".to_owned(),
-    ])
-    .expect("settings");
-    let shutdown = CancellationToken::new();
-    let app = Application::build(settings, shutdown.clone())
-        .await
-        .expect("build");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let ingest = Ingest::start(&stream.redis_url, &stream.key, &[]).await;
+    let base = ingest.base.clone();
     let client = reqwest::Client::new();
 
     let doc: Value = client
@@ -86,6 +73,6 @@ async fn every_route_is_in_the_document() {
         );
     }
     assert!(doc["components"]["schemas"]["BatchAccepted"].is_object());
-    shutdown.cancel();
+    ingest.stop().await;
     stream.drop().await;
 }

@@ -27,9 +27,7 @@ use crate::reports::{self, model};
         crate::export::http::status,
         health,
         livez,
-        readyz,
-        metrics,
-        openapi_json
+        readyz
     ),
     components(schemas(
         model::AggregatedReport,
@@ -71,17 +69,13 @@ impl Modify for BearerKey {
     }
 }
 
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_json()
-        .unwrap_or_else(|_| "{}".to_owned())
-});
+/// The document, with the `meta` paths every binary shares.
+static DOCUMENT: LazyLock<String> =
+    LazyLock::new(|| service_runtime::openapi::render(ApiDoc::openapi()));
 
 /// `GET /api/openapi.json`.
 pub async fn serve() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(DOCUMENT.as_str())
+    service_runtime::openapi::respond(DOCUMENT.as_str())
 }
 
 /// Body of `POST /api/export/forward`.
@@ -161,26 +155,6 @@ fn livez() {}
 #[allow(dead_code)]
 fn readyz() {}
 
-/// Prometheus metrics in the text format.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "meta",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
-)]
-#[allow(dead_code)]
-fn metrics() {}
-
-/// This document.
-#[utoipa::path(
-    get,
-    path = "/api/openapi.json",
-    tag = "meta",
-    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json"))
-)]
-#[allow(dead_code)]
-fn openapi_json() {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +164,5 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).expect("the document is JSON");
         assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
         assert!(doc["components"]["schemas"]["AggregatedReport"].is_object());
-        let _ = reports::CACHE_HEADER;
     }
 }

@@ -1,11 +1,12 @@
 //! `/api/openapi.json` describes every route the reporting API serves, and
 //! serves nothing it does not describe.
 
-use clap::Parser;
-use reporting_api::{Application, Settings};
+#[path = "reports_support.rs"]
+mod support;
+
 use serde_json::Value;
+use support::Api;
 use testkit::TestDb;
-use tokio_util::sync::CancellationToken;
 
 /// Every route of the app (startup.rs, reports::configure, export::configure).
 const ROUTES: [(&str, &str); 9] = [
@@ -23,21 +24,9 @@ const ROUTES: [(&str, &str); 9] = [
 #[tokio::test]
 async fn every_route_is_in_the_document() {
     let db = TestDb::create().await;
-    let settings = Settings::try_parse_from([
-        "reporting-api".to_owned(),
-        format!("--database-url={}", db.url),
-        "--reporting-bind=127.0.0.1:0".to_owned(),
-        "--reporting-api-keys=test-key".to_owned(),
-        // Finance is never reached: export calls fail fast or fail validation.
-        "--finance-service-url=http://127.0.0.1:1".to_owned(),
-    ])
-    .expect("settings");
-    let shutdown = CancellationToken::new();
-    let app = Application::build(settings, shutdown.clone())
-        .await
-        .expect("build");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    // Finance is never reached: export calls fail fast or fail validation.
+    let api = Api::start(&db, &["--finance-service-url=http://127.0.0.1:1"]).await;
+    let base = api.base.clone();
     let client = reqwest::Client::new();
 
     let response = client
@@ -65,7 +54,7 @@ async fn every_route_is_in_the_document() {
                 method.to_uppercase().parse().expect("method"),
                 format!("{base}{path}"),
             )
-            .bearer_auth("test-key")
+            .bearer_auth(support::KEY)
             .header("content-type", "application/json")
             .body("{}")
             .send()
@@ -113,6 +102,6 @@ async fn every_route_is_in_the_document() {
         assert!(row[field].is_object(), "{field}");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
-    shutdown.cancel();
+    api.stop();
     db.drop().await;
 }

@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod metrics;
+pub mod openapi;
 pub mod request_id;
 
 use std::ffi::{OsStr, OsString};

@@ -16,7 +16,6 @@ use worker::stream::{DEFAULT_GROUP, StreamNames};
 use worker::{Outcome, Worker, WorkerOptions};
 
 // This test posts with its own client, which must survive ingest going away.
-#[allow(dead_code)]
 #[path = "../../ingest/tests/support/mod.rs"]
 mod ingest_support;
 

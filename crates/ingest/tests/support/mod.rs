@@ -1,5 +1,6 @@
 //! Ingest started in-process for a test, and signed posts to it (shared by
 //! the test files that declare `mod support;`).
+#![allow(dead_code)]
 
 use std::time::Duration;
 
