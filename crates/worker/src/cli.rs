@@ -35,6 +35,9 @@ pub async fn dead_letter_command(
             }
             let mut left = count;
             for names in &shards {
+                if left == 0 {
+                    break;
+                }
                 let letters = dead_letter::list(&mut conn, names, left).await?;
                 left -= letters.len();
                 for letter in &letters {

@@ -127,8 +127,20 @@ async fn sharded_clicks_are_stored_once_by_workers_covering_every_shard() {
         assert_eq!(dead, u64::from(shard == 2), "{key}");
     }
 
-    // The operator's replay finds the letter on shard 2 and puts it back there.
+    // Listing walks every shard, even after the count is used up on one.
     let settings = worker_settings(&db, &stream, "shard-cli");
+    let listed = worker::cli::dead_letter_command(
+        &settings,
+        worker::DeadLetterCommand::List {
+            count: 1,
+            json: true,
+        },
+    )
+    .await
+    .expect("list");
+    assert_eq!(listed, std::process::ExitCode::SUCCESS);
+
+    // The operator's replay finds the letter on shard 2 and puts it back there.
     let code = worker::cli::dead_letter_command(
         &settings,
         worker::DeadLetterCommand::Replay {
