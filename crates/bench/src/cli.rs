@@ -124,6 +124,13 @@ pub struct RunArgs {
     /// `RUST_LOG` of the child processes.
     #[arg(long, default_value = "warn")]
     pub child_log: String,
+    /// `CLICKS_STREAM_SHARDS` of ingest and the workers (the services'
+    /// default is 1; see the README's "Scaling out").
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub stream_shards: u32,
+    /// `WORKER_CONCURRENCY` of the workers: lanes per shard in each process.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub worker_concurrency: u32,
     /// Extra environment of ingest, `NAME=VALUE` (repeatable).
     #[arg(long, value_parser = parse_env_pair)]
     pub ingest_env: Vec<(String, String)>,

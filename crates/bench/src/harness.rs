@@ -83,7 +83,14 @@ impl Harness {
         }
         std::fs::create_dir_all(&self.work_dir)
             .with_context(|| format!("create {}", self.work_dir.display()))?;
-        self.stream = Some(BenchStream::open(&self.args.redis_url, self.stream_key()).await?);
+        self.stream = Some(
+            BenchStream::open(
+                &self.args.redis_url,
+                self.stream_key(),
+                self.args.stream_shards,
+            )
+            .await?,
+        );
         let db = BenchDb::create(&self.args.mysql_server, &self.run_id).await?;
         note(format!(
             "database {}, stream {}",
@@ -107,6 +114,10 @@ impl Harness {
             // worker running, on purpose: backpressure would cut them short.
             // `--ingest-env STREAM_MAX_BACKLOG=…` measures it instead.
             ("STREAM_MAX_BACKLOG".to_owned(), "0".to_owned()),
+            (
+                "CLICKS_STREAM_SHARDS".to_owned(),
+                self.args.stream_shards.to_string(),
+            ),
         ];
         env.extend(self.args.ingest_env.iter().cloned());
         let program = self.bin_dir.join("ingest");
@@ -151,6 +162,14 @@ impl Harness {
                 (
                     "CLICKS_BATCH_SIZE".to_owned(),
                     self.args.worker_batch_size.to_string(),
+                ),
+                (
+                    "CLICKS_STREAM_SHARDS".to_owned(),
+                    self.args.stream_shards.to_string(),
+                ),
+                (
+                    "WORKER_CONCURRENCY".to_owned(),
+                    self.args.worker_concurrency.to_string(),
                 ),
                 ("WORKER_BIND".to_owned(), addr.to_string()),
                 ("RUST_LOG".to_owned(), self.args.child_log.clone()),

@@ -11,11 +11,14 @@ const MAX_SCAN_ROUNDS: usize = 100_000;
 
 pub struct BenchStream {
     pub key: String,
+    /// The keys the clicks go to: `key` itself, or its shards.
+    shard_keys: Vec<String>,
     conn: MultiplexedConnection,
 }
 
 impl BenchStream {
-    pub async fn open(redis_url: &str, key: String) -> anyhow::Result<Self> {
+    /// The stream `key`, split into `shards` keys as the services split it.
+    pub async fn open(redis_url: &str, key: String, shards: u32) -> anyhow::Result<Self> {
         ensure_loopback_url(redis_url)?;
         let client = redis::Client::open(redis_url).context("REDIS_URL")?;
         let conn = tokio::time::timeout(
@@ -25,17 +28,27 @@ impl BenchStream {
         .await
         .context("connecting to Redis timed out")?
         .context("connect to Redis")?;
-        Ok(Self { key, conn })
+        let shard_keys = domain::shards::stream_keys(&key, shards);
+        Ok(Self {
+            key,
+            shard_keys,
+            conn,
+        })
     }
 
-    /// `XLEN` of the stream (0 when it does not exist).
+    /// `XLEN` of the stream, summed over its shards (0 when it does not exist).
     pub async fn len(&self) -> anyhow::Result<u64> {
         let mut conn = self.conn.clone();
-        redis::cmd("XLEN")
-            .arg(&self.key)
-            .query_async(&mut conn)
-            .await
-            .context("XLEN")
+        let mut total = 0;
+        for key in &self.shard_keys {
+            let len: u64 = redis::cmd("XLEN")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .context("XLEN")?;
+            total += len;
+        }
+        Ok(total)
     }
 
     /// Deletes the stream and every key that starts with its name.
@@ -78,7 +91,7 @@ mod tests {
     #[tokio::test]
     async fn keys_with_the_prefix_are_deleted() {
         let key = format!("bench-test-{}", crate::payload::new_run_id());
-        let stream = match BenchStream::open("redis://127.0.0.1:6379", key.clone()).await {
+        let stream = match BenchStream::open("redis://127.0.0.1:6379", key.clone(), 1).await {
             Ok(stream) => stream,
             Err(error) => {
                 eprintln!("skipped: no local Redis ({error:#})");

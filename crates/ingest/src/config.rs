@@ -25,7 +25,7 @@ pub struct Settings {
 
     /// Stream keys the clicks are spread over: 1 is `CLICKS_QUEUE_NAME` itself,
     /// N > 1 is `<CLICKS_QUEUE_NAME>:{0}` … `:{N-1}` (one Redis Cluster slot
-    /// each), a click going to the shard its click_id hashes to. Every
+    /// each), a click going to the shard its offer_id hashes to. Every
     /// ingest and worker must use the same value.
     #[arg(long, env = "CLICKS_STREAM_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub clicks_stream_shards: u32,

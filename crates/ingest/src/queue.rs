@@ -2,7 +2,7 @@
 //!
 //! Every click becomes one stream entry (`XADD <CLICKS_QUEUE_NAME> * …`, the
 //! fields of `domain::stream_entry`; with `CLICKS_STREAM_SHARDS` > 1, on the
-//! shard key its `click_id` hashes to, see `domain::shards`). Entries are never trimmed here: only
+//! shard key its `offer_id` hashes to, see `domain::shards`). Entries are never trimmed here: only
 //! the worker trims, and only below what its group has acknowledged.
 //!
 //! Requests do not talk to Redis themselves. They hand their entries to the
@@ -135,16 +135,17 @@ impl Collector {
     }
 }
 
-/// The shard of an entry: where its `click_id` hashes to.
+/// The shard of an entry: where its `offer_id` hashes to (see
+/// `domain::shards`).
 fn shard_of_entry(entry: &Entry, shards: usize) -> usize {
     if shards <= 1 {
         return 0;
     }
-    let click_id = entry
+    let offer_id = entry
         .iter()
-        .find(|(field, _)| *field == domain::click::fields::CLICK_ID)
+        .find(|(field, _)| *field == domain::click::fields::OFFER_ID)
         .map_or("", |(_, value)| value.as_str());
-    domain::shards::shard_of(click_id, shards as u32)
+    domain::shards::shard_of(offer_id, shards as u32)
 }
 
 #[tracing::instrument(name = "enqueue_pipeline", skip_all, fields(requests = jobs.len(), entries = size))]

@@ -76,7 +76,7 @@ async fn sharded_clicks_are_stored_once_by_workers_covering_every_shard() {
         202
     );
 
-    // Before any worker runs: every entry is on the shard its click_id
+    // Before any worker runs: every entry is on the shard its offer_id
     // hashes to, every shard got some, and the plain key holds nothing.
     let mut conn = stream.conn().await;
     let mut total = 0u64;
@@ -84,11 +84,11 @@ async fn sharded_clicks_are_stored_once_by_workers_covering_every_shard() {
         let entries: redis::streams::StreamRangeReply = conn.xrange_all(key).await.expect("xrange");
         assert!(entries.ids.len() > 20, "{key}: {}", entries.ids.len());
         for entry in &entries.ids {
-            let click_id: String = entry.get("click_id").expect("click_id");
+            let offer_id: String = entry.get("offer_id").expect("offer_id");
             assert_eq!(
-                domain::shards::shard_of(&click_id, SHARDS),
+                domain::shards::shard_of(&offer_id, SHARDS),
                 shard,
-                "{click_id}"
+                "{offer_id}"
             );
         }
         total += entries.ids.len() as u64;

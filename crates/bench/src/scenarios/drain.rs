@@ -72,11 +72,13 @@ async fn drain_once(h: &mut Harness, workers: u64) -> anyhow::Result<Row> {
         ));
     }
     let setup = format!(
-        "{workers} × worker, CLICKS_BATCH_SIZE {}",
-        h.args.worker_batch_size
+        "{workers} × worker, CLICKS_BATCH_SIZE {}, CLICKS_STREAM_SHARDS {}, WORKER_CONCURRENCY {}",
+        h.args.worker_batch_size, h.args.stream_shards, h.args.worker_concurrency
     );
     let json = json!({
         "workers": workers,
+        "stream_shards": h.args.stream_shards,
+        "worker_concurrency": h.args.worker_concurrency,
         "backlog": backlog,
         "elapsed_s": waited.map(|d| d.as_secs_f64()),
         "clicks_per_s": waited.map(|d| per_second(backlog, d)),
