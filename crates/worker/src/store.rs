@@ -29,12 +29,12 @@ use sea_orm::{
 
 /// MySQL accepts at most 65,535 placeholders in one statement.
 const MAX_PLACEHOLDERS: usize = 65_535;
-/// Columns bound per inserted click.
-const CLICK_COLUMNS: usize = 8;
-/// Rows per `INSERT`, under the placeholder limit.
-pub const MAX_ROWS_PER_INSERT: usize = MAX_PLACEHOLDERS / CLICK_COLUMNS - 1;
 /// `click_id`s per lookup (one placeholder each, plus the token).
 const MAX_IDS_PER_LOOKUP: usize = MAX_PLACEHOLDERS - 1;
+/// Most statement text per `INSERT` of clicks: far below the smallest
+/// `max_allowed_packet` a server ships with (MariaDB 16 MB, MySQL 8 64 MB),
+/// whatever the batch size and the length of the clicks' text.
+const MAX_INSERT_BYTES: usize = 4 << 20;
 
 /// What one committed batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,8 +62,11 @@ pub async fn store_batch(
         )
         .await?;
     let mut groups = Groups::new();
-    for chunk in unique.chunks(MAX_ROWS_PER_INSERT) {
-        let inserted = insert_clicks(&txn, chunk, token).await?;
+    let mut rest = unique.as_slice();
+    while !rest.is_empty() {
+        let (taken, inserted) = insert_clicks(&txn, rest, token).await?;
+        let (chunk, tail) = rest.split_at(taken);
+        rest = tail;
         if inserted == chunk.len() as u64 {
             // Every click of the chunk was new: count them as they are.
             for entry in chunk {
@@ -91,45 +94,58 @@ pub async fn store_batch(
     })
 }
 
-/// `INSERT IGNORE`s the clicks and returns how many rows were inserted.
+/// `INSERT IGNORE`s the first clicks of `clicks`, as many as fit in
+/// [`MAX_INSERT_BYTES`] of statement text (at least one); returns how many it
+/// took and how many rows were inserted.
 ///
 /// `IGNORE` rather than `ON DUPLICATE KEY UPDATE id = id`: the driver sets
 /// `CLIENT_FOUND_ROWS`, under which an upsert reports duplicates as affected
 /// rows too, while `INSERT IGNORE` reports exactly the rows it inserted.
 /// `IGNORE` would also let MySQL truncate over-long values with a warning,
 /// but every value here passed `domain`'s rules, which match the columns.
+///
+/// Literal values rather than bound ones, as in [`upsert_counts`]: batches
+/// come in every size, and each new size would be a statement to prepare.
 async fn insert_clicks(
     txn: &impl ConnectionTrait,
     clicks: &[&StreamClick],
     token: u64,
-) -> Result<u64, DbErr> {
-    let row = format!("({})", ["?"; CLICK_COLUMNS].join(","));
-    let rows = vec![row.as_str(); clicks.len()].join(",");
-    let mut values: Vec<Value> = Vec::with_capacity(clicks.len() * CLICK_COLUMNS);
+) -> Result<(usize, u64), DbErr> {
+    let mut sql = SqlText::with_capacity(MAX_INSERT_BYTES.min(256 + clicks.len() * 256));
+    sql.raw(
+        "INSERT IGNORE INTO clicks (click_id, offer_id, source, clicked_at, click_date, \
+         signature, received_at, batch_token) VALUES ",
+    );
+    let mut taken = 0;
     for entry in clicks {
+        if taken > 0 && sql.len() >= MAX_INSERT_BYTES {
+            break;
+        }
+        if taken > 0 {
+            sql.comma();
+        }
         let click = &entry.click;
-        values.extend([
-            click.click_id.as_str().into(),
-            click.offer_id.get().into(),
-            click.source.as_str().into(),
-            click.timestamp.naive_utc().into(),
-            click.date().into(),
-            click.signature.as_str().into(),
-            entry.received_at.naive_utc().into(),
-            token.into(),
-        ]);
+        sql.raw("(")
+            .text(&click.click_id)
+            .comma()
+            .int(click.offer_id.get())
+            .comma()
+            .text(&click.source)
+            .comma()
+            .datetime(click.timestamp.naive_utc())
+            .comma()
+            .date(click.date())
+            .comma()
+            .text(&click.signature)
+            .comma()
+            .datetime(entry.received_at.naive_utc())
+            .comma()
+            .int(token)
+            .raw(")");
+        taken += 1;
     }
-    let result = txn
-        .execute_raw(Statement::from_sql_and_values(
-            DbBackend::MySql,
-            format!(
-                "INSERT IGNORE INTO clicks (click_id, offer_id, source, clicked_at, click_date, \
-                 signature, received_at, batch_token) VALUES {rows}"
-            ),
-            values,
-        ))
-        .await?;
-    Ok(result.rows_affected())
+    let result = txn.execute_unprepared(sql.as_str()).await?;
+    Ok((taken, result.rows_affected()))
 }
 
 fn group_of(entry: &StreamClick) -> (NaiveDate, NaiveDateTime, u64, String) {
@@ -189,14 +205,15 @@ async fn lookup_fresh(
 /// last, so the hot row of today's date is locked only until the commit
 /// right after it.
 async fn add_to_aggregates(txn: &impl ConnectionTrait, groups: Groups) -> Result<(), DbErr> {
-    let mut daily: BTreeMap<(NaiveDate, u64, String), i64> = BTreeMap::new();
-    let mut hourly: BTreeMap<(NaiveDateTime, u64, String), i64> = BTreeMap::new();
+    let mut daily: BTreeMap<(NaiveDate, u64, &str), i64> = BTreeMap::new();
+    let mut hourly: BTreeMap<(NaiveDateTime, u64, &str), i64> = BTreeMap::new();
     let mut by_offer: BTreeMap<(NaiveDate, u64), i64> = BTreeMap::new();
-    let mut by_source: BTreeMap<(NaiveDate, String), i64> = BTreeMap::new();
-    for ((date, hour, offer_id, source), count) in groups {
-        *daily.entry((date, offer_id, source.clone())).or_default() += count;
+    let mut by_source: BTreeMap<(NaiveDate, &str), i64> = BTreeMap::new();
+    for ((date, hour, offer_id, source), count) in &groups {
+        let (date, hour, offer_id, source) = (*date, *hour, *offer_id, source.as_str());
+        *daily.entry((date, offer_id, source)).or_default() += count;
         *by_offer.entry((date, offer_id)).or_default() += count;
-        *by_source.entry((date, source.clone())).or_default() += count;
+        *by_source.entry((date, source)).or_default() += count;
         *hourly.entry((hour, offer_id, source)).or_default() += count;
     }
     let dates: BTreeSet<NaiveDate> = daily.keys().map(|(date, ..)| *date).collect();
@@ -204,75 +221,90 @@ async fn add_to_aggregates(txn: &impl ConnectionTrait, groups: Groups) -> Result
         txn,
         "click_daily_stats",
         &["click_date", "offer_id", "source"],
-        daily
-            .into_iter()
-            .map(|((d, o, s), n)| (vec![d.into(), o.into(), s.into()], n)),
+        &daily,
+        |sql, (date, offer_id, source)| {
+            sql.date(*date).comma().int(*offer_id).comma().text(source);
+        },
     )
     .await?;
     upsert_counts(
         txn,
         "click_hourly_stats",
         &["click_hour", "offer_id", "source"],
-        hourly
-            .into_iter()
-            .map(|((h, o, s), n)| (vec![h.into(), o.into(), s.into()], n)),
+        &hourly,
+        |sql, (hour, offer_id, source)| {
+            sql.datetime(*hour)
+                .comma()
+                .int(*offer_id)
+                .comma()
+                .text(source);
+        },
     )
     .await?;
     upsert_counts(
         txn,
         "click_daily_offer_stats",
         &["click_date", "offer_id"],
-        by_offer
-            .into_iter()
-            .map(|((d, o), n)| (vec![d.into(), o.into()], n)),
+        &by_offer,
+        |sql, (date, offer_id)| {
+            sql.date(*date).comma().int(*offer_id);
+        },
     )
     .await?;
     upsert_counts(
         txn,
         "click_daily_source_stats",
         &["click_date", "source"],
-        by_source
-            .into_iter()
-            .map(|((d, s), n)| (vec![d.into(), s.into()], n)),
+        &by_source,
+        |sql, (date, source)| {
+            sql.date(*date).comma().text(source);
+        },
     )
     .await?;
     bump_date_versions(txn, &dates).await
 }
 
+/// Aggregate rows per statement: keeps each statement a few hundred KB.
+const MAX_ROWS_PER_UPSERT: usize = 5_000;
+
 /// Adds counts to an aggregate table keyed by `keys`, rows given in key
-/// order so concurrent workers lock rows in the same order.
+/// order (a `BTreeMap`) so concurrent workers lock rows in the same order.
 ///
 /// A plain multi-row `VALUES` list with `VALUES(clicks_count)` in the update:
 /// both MySQL 8 and MariaDB run it (MySQL 8.0.20+ flags `VALUES()` as
 /// deprecated but keeps it; its `AS new` alias does not exist in MariaDB),
 /// and it costs the server far less to parse than a derived table of
 /// `SELECT … UNION ALL` rows.
-async fn upsert_counts(
+///
+/// The values are written into the statement as literals ([`SqlText`])
+/// rather than bound: the row count differs from batch to batch, so a
+/// prepared statement would be prepared, used once and closed every time —
+/// three round trips, and a column definition per placeholder decoded by
+/// the worker (an eighth of its CPU).
+async fn upsert_counts<K>(
     txn: &impl ConnectionTrait,
     table: &str,
     keys: &[&str],
-    counts: impl Iterator<Item = (Vec<Value>, i64)>,
+    counts: &BTreeMap<K, i64>,
+    write_key: impl Fn(&mut SqlText, &K),
 ) -> Result<(), DbErr> {
-    let per_row = keys.len() + 1;
-    let row = format!("({})", vec!["?"; per_row].join(","));
-    let counts: Vec<(Vec<Value>, i64)> = counts.collect();
-    for chunk in counts.chunks(MAX_PLACEHOLDERS / per_row) {
-        let rows = vec![row.as_str(); chunk.len()].join(",");
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * per_row);
-        for (key, count) in chunk {
-            values.extend(key.iter().cloned());
-            values.push((*count).into());
+    let rows: Vec<(&K, &i64)> = counts.iter().collect();
+    for chunk in rows.chunks(MAX_ROWS_PER_UPSERT) {
+        let mut sql = SqlText::with_capacity(120 + chunk.len() * 48);
+        sql.raw(&format!(
+            "INSERT INTO {table} ({}, clicks_count) VALUES ",
+            keys.join(", ")
+        ));
+        for (index, (key, count)) in chunk.iter().enumerate() {
+            if index > 0 {
+                sql.comma();
+            }
+            sql.raw("(");
+            write_key(&mut sql, key);
+            sql.comma().int(**count).raw(")");
         }
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::MySql,
-            format!(
-                "INSERT INTO {table} ({}, clicks_count) VALUES {rows} \
-                 ON DUPLICATE KEY UPDATE clicks_count = clicks_count + VALUES(clicks_count)",
-                keys.join(", ")
-            ),
-            values,
-        ))
-        .await?;
+        sql.raw(" ON DUPLICATE KEY UPDATE clicks_count = clicks_count + VALUES(clicks_count)");
+        txn.execute_unprepared(sql.as_str()).await?;
     }
     Ok(())
 }
@@ -282,18 +314,79 @@ async fn bump_date_versions(
     txn: &impl ConnectionTrait,
     dates: &BTreeSet<NaiveDate>,
 ) -> Result<(), DbErr> {
-    let rows = vec!["(?, 1)"; dates.len()].join(",");
-    let values: Vec<Value> = dates.iter().map(|date| (*date).into()).collect();
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::MySql,
-        format!(
-            "INSERT INTO report_date_versions (click_date, version) VALUES {rows} \
-             ON DUPLICATE KEY UPDATE version = version + 1"
-        ),
-        values,
-    ))
-    .await?;
+    let mut sql = SqlText::with_capacity(120 + dates.len() * 20);
+    sql.raw("INSERT INTO report_date_versions (click_date, version) VALUES ");
+    for (index, date) in dates.iter().enumerate() {
+        if index > 0 {
+            sql.comma();
+        }
+        sql.raw("(").date(*date).raw(", 1)");
+    }
+    sql.raw(" ON DUPLICATE KEY UPDATE version = version + 1");
+    txn.execute_unprepared(sql.as_str()).await?;
     Ok(())
+}
+
+/// Statement text with values written in as literals that cannot be read as
+/// anything but the value, whatever the server's `sql_mode`: integers as
+/// digits, dates and times as quoted digits, text as a hex literal with a
+/// character set introducer (`_utf8mb4 X'…'`, no quoting or escaping rules
+/// involved). MySQL 8 and MariaDB read all three the same way.
+#[derive(Debug)]
+struct SqlText(String);
+
+impl SqlText {
+    fn with_capacity(capacity: usize) -> Self {
+        Self(String::with_capacity(capacity))
+    }
+
+    fn raw(&mut self, sql: &str) -> &mut Self {
+        self.0.push_str(sql);
+        self
+    }
+
+    fn comma(&mut self) -> &mut Self {
+        self.raw(",")
+    }
+
+    fn int(&mut self, value: impl itoa::Integer) -> &mut Self {
+        self.raw(itoa::Buffer::new().format(value))
+    }
+
+    fn date(&mut self, date: NaiveDate) -> &mut Self {
+        self.quoted(date.format("%Y-%m-%d"))
+    }
+
+    fn datetime(&mut self, time: NaiveDateTime) -> &mut Self {
+        self.quoted(time.format("%Y-%m-%d %H:%M:%S%.6f"))
+    }
+
+    fn quoted(&mut self, value: impl std::fmt::Display) -> &mut Self {
+        use std::fmt::Write;
+        // Dates and times format as digits, `-`, `:`, `.`, ` ` and `+` only.
+        let _ = write!(self.0, "'{value}'");
+        self
+    }
+
+    fn text(&mut self, text: &str) -> &mut Self {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        self.0.reserve(12 + text.len() * 2);
+        self.0.push_str("_utf8mb4 X'");
+        for byte in text.bytes() {
+            self.0.push(char::from(HEX[usize::from(byte >> 4)]));
+            self.0.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        self.0.push('\'');
+        self
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// One click per `click_id` (the first), ordered by `click_id` so that

@@ -209,6 +209,138 @@ async fn a_batch_is_stored_with_its_aggregates() {
     env.drop().await;
 }
 
+/// The worker writes values into its statements as literals: text of every
+/// kind must come back byte for byte, and be counted under its own key.
+#[tokio::test]
+async fn any_text_the_rules_allow_is_stored_byte_for_byte() {
+    use chrono::TimeZone;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    let env = Env::new().await;
+    let awkward = [
+        "it's",
+        "back\\slash\\",
+        "\\'; DROP TABLE clicks; -- ",
+        "quote\"d `tick`",
+        "ünïcödé 日本語 🎯",
+        "%_ wildcards ?",
+        "0x41",
+        "X'41'",
+    ];
+    let long = "🎯".repeat(255);
+    let mut clicks: Vec<domain::Click> = awkward
+        .iter()
+        .enumerate()
+        .map(|(n, text)| domain::Click {
+            click_id: format!("{text}#{n}"),
+            offer_id: domain::OfferId::new(u64::MAX >> 1).expect("positive"),
+            source: (*text).to_owned(),
+            timestamp: chrono::Utc
+                .with_ymd_and_hms(2025, 6, 10, 23, 59, 59)
+                .single()
+                .expect("valid")
+                + chrono::Duration::microseconds(999_999),
+            // Signatures may hold control characters.
+            signature: format!("{text}\0\n\r\t\x1a"),
+        })
+        .collect();
+    clicks.push(domain::Click {
+        click_id: long.clone(),
+        source: long.clone(),
+        signature: "s".repeat(255),
+        ..clicks[0].clone()
+    });
+    env.add(&clicks).await;
+    let mut worker = env.worker("w1").await;
+    drain(&mut worker).await;
+    assert_eq!(env.clicks().await, clicks.len() as u64);
+    env.assert_aggregates_match_clicks().await;
+
+    let rows = env
+        .db
+        .conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::MySql,
+            "SELECT click_id, offer_id, source, signature, \
+             DATE_FORMAT(clicked_at, '%Y-%m-%d %H:%i:%s.%f') FROM clicks",
+        ))
+        .await
+        .expect("select clicks");
+    let mut stored: Vec<(String, u64, String, String, String)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.try_get_by_index(0).expect("click_id"),
+                row.try_get_by_index(1).expect("offer_id"),
+                row.try_get_by_index(2).expect("source"),
+                row.try_get_by_index(3).expect("signature"),
+                row.try_get_by_index(4).expect("clicked_at"),
+            )
+        })
+        .collect();
+    stored.sort();
+    let mut expected: Vec<(String, u64, String, String, String)> = clicks
+        .iter()
+        .map(|c| {
+            (
+                c.click_id.clone(),
+                c.offer_id.get(),
+                c.source.clone(),
+                c.signature.clone(),
+                "2025-06-10 23:59:59.999999".to_owned(),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(stored, expected);
+
+    // Each source is its own aggregate row, counted once.
+    let sources = env
+        .db
+        .scalar("SELECT COUNT(*) FROM click_daily_stats WHERE clicks_count = 1")
+        .await;
+    assert_eq!(sources, clicks.len() as u64);
+    // Resent, nothing is counted twice.
+    env.add(&clicks).await;
+    drain(&mut worker).await;
+    assert_eq!(env.clicks().await, clicks.len() as u64);
+    env.assert_aggregates_match_clicks().await;
+    env.drop().await;
+}
+
+/// A batch whose statement text would pass 4 MB is written in several
+/// `INSERT`s; clicks stored before are still told apart from new ones in
+/// each of them.
+#[tokio::test]
+async fn a_batch_too_large_for_one_statement_is_split_and_counted_exactly() {
+    let env = Env::new().await;
+    let long = |n: u64| {
+        let mut c = click("x", n);
+        c.click_id = format!("{n:08}-{}", "i".repeat(246));
+        c.signature = "s".repeat(255);
+        c
+    };
+    // ~1.1 KB of statement text each: 5,000 of them need two statements.
+    let clicks: Vec<_> = (0..5_000).map(long).collect();
+    let mut options = env.options("w1");
+    options.batch_size = 5_000;
+    let mut worker = env.worker_with(options).await;
+    // Some are stored already, in both halves of the batch.
+    let earlier: Vec<_> = clicks.iter().step_by(7).cloned().collect();
+    env.add(&earlier).await;
+    drain(&mut worker).await;
+    assert_eq!(env.clicks().await, earlier.len() as u64);
+
+    env.add(&clicks).await;
+    let reports = drain(&mut worker).await;
+    assert_eq!(reports.len(), 1, "one batch of 5,000");
+    assert_eq!(reports[0].inserted, (clicks.len() - earlier.len()) as u64);
+    assert_eq!(reports[0].duplicates, earlier.len() as u64);
+    assert_eq!(env.clicks().await, clicks.len() as u64);
+    env.assert_aggregates_match_clicks().await;
+    env.drop().await;
+}
+
 #[tokio::test]
 async fn duplicates_within_and_across_batches_count_once() {
     let env = Env::new().await;
