@@ -137,8 +137,9 @@ pub async fn autoclaim(
         Vec::new()
     };
     let next = parts
-        .first()
-        .and_then(as_text)
+        .into_iter()
+        .next()
+        .and_then(into_text)
         .unwrap_or_else(|| "0-0".to_owned());
     Ok((entries, next))
 }
@@ -166,13 +167,16 @@ pub async fn load_delivery_counts(
         return Ok(());
     };
     for row in rows {
-        let Value::Array(row) = row else { continue };
-        let (Some(id), Some(Value::Int(count))) = (row.first().and_then(as_text), row.get(3))
-        else {
+        let Value::Array(mut row) = row else { continue };
+        let count = match row.get(3) {
+            Some(Value::Int(count)) => *count,
+            _ => continue,
+        };
+        let Some(id) = row.drain(..).next().and_then(into_text) else {
             continue;
         };
         if let Some(entry) = entries.iter_mut().find(|entry| entry.id == id) {
-            entry.deliveries = u64::try_from(*count).unwrap_or(u64::MAX);
+            entry.deliveries = u64::try_from(count).unwrap_or(u64::MAX);
         }
     }
     Ok(())
@@ -363,17 +367,25 @@ pub(crate) fn parse_entries(entries: Value) -> Vec<RawEntry> {
             if parts.len() != 2 {
                 return None;
             }
+            // Values are moved out of the reply, not copied: a batch holds
+            // a dozen byte strings per entry.
             let values = parts.pop()?;
-            let id = as_text(&parts[0])?;
+            let id = into_text(parts.pop()?)?;
             // A deleted entry still pending comes back with no fields.
             let fields = match values {
-                Value::Array(flat) => flat
-                    .chunks(2)
-                    .filter_map(|pair| Some((as_bytes(pair.first()?)?, as_bytes(pair.get(1)?)?)))
-                    .collect(),
+                Value::Array(flat) => {
+                    let mut fields = Vec::with_capacity(flat.len() / 2);
+                    let mut flat = flat.into_iter();
+                    while let (Some(field), Some(value)) = (flat.next(), flat.next()) {
+                        if let (Some(field), Some(value)) = (into_bytes(field), into_bytes(value)) {
+                            fields.push((field, value));
+                        }
+                    }
+                    fields
+                }
                 Value::Map(pairs) => pairs
-                    .iter()
-                    .filter_map(|(field, value)| Some((as_bytes(field)?, as_bytes(value)?)))
+                    .into_iter()
+                    .filter_map(|(field, value)| Some((into_bytes(field)?, into_bytes(value)?)))
                     .collect(),
                 _ => Vec::new(),
             };
@@ -386,17 +398,17 @@ pub(crate) fn parse_entries(entries: Value) -> Vec<RawEntry> {
         .collect()
 }
 
-fn as_bytes(value: &Value) -> Option<Vec<u8>> {
+fn into_bytes(value: Value) -> Option<Vec<u8>> {
     match value {
-        Value::BulkString(bytes) => Some(bytes.clone()),
-        Value::SimpleString(text) => Some(text.clone().into_bytes()),
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(text) => Some(text.into_bytes()),
         Value::Int(n) => Some(n.to_string().into_bytes()),
         _ => None,
     }
 }
 
-fn as_text(value: &Value) -> Option<String> {
-    as_bytes(value).and_then(|bytes| String::from_utf8(bytes).ok())
+fn into_text(value: Value) -> Option<String> {
+    into_bytes(value).and_then(|bytes| String::from_utf8(bytes).ok())
 }
 
 #[cfg(test)]
