@@ -3,14 +3,18 @@
 //! One transaction per batch:
 //!
 //! 1. insert the batch's clicks, skipping any `click_id` already stored
-//!    (`ON DUPLICATE KEY UPDATE id = id`), each row tagged with a random
-//!    token of this attempt;
+//!    (`INSERT IGNORE`), each row tagged with a random token of this attempt;
 //! 2. add to each (date, offer, source), (hour, offer, source), (date,
-//!    offer) and (date, source) aggregate the number of rows that carry this
-//!    attempt's token — exactly the clicks
-//!    this transaction inserted, whatever other workers or earlier attempts
-//!    stored — and bump the report version of each date touched;
+//!    offer) and (date, source) aggregate exactly the clicks this transaction
+//!    inserted — all of the batch when the insert reports every row as new,
+//!    otherwise the rows that carry this attempt's token, whatever other
+//!    workers or earlier attempts stored — and bump the report version of
+//!    each date touched;
 //! 3. commit.
+//!
+//! The statements carry their values as literals ([`SqlText`]), not bound
+//! parameters: their row counts change from batch to batch, so prepared
+//! statements would be prepared anew for nearly every batch.
 //!
 //! A redelivered batch (a worker died between commit and `XACK`), a retry
 //! after a lost connection whose commit did in fact succeed, or the same
