@@ -115,6 +115,14 @@ async fn insert_clicks(
     clicks: &[&StreamClick],
     token: u64,
 ) -> Result<(usize, u64), DbErr> {
+    let (taken, sql) = insert_statement(clicks, token);
+    let result = txn.execute_unprepared(sql.as_str()).await?;
+    Ok((taken, result.rows_affected()))
+}
+
+/// The `INSERT IGNORE` of the first clicks of `clicks` that fit in
+/// [`MAX_INSERT_BYTES`] (at least one), and how many it holds.
+fn insert_statement(clicks: &[&StreamClick], token: u64) -> (usize, SqlText) {
     let mut sql = SqlText::with_capacity(MAX_INSERT_BYTES.min(256 + clicks.len() * 256));
     sql.raw(
         "INSERT IGNORE INTO clicks (click_id, offer_id, source, clicked_at, click_date, \
@@ -148,8 +156,7 @@ async fn insert_clicks(
             .raw(")");
         taken += 1;
     }
-    let result = txn.execute_unprepared(sql.as_str()).await?;
-    Ok((taken, result.rows_affected()))
+    (taken, sql)
 }
 
 fn group_of(entry: &StreamClick) -> (NaiveDate, NaiveDateTime, u64, String) {
@@ -508,5 +515,29 @@ mod tests {
             "18446744073709551615,-7,'1000-01-02','9999-12-31 23:59:59.999999',\
              '1000-01-02 00:00:00.000000',_utf8mb4 X'61275CC3A9',_utf8mb4 X''"
         );
+    }
+
+    #[test]
+    fn an_insert_stops_at_its_size_limit_and_the_rest_follows() {
+        let click = |n: usize| StreamClick {
+            click: domain::Click {
+                click_id: format!("{n:08}-{}", "i".repeat(246)),
+                offer_id: domain::OfferId::new(7).expect("positive"),
+                source: "network_1".to_owned(),
+                timestamp: chrono::DateTime::UNIX_EPOCH,
+                signature: "s".repeat(255),
+            },
+            received_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        let clicks: Vec<StreamClick> = (0..5_000).map(click).collect();
+        let clicks: Vec<&StreamClick> = clicks.iter().collect();
+        let (first, sql) = insert_statement(&clicks, 1);
+        assert!(first > 0 && first < clicks.len(), "took {first}");
+        assert!(sql.len() < MAX_INSERT_BYTES + 2_048, "{} bytes", sql.len());
+        let (second, sql) = insert_statement(&clicks[first..], 1);
+        assert_eq!(first + second, clicks.len());
+        assert!(sql.len() < MAX_INSERT_BYTES);
+        // A single click always goes, whatever its size.
+        assert_eq!(insert_statement(&clicks[..1], 1).0, 1);
     }
 }
