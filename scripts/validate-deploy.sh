@@ -8,8 +8,9 @@
 #   2. docker-compose.yml, .env.example and every manifest of deploy/k8s pass
 #      deploy/validate/validate_deploy.py (JSON schemas of the Compose
 #      Specification and of Kubernetes 1.29 and the latest, strict, plus the
-#      cross-references); when kustomize (or kubectl) is installed, the
-#      output of `kustomize build deploy/k8s` too;
+#      cross-references, and through deploy/validate/redis_settings.py the
+#      Redis settings and compose's Redis Cluster profile); when kustomize
+#      (or kubectl) is installed, the output of `kustomize build deploy/k8s` too;
 #   3. the nightly export's scheduler (deploy/cron/export-daily.sh) picks the
 #      right next run.
 #

@@ -4,8 +4,10 @@
   variables of .env.example (what a user who copied it gets), then checked
   against the Compose Specification's JSON schema (vendored in
   check-jsonschema) and for what the schema cannot say: services that
-  `depends_on` names exist, named volumes are declared, bind-mounted files and
-  build contexts exist, no host port is published twice.
+  `depends_on` names exist, have a healthcheck when waited for healthy, and
+  are optional (`required: false`) when only a profile the dependent lacks
+  starts them; named volumes are declared, bind-mounted files and build
+  contexts exist, no host port is published twice.
 - deploy/k8s/*.yaml: every document against the Kubernetes API's schemas
   (kubernetes-validate, strict: unknown fields are errors) for the oldest and
   the newest version we support, then cross-references: selectors match pod
@@ -14,6 +16,8 @@
   probes and resource requests and limits. The kustomizations list files
   that exist, and every manifest is listed.
 - .env.example documents every variable of SPEC §2.
+- Everywhere: the Redis settings and compose's Redis Cluster profile
+  (redis_settings.py says what exactly).
 
 With --expect-failure FILE… it checks that each broken fixture is rejected
 with the message its first line announces (`# expect: <text>`), so that a
@@ -33,6 +37,11 @@ from pathlib import Path
 import jsonschema
 import kubernetes_validate
 import yaml
+
+# The Redis checks live next to this file; importing them must not leave a
+# __pycache__ in the repository.
+sys.dont_write_bytecode = True
+import redis_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -140,6 +149,20 @@ def check_compose(path: Path, env: dict[str, str]) -> str:
         for target in depends if isinstance(depends, (list, dict)) else []:
             if target not in services:
                 raise Invalid(f"{where}.depends_on: no service {target!r}")
+            wait = depends[target] if isinstance(depends, dict) else {}
+            healthcheck = services[target].get("healthcheck") or {}
+            # An image built here may bring its own HEALTHCHECK; a pulled one is not looked into.
+            if wait.get("condition") == "service_healthy" and "build" not in services[target]:
+                if not healthcheck or healthcheck.get("disable"):
+                    raise Invalid(f"{where}.depends_on: {target} has no healthcheck to wait for")
+            # Without the target's profile compose refuses to start a required dependency.
+            gated = set(services[target].get("profiles") or [])
+            own = set(service.get("profiles") or [])
+            if gated and (not own or own - gated) and wait.get("required", True):
+                raise Invalid(
+                    f"{where}.depends_on: {target} starts only with profile {', '.join(sorted(gated))}; "
+                    "without required: false the stack without it does not start"
+                )
         for mount in service.get("volumes") or []:
             source = mount.split(":", 1)[0] if isinstance(mount, str) else mount.get("source", "")
             if source.startswith((".", "/")):
@@ -159,6 +182,7 @@ def check_compose(path: Path, env: dict[str, str]) -> str:
                 if host in published:
                     raise Invalid(f"{where}.ports: {host} is published by {published[host]} too")
                 published[host] = name
+    redis_settings.check_compose(path.name, path.read_text(), services)
     return f"{len(services)} services"
 
 
@@ -333,6 +357,14 @@ def check_k8s(files: list[Path], kustomizations: list[Path]) -> int:
             check_schema(path, doc)
             documents.append((path, doc))
     check_references(documents, generated)
+    containers = []
+    for path, doc in documents:
+        spec = pod_spec(doc) or {}
+        for container in spec.get("containers", []) + spec.get("initContainers", []):
+            containers.append((f"{path.name}: {doc['kind']}/{doc['metadata']['name']}", container))
+    redis_settings.check_k8s(
+        [(path.name, doc) for path, doc in documents], containers, [(path.name, path.read_text()) for path in files]
+    )
     return len(documents)
 
 
@@ -344,6 +376,7 @@ def check_env_example(path: Path) -> None:
     for name in SPEC_VARIABLES:
         if not re.search(rf"^#?\s*{name}=", text, re.MULTILINE):
             raise Invalid(f"{path.name}: SPEC §2 variable {name} is not documented")
+    redis_settings.check_env_file(path.name, text, dotenv(path))
 
 
 # --------------------------------------------------------------------- main
@@ -369,7 +402,7 @@ def main() -> int:
             expected = fixture.read_text().splitlines()[0].removeprefix("# expect:").strip()
             try:
                 validate(fixture)
-            except Invalid as error:
+            except (Invalid, redis_settings.SettingError) as error:
                 if expected not in str(error):
                     print(f"FAIL {fixture.name}: rejected, but not for {expected!r}: {error}")
                     return 1
@@ -383,7 +416,7 @@ def main() -> int:
     try:
         print(f"ok   {COMPOSE_FILE.name}: {check_compose(COMPOSE_FILE, dotenv(ENV_EXAMPLE))}")
         check_env_example(ENV_EXAMPLE)
-        print(f"ok   {ENV_EXAMPLE.name}: every SPEC §2 variable")
+        print(f"ok   {ENV_EXAMPLE.name}: every SPEC §2 variable, the Redis settings")
         count = check_k8s(manifests, KUSTOMIZATIONS)
         print(
             f"ok   deploy/k8s: {len(manifests)} files, {count} documents "
@@ -396,7 +429,7 @@ def main() -> int:
             for doc in docs:
                 check_schema(path, doc)
             print(f"ok   kustomize build deploy/k8s: {len(docs)} documents")
-    except Invalid as error:
+    except (Invalid, redis_settings.SettingError) as error:
         print(f"FAIL {error}")
         return 1
     return 0

@@ -57,7 +57,11 @@ impl Cluster {
         }
         std::fs::create_dir_all(&settings.work_dir)
             .with_context(|| format!("create {}", settings.work_dir.display()))?;
-        let redis = RedisInstance::start_with(RedisOptions { append_only: true }).await;
+        let redis = RedisInstance::start_with(RedisOptions {
+            append_only: true,
+            ..RedisOptions::default()
+        })
+        .await;
         let mariadb = MariaDbInstance::start().await;
         Ok(Self {
             run_id,

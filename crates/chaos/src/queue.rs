@@ -7,43 +7,25 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use redis::aio::MultiplexedConnection;
-use redis::streams::{StreamInfoGroupsReply, StreamPendingReply};
-use worker::dead_letter::{self, DeadLetter};
-use worker::stream::{DEFAULT_GROUP, EntryId, StreamNames};
+use clickstream::dead_letter::{self, DeadLetter};
+use clickstream::inspect;
+use clickstream::{Conn, DEFAULT_GROUP, EntryId, Redis, RedisSettings, StreamNames};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The workers' group as Redis reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupState {
-    pub last_delivered: Option<EntryId>,
-    /// Delivered, not acknowledged.
-    pub pending: u64,
-    /// Not yet delivered; `None` when Redis cannot tell.
-    pub lag: Option<u64>,
-    /// Entries delivered so far (Redis 7+).
-    pub entries_read: Option<u64>,
-}
-
-impl GroupState {
-    /// Entries acknowledged so far: read minus pending.
-    pub fn acknowledged(&self) -> Option<u64> {
-        self.entries_read
-            .map(|read| read.saturating_sub(self.pending))
-    }
-}
+pub type GroupState = inspect::GroupInfo;
 
 pub struct Queue {
-    client: redis::Client,
-    conn: Option<MultiplexedConnection>,
+    redis: Redis,
+    conn: Option<Conn>,
     names: StreamNames,
 }
 
 impl Queue {
     pub fn new(redis_url: &str, stream: &str) -> anyhow::Result<Self> {
         Ok(Self {
-            client: redis::Client::open(redis_url).context("Redis URL")?,
+            redis: Redis::new(&RedisSettings::from_url(redis_url))?,
             conn: None,
             names: StreamNames {
                 stream: stream.to_owned(),
@@ -53,16 +35,13 @@ impl Queue {
         })
     }
 
-    async fn conn(&mut self) -> anyhow::Result<MultiplexedConnection> {
+    async fn conn(&mut self) -> anyhow::Result<Conn> {
         if let Some(conn) = &self.conn {
             return Ok(conn.clone());
         }
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(TIMEOUT))
-            .set_response_timeout(Some(TIMEOUT));
         let conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
+            .redis
+            .dedicated(TIMEOUT)
             .await
             .context("connect to Redis")?;
         self.conn = Some(conn.clone());
@@ -73,7 +52,7 @@ impl Queue {
     async fn with<T>(
         &mut self,
         what: &str,
-        call: impl AsyncFnOnce(&mut MultiplexedConnection, &StreamNames) -> redis::RedisResult<T>,
+        call: impl AsyncFnOnce(&mut Conn, &StreamNames) -> redis::RedisResult<T>,
     ) -> anyhow::Result<T> {
         let mut conn = self.conn().await?;
         match call(&mut conn, &self.names).await {
@@ -87,48 +66,18 @@ impl Queue {
 
     /// The workers' group; `None` until a worker has created it.
     pub async fn group(&mut self) -> anyhow::Result<Option<GroupState>> {
-        let reply: StreamInfoGroupsReply = match self
-            .with("XINFO GROUPS", async |conn, names| {
-                redis::cmd("XINFO")
-                    .arg("GROUPS")
-                    .arg(&names.stream)
-                    .query_async(conn)
-                    .await
-            })
-            .await
-        {
-            Ok(reply) => reply,
-            // No stream yet.
-            Err(error) if format!("{error:#}").contains("no such key") => return Ok(None),
-            Err(error) => return Err(error),
-        };
-        Ok(reply
-            .groups
-            .into_iter()
-            .find(|group| group.name == DEFAULT_GROUP)
-            .map(|group| GroupState {
-                last_delivered: EntryId::parse(&group.last_delivered_id),
-                pending: group.pending as u64,
-                lag: group.lag.map(|lag| lag as u64),
-                entries_read: group.entries_read.map(|read| read as u64),
-            }))
+        self.with("XINFO GROUPS", async |conn, names| {
+            inspect::group(conn, names).await
+        })
+        .await
     }
 
     /// The ID of the newest entry of the stream, if any.
     pub async fn last_entry(&mut self) -> anyhow::Result<Option<EntryId>> {
-        let ids: Vec<(String, Vec<(String, String)>)> = self
-            .with("XREVRANGE", async |conn, names| {
-                redis::cmd("XREVRANGE")
-                    .arg(&names.stream)
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(1)
-                    .query_async(conn)
-                    .await
-            })
-            .await?;
-        Ok(ids.first().and_then(|(id, _)| EntryId::parse(id)))
+        self.with("XREVRANGE", async |conn, names| {
+            inspect::last_entry(conn, &names.stream).await
+        })
+        .await
     }
 
     /// Whether every entry up to `id` has been delivered and acknowledged.
@@ -139,20 +88,12 @@ impl Queue {
         if group.last_delivered.is_none_or(|delivered| delivered < id) {
             return Ok(false);
         }
-        let end = id.to_string();
-        let pending: Vec<redis::Value> = self
+        let pending = self
             .with("XPENDING", async |conn, names| {
-                redis::cmd("XPENDING")
-                    .arg(&names.stream)
-                    .arg(&names.group)
-                    .arg("-")
-                    .arg(&end)
-                    .arg(1)
-                    .query_async(conn)
-                    .await
+                inspect::pending_up_to(conn, names, id).await
             })
             .await?;
-        Ok(pending.is_empty())
+        Ok(!pending)
     }
 
     /// Whether the workers have taken and acknowledged everything.
@@ -174,24 +115,16 @@ impl Queue {
 
     /// Entries pending with these consumers.
     pub async fn pending_with(&mut self, consumers: &[String]) -> anyhow::Result<u64> {
-        let reply: StreamPendingReply = self
+        let holders = self
             .with("XPENDING", async |conn, names| {
-                redis::cmd("XPENDING")
-                    .arg(&names.stream)
-                    .arg(&names.group)
-                    .query_async(conn)
-                    .await
+                inspect::pending_by_consumer(conn, names).await
             })
             .await?;
-        Ok(match reply {
-            StreamPendingReply::Data(data) => data
-                .consumers
-                .iter()
-                .filter(|consumer| consumers.contains(&consumer.name))
-                .map(|consumer| consumer.pending as u64)
-                .sum(),
-            _ => 0,
-        })
+        Ok(holders
+            .iter()
+            .filter(|(consumer, _)| consumers.contains(consumer))
+            .map(|(_, pending)| pending)
+            .sum())
     }
 
     /// Every dead letter of the stream, oldest first.
@@ -204,14 +137,9 @@ impl Queue {
 
     /// Appends an entry as is, past ingest's checks; returns its ID.
     pub async fn add_raw(&mut self, fields: &[(&str, &[u8])]) -> anyhow::Result<EntryId> {
-        let id: String = self
+        let id = self
             .with("XADD", async |conn, names| {
-                let mut command = redis::cmd("XADD");
-                command.arg(&names.stream).arg("*");
-                for (field, value) in fields {
-                    command.arg(*field).arg(*value);
-                }
-                command.query_async(conn).await
+                inspect::add_raw(conn, &names.stream, fields).await
             })
             .await?;
         EntryId::parse(&id).with_context(|| format!("XADD answered `{id}`"))

@@ -5,7 +5,6 @@
 
 pub mod click;
 pub mod field_errors;
-pub mod shards;
 pub mod signature;
 pub mod standard_webhooks;
 pub mod stream_entry;

@@ -2,7 +2,9 @@
 //!
 //! Every [`POLL_EVERY`] one task asks Redis for each consumer group's lag
 //! (entries not yet delivered) plus pending (delivered, not acknowledged) on
-//! the stream, and keeps the largest as the backlog. Webhooks then read an
+//! each shard of the stream, and keeps the sum of the largest as the backlog
+//! (`clickstream::backlog`; shards that do not answer are left out and
+//! counted, so a cluster master that is down stops only its own shards). Webhooks then read an
 //! atomic: no Redis round trip per request.
 //!
 //! - backlog ≥ `STREAM_MAX_BACKLOG`, or Redis unreachable: webhooks get 503
@@ -13,11 +15,10 @@
 //! Both recover by themselves when the backlog drains.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-use redis::streams::StreamInfoGroupsReply;
+use clickstream::Conn;
 use tokio_util::sync::CancellationToken;
 
 /// How often the backlog is measured.
@@ -40,6 +41,9 @@ pub enum Admission {
 #[derive(Debug, Clone)]
 pub struct Backlog {
     latest: Arc<AtomicU64>,
+    /// Shards whose backlog could not be measured last time (a cluster
+    /// master down): their clicks get 503 from the enqueue, the others go on.
+    shards_unanswered: Arc<AtomicUsize>,
     /// 0: no limit.
     max: u64,
 }
@@ -49,6 +53,7 @@ impl Backlog {
     pub fn unlimited() -> Self {
         Self {
             latest: Arc::new(AtomicU64::new(0)),
+            shards_unanswered: Arc::new(AtomicUsize::new(0)),
             max: 0,
         }
     }
@@ -56,19 +61,15 @@ impl Backlog {
     /// Starts polling the stream (all its shard keys, summed) until
     /// `shutdown`; `max` 0 turns the limit off (the backlog is still measured
     /// for health).
-    pub fn start(
-        redis: ConnectionManager,
-        streams: Vec<String>,
-        max: u64,
-        shutdown: CancellationToken,
-    ) -> Self {
+    pub fn start(redis: Conn, streams: Vec<String>, max: u64, shutdown: CancellationToken) -> Self {
         let backlog = Self {
             latest: Arc::new(AtomicU64::new(0)),
+            shards_unanswered: Arc::new(AtomicUsize::new(0)),
             max,
         };
         let latest = Arc::clone(&backlog.latest);
+        let shards_unanswered = Arc::clone(&backlog.shards_unanswered);
         tokio::spawn(async move {
-            let mut redis = redis;
             let mut ticks = tokio::time::interval(POLL_EVERY);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -77,16 +78,16 @@ impl Backlog {
                     () = shutdown.cancelled() => break,
                 }
                 let measured =
-                    tokio::time::timeout(POLL_EVERY * 4, measure_all(&mut redis, &streams)).await;
-                let value = match measured {
-                    Ok(Ok(backlog)) => backlog,
-                    Ok(Err(error)) => {
+                    clickstream::backlog::measure(&redis, &streams, POLL_EVERY * 4).await;
+                let (value, unanswered) = match measured {
+                    Ok(measured) => (measured.entries, measured.unanswered),
+                    Err(error) => {
                         tracing::debug!(%error, "cannot measure the stream backlog");
-                        UNKNOWN
+                        (UNKNOWN, streams.len())
                     }
-                    Err(_) => UNKNOWN,
                 };
                 latest.store(value, Ordering::Relaxed);
+                shards_unanswered.store(unanswered, Ordering::Relaxed);
             }
         });
         backlog
@@ -96,6 +97,11 @@ impl Backlog {
     pub fn current(&self) -> Option<u64> {
         let value = self.latest.load(Ordering::Relaxed);
         (value != UNKNOWN).then_some(value)
+    }
+
+    /// Shards that did not answer the last measurement.
+    pub fn shards_unanswered(&self) -> usize {
+        self.shards_unanswered.load(Ordering::Relaxed)
     }
 
     pub fn max(&self) -> u64 {
@@ -121,51 +127,6 @@ fn decide(backlog: Option<u64>, max: u64, fraction: f64) -> Admission {
         }
         Some(_) => Admission::Accept,
     }
-}
-
-/// The backlog of a sharded stream: the sum over its keys.
-async fn measure_all(redis: &mut ConnectionManager, streams: &[String]) -> redis::RedisResult<u64> {
-    let mut total = 0u64;
-    for stream in streams {
-        total = total.saturating_add(measure(redis, stream).await?);
-    }
-    Ok(total)
-}
-
-/// The largest lag + pending over the stream's groups. A stream nobody
-/// consumes yet counts its length: everything in it is waiting.
-async fn measure(redis: &mut ConnectionManager, stream: &str) -> redis::RedisResult<u64> {
-    let exists: bool = redis::cmd("EXISTS").arg(stream).query_async(redis).await?;
-    if !exists {
-        return Ok(0);
-    }
-    let groups: StreamInfoGroupsReply = redis::cmd("XINFO")
-        .arg("GROUPS")
-        .arg(stream)
-        .query_async(redis)
-        .await?;
-    let mut length: Option<u64> = None;
-    let mut worst = 0u64;
-    for group in &groups.groups {
-        let lag = match group.lag {
-            Some(lag) => lag as u64,
-            // Redis cannot tell the lag (it does after trims by ID); the
-            // stream's length bounds it from above.
-            None => match length {
-                Some(length) => length,
-                None => {
-                    let xlen: u64 = redis::cmd("XLEN").arg(stream).query_async(redis).await?;
-                    length = Some(xlen);
-                    xlen
-                }
-            },
-        };
-        worst = worst.max(lag + group.pending as u64);
-    }
-    if groups.groups.is_empty() {
-        worst = redis::cmd("XLEN").arg(stream).query_async(redis).await?;
-    }
-    Ok(worst)
 }
 
 #[cfg(test)]

@@ -15,18 +15,17 @@ pub struct Settings {
     #[arg(long, env = "WEBHOOK_SECRET_KEY", hide_env_values = true, value_parser = parse_keys)]
     pub webhook_secret_key: WebhookKeys,
 
-    /// Redis holding the click stream.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
+    #[command(flatten)]
+    pub redis: clickstream::RedisSettings,
 
     /// The stream key clicks are appended to.
     #[arg(long, env = "CLICKS_QUEUE_NAME", default_value = "clicks-processing")]
     pub clicks_queue_name: String,
 
     /// Stream keys the clicks are spread over: 1 is `CLICKS_QUEUE_NAME` itself,
-    /// N > 1 is `<CLICKS_QUEUE_NAME>:{0}` … `:{N-1}` (one Redis Cluster slot
-    /// each), a click going to the shard its offer_id hashes to. Every
-    /// ingest and worker must use the same value.
+    /// N > 1 is `<CLICKS_QUEUE_NAME>:{<tag>}`, one hash-tagged key per shard
+    /// spread evenly over a cluster's slots, a click going to the shard its
+    /// offer_id hashes to. Every ingest and worker must use the same value.
     #[arg(long, env = "CLICKS_STREAM_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub clicks_stream_shards: u32,
 
@@ -95,12 +94,40 @@ pub struct Settings {
     /// How long a webhook waits for Redis before it is answered 503, in milliseconds.
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub redis_timeout_ms: u64,
+
+    /// Replicas that must hold a click's stream entry before it is answered
+    /// 2xx (Redis `WAIT`, in the same pipeline as the entries); fewer: 503.
+    /// 0: the master's acknowledgement is enough.
+    #[arg(long, env = "REDIS_MIN_REPLICAS_ACK", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub redis_min_replicas_ack: u32,
+
+    /// How long `WAIT` may wait for those replicas, in milliseconds (below `REDIS_TIMEOUT_MS`).
+    #[arg(long, env = "REDIS_REPLICA_ACK_TIMEOUT_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_replica_ack_timeout_ms: u64,
 }
 
 impl Settings {
-    /// The stream keys clicks go to (see `domain::shards`).
-    pub fn stream_keys(&self) -> Vec<String> {
-        domain::shards::stream_keys(&self.clicks_queue_name, self.clicks_stream_shards)
+    /// The stream keys clicks go to (see `clickstream::layout`).
+    pub fn layout(&self) -> clickstream::Layout {
+        clickstream::Layout::new(&self.clicks_queue_name, self.clicks_stream_shards)
+    }
+
+    pub fn replica_ack_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_replica_ack_timeout_ms)
+    }
+
+    /// Checks what clap cannot: settings that depend on each other.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.redis_min_replicas_ack > 0
+            && self.redis_replica_ack_timeout_ms >= self.redis_timeout_ms
+        {
+            anyhow::bail!(
+                "REDIS_REPLICA_ACK_TIMEOUT_MS ({}) must be below REDIS_TIMEOUT_MS ({})",
+                self.redis_replica_ack_timeout_ms,
+                self.redis_timeout_ms
+            );
+        }
+        Ok(())
     }
 
     pub fn redis_timeout(&self) -> Duration {

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use domain::FieldErrors;
 use serde::Serialize;
 
-use crate::queue::EnqueueError;
+use clickstream::EnqueueError;
 
 /// Seconds a client is asked to wait before retrying after a 503.
 const RETRY_AFTER_SECONDS: &str = "1";

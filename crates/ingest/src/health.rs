@@ -4,14 +4,13 @@
 //! backlog below 80% of `STREAM_MAX_BACKLOG`).
 
 use actix_web::{HttpResponse, web};
-use redis::aio::ConnectionManager;
 use serde_json::json;
 use service_runtime::health;
 
 use crate::backlog::Backlog;
 
 pub struct HealthState {
-    pub redis: ConnectionManager,
+    pub redis: clickstream::Conn,
     pub backlog: Backlog,
 }
 
@@ -26,15 +25,8 @@ pub struct HealthState {
     )
 )]
 pub async fn health(state: web::Data<HealthState>) -> HttpResponse {
-    let mut redis = state.redis.clone();
-    let redis_check = health::timed(async move {
-        redis::cmd("PING")
-            .query_async::<String>(&mut redis)
-            .await
-            .map(drop)
-    })
-    .await;
-    let backlog_check = match (state.backlog.current(), state.backlog.max()) {
+    let redis_check = health::redis(&state.redis).await;
+    let mut backlog_check = match (state.backlog.current(), state.backlog.max()) {
         (None, max) => {
             json!({"status": "down", "error": "not measured: Redis unreachable", "max": max})
         }
@@ -43,6 +35,7 @@ pub async fn health(state: web::Data<HealthState>) -> HttpResponse {
         }
         (Some(entries), max) => json!({"status": "up", "entries": entries, "max": max}),
     };
+    backlog_check["shards_unanswered"] = json!(state.backlog.shards_unanswered());
     let (healthy, body) = health::report(
         "ingest",
         vec![("redis", redis_check), ("backlog", backlog_check)],

@@ -7,7 +7,6 @@ mod error;
 pub mod guard;
 mod health;
 pub mod openapi;
-pub mod queue;
 mod replay;
 mod startup;
 mod webhooks;

@@ -3,7 +3,7 @@
 //! A request carrying `webhook-signature` is verified with
 //! `domain::standard_webhooks` (timestamp within the tolerance, either
 //! direction). Its `webhook-id` is then remembered in Redis for twice the
-//! tolerance under `<queue>:webhook-id:<id>`: a request whose id is already
+//! tolerance (`clickstream::keyvalue`): a request whose id is already
 //! there is a replay and is acknowledged (2xx) without being enqueued again.
 //!
 //! The id is remembered only *after* the click is in the stream. Setting it
@@ -15,10 +15,10 @@
 use std::time::Duration;
 
 use actix_web::HttpRequest;
+use clickstream::{Conn, Layout};
 use domain::standard_webhooks::{
     HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, StandardHeaders, StandardVerifier,
 };
-use redis::aio::ConnectionManager;
 
 /// How senders prove who they are.
 #[derive(Clone)]
@@ -27,8 +27,8 @@ pub struct ReplayGuard {
     pub tolerance: Duration,
     /// Refuse requests without the timestamped headers.
     pub require_timestamp: bool,
-    pub redis: ConnectionManager,
-    pub key_prefix: String,
+    pub redis: Conn,
+    pub layout: Layout,
 }
 
 /// The outcome of the timestamped scheme for one request.
@@ -64,19 +64,11 @@ impl ReplayGuard {
         }
     }
 
-    fn key(&self, id: &str) -> String {
-        format!("{}{id}", self.key_prefix)
-    }
-
     /// Whether the id was seen within the window. A Redis error counts as
     /// not seen: the worker's dedupe still keeps the count exact.
     pub async fn seen(&self, id: &str) -> bool {
         let mut redis = self.redis.clone();
-        match redis::cmd("EXISTS")
-            .arg(self.key(id))
-            .query_async::<bool>(&mut redis)
-            .await
-        {
+        match clickstream::keyvalue::webhook_id_seen(&mut redis, &self.layout, id).await {
             Ok(seen) => seen,
             Err(error) => {
                 tracing::warn!(%error, "cannot check webhook-id; treating it as new");
@@ -88,14 +80,13 @@ impl ReplayGuard {
     /// Remembers an id whose clicks are in the stream.
     pub async fn remember(&self, id: &str) {
         let mut redis = self.redis.clone();
-        let ttl = (self.tolerance.as_secs() * 2).max(1);
-        let stored: redis::RedisResult<()> = redis::cmd("SET")
-            .arg(self.key(id))
-            .arg(1)
-            .arg("EX")
-            .arg(ttl)
-            .query_async(&mut redis)
-            .await;
+        let stored = clickstream::keyvalue::remember_webhook_id(
+            &mut redis,
+            &self.layout,
+            id,
+            self.tolerance * 2,
+        )
+        .await;
         if let Err(error) = stored {
             tracing::warn!(%error, "cannot remember webhook-id");
         }

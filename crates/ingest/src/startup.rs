@@ -7,7 +7,7 @@ use actix_web::dev::Server;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use clickstream::{Enqueuer, EnqueuerLimits, Redis};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -16,7 +16,6 @@ use crate::backlog::Backlog;
 use crate::error::ErrorBody;
 use crate::guard::ClientGuard;
 use crate::health::{self, HealthState};
-use crate::queue::{Enqueuer, EnqueuerLimits};
 use crate::replay::ReplayGuard;
 use crate::webhooks::{self, WebhookState};
 
@@ -32,27 +31,26 @@ impl Application {
     /// reports itself unhealthy) while Redis is down, and answers 503 until
     /// Redis is back.
     pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let client = redis::Client::open(settings.redis_url.as_str())
-            .context("REDIS_URL is not a usable Redis URL")?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.redis_timeout()))
-            .set_response_timeout(Some(settings.redis_timeout()))
-            .set_number_of_retries(2);
-        let redis = ConnectionManager::new_lazy_with_config(client, config)
-            .context("cannot create the Redis connection manager")?;
+        settings.validate()?;
+        let layout = settings.layout();
+        let client = Redis::new(&settings.redis)?;
+        client.check_topology().await?;
+        let redis = client.shared(settings.redis_timeout())?;
 
         let (enqueuer, collector) = Enqueuer::start(
             redis.clone(),
-            settings.stream_keys(),
+            &layout,
             EnqueuerLimits {
                 max_pipeline: settings.enqueue_max_pipeline as usize,
                 max_in_flight: settings.enqueue_max_in_flight as usize,
                 timeout: settings.redis_timeout(),
+                min_replicas: settings.redis_min_replicas_ack,
+                replica_timeout: settings.replica_ack_timeout(),
             },
         );
         let backlog = Backlog::start(
             redis.clone(),
-            settings.stream_keys(),
+            layout.streams().to_vec(),
             settings.stream_max_backlog,
             shutdown.clone(),
         );
@@ -70,8 +68,9 @@ impl Application {
                 tolerance: Duration::from_secs(settings.webhook_timestamp_tolerance_secs),
                 require_timestamp: settings.webhook_require_timestamp,
                 redis: redis.clone(),
-                key_prefix: format!("{}:webhook-id:", settings.clicks_queue_name),
+                layout: layout.clone(),
             },
+            layout,
             guard,
             backlog: backlog.clone(),
             enqueuer,

@@ -14,8 +14,8 @@ use serde::Serialize;
 use crate::backlog::{Admission, Backlog};
 use crate::error::{ErrorBody, WebhookError};
 use crate::guard::{ClientGuard, Verdict};
-use crate::queue::{Enqueuer, Entry};
 use crate::replay::{ReplayGuard, Timestamped};
+use clickstream::{Enqueuer, Entry, Layout};
 
 /// Clicks in the stream.
 pub const CLICKS_ACCEPTED_TOTAL: &str = "clicks_accepted_total";
@@ -31,6 +31,8 @@ pub struct WebhookState {
     pub guard: ClientGuard,
     pub backlog: Backlog,
     pub enqueuer: Enqueuer,
+    /// Where each click's entry goes.
+    pub layout: Layout,
     pub max_body_bytes: usize,
     /// Longest a client may take to send its body.
     pub body_timeout: std::time::Duration,
@@ -148,7 +150,10 @@ pub async fn receive_click(
     })
     .unwrap_or_default();
     state
-        .enqueue_once(message_id.as_deref(), vec![entry(click, received_at)])
+        .enqueue_once(
+            message_id.as_deref(),
+            vec![stream_entry(&state.layout, click, received_at)],
+        )
         .await?;
     Ok(HttpResponse::Accepted()
         .content_type(mime_json())
@@ -190,7 +195,7 @@ pub async fn receive_batch(
     let mut errors = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         match item {
-            Ok(click) => entries.push(entry(click, received_at)),
+            Ok(click) => entries.push(stream_entry(&state.layout, click, received_at)),
             Err(invalid) => errors.push(BatchItemError {
                 index,
                 click_id: invalid.click_id,
@@ -213,8 +218,8 @@ pub async fn receive_batch(
     }))
 }
 
-fn entry(click: Click, received_at: DateTime<Utc>) -> Entry {
-    StreamClick { click, received_at }.encode()
+fn stream_entry(layout: &Layout, click: Click, received_at: DateTime<Utc>) -> Entry {
+    Entry::new(layout, &StreamClick { click, received_at })
 }
 
 fn now() -> DateTime<Utc> {

@@ -70,3 +70,136 @@ async fn health_follows_redis_going_down_and_coming_back() {
 
     ingest.stop().await;
 }
+
+/// Builds ingest on `redis_url` with `extra` flags; the error's text when it refuses to start.
+async fn start_error(redis_url: &str, extra: &[&str]) -> Option<String> {
+    use clap::Parser;
+    let mut args = vec![
+        "ingest".to_owned(),
+        format!("--webhook-secret-key={}", support::KEY),
+        format!("--redis-url={redis_url}"),
+        "--ingest-bind=127.0.0.1:0".to_owned(),
+    ];
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    let settings = ingest::Settings::try_parse_from(args).expect("settings");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let outcome = ingest::Application::build(settings, shutdown.clone()).await;
+    shutdown.cancel();
+    outcome.err().map(|error| format!("{error:#}"))
+}
+
+/// A managed Redis: TLS with the server's CA and a client certificate, an
+/// ACL user in the URL. Everything works; nothing prints the password.
+#[tokio::test]
+async fn redis_over_tls_with_an_acl_user_works_and_keeps_its_password() {
+    let redis = RedisInstance::start_with(testkit::RedisOptions {
+        tls: true,
+        acl_user: Some(("clicks-app".to_owned(), "s3cret-pw".to_owned())),
+        ..testkit::RedisOptions::default()
+    })
+    .await;
+    let url = redis.url();
+    assert!(url.starts_with("rediss://clicks-app:"), "{url}");
+    let ca = format!("--redis-tls-ca-file={}", redis.ca_file().display());
+    let cert = format!(
+        "--redis-tls-cert-file={}",
+        redis.client_cert_file().display()
+    );
+    let key = format!("--redis-tls-key-file={}", redis.client_key_file().display());
+    let ingest = Ingest::start(&url, "clicks-tls", &[&ca, &cert, &key]).await;
+    assert_eq!(post_click(&ingest, "over-tls").await, 202);
+    let body = wait_for_status(&format!("{}/api/health", ingest.base), 200, NOTICE).await;
+    assert_eq!(body["checks"]["redis"]["status"], "up", "{body}");
+    assert!(!body.to_string().contains("s3cret-pw"));
+    ingest.stop().await;
+
+    // Without credentials the server says NOAUTH: ingest refuses to start,
+    // naming the variable and never the password.
+    let plain = redis.url_without_credentials();
+    let error = start_error(&plain, &[&ca, &cert, &key])
+        .await
+        .expect("no credentials: no start");
+    assert!(error.contains("REDIS_URL"), "{error}");
+    let wrong = url.replace("s3cret-pw", "wrong-pw");
+    let error = start_error(&wrong, &[&ca, &cert, &key])
+        .await
+        .expect("a wrong password: no start");
+    assert!(error.contains("REDIS_URL"), "{error}");
+    assert!(!error.contains("wrong-pw"), "{error}");
+    // TLS files with a plain URL are a mistake, not a silent downgrade.
+    let error = start_error("redis://127.0.0.1:6379", &[&ca])
+        .await
+        .expect("TLS files without rediss");
+    assert!(error.contains("REDIS_TLS"), "{error}");
+}
+
+/// A password-only Redis (`requirepass`): the URL's password is used.
+#[tokio::test]
+async fn redis_with_a_password_works() {
+    let redis = RedisInstance::start_with(testkit::RedisOptions {
+        password: Some("pa:ss/w@rd".to_owned()),
+        ..testkit::RedisOptions::default()
+    })
+    .await;
+    let ingest = Ingest::start(&redis.url(), "clicks-pw", &[]).await;
+    assert_eq!(post_click(&ingest, "with-password").await, 202);
+    ingest.stop().await;
+}
+
+/// `REDIS_URL` mistakes stop ingest at start with one line naming it.
+#[tokio::test]
+async fn redis_url_mistakes_stop_ingest_at_start() {
+    for (url, says) in [
+        ("notaurl", "is not a URL"),
+        ("http://127.0.0.1:6379", "scheme"),
+        ("redis://127.0.0.1:6379,127.0.0.1:6380", "redis+cluster://"),
+    ] {
+        let error = start_error(url, &[]).await.expect(url);
+        assert!(error.starts_with("REDIS_URL"), "{url}: {error}");
+        assert!(error.contains(says), "{url}: {error}");
+        assert_eq!(error.lines().count(), 1, "{error}");
+    }
+    // A cluster URL naming a node that is not in cluster mode.
+    let standalone = RedisInstance::start().await;
+    let cluster_form = standalone.url().replace("redis://", "redis+cluster://");
+    let error = start_error(&cluster_form, &[])
+        .await
+        .expect("not a cluster");
+    assert!(
+        error.contains("REDIS_URL") && error.contains("not in cluster mode"),
+        "{error}"
+    );
+
+    // A one-node URL naming a cluster node, and a cluster missing a master and its replica.
+    let mut cluster = testkit::RedisCluster::start().await;
+    let error = start_error(&cluster.node_url(0), &[])
+        .await
+        .expect("a cluster node");
+    assert!(
+        error.contains("REDIS_URL") && error.contains("redis+cluster://"),
+        "{error}"
+    );
+    assert_eq!(
+        start_error(&cluster.url(), &[]).await,
+        None,
+        "a whole cluster starts"
+    );
+    let master = cluster.master_of_slot(0).await;
+    for replica in cluster.replicas_of(master).await {
+        cluster.kill(replica);
+    }
+    cluster.kill(master);
+    let mut refused = None;
+    for _ in 0..40 {
+        refused = start_error(&cluster.url(), &[]).await;
+        if refused.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let error = refused.expect("a cluster with slots nobody serves does not start");
+    assert!(
+        error.contains("REDIS_URL") && error.contains("slots"),
+        "{error}"
+    );
+}

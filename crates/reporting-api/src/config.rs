@@ -28,15 +28,9 @@ pub struct Settings {
     #[arg(long, global = true, env = "DATABASE_READ_URL", hide_env_values = true)]
     pub database_read_url: Option<String>,
 
-    /// Redis (report cache).
-    #[arg(
-        long,
-        global = true,
-        env = "REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
-        hide_env_values = true
-    )]
-    pub redis_url: String,
+    /// Redis (the report cache).
+    #[command(flatten)]
+    pub redis: clickstream::RedisSettings,
 
     /// Listen address.
     #[arg(

@@ -14,13 +14,7 @@ use crate::export::finance::FinanceClient;
 
 pub async fn health_check(state: web::Data<AppState>) -> HttpResponse {
     let mysql = health::timed(state.read_db.execute_unprepared("SELECT 1"));
-    let redis = health::timed(async {
-        let mut conn = state.redis.get().await.map_err(|e| e.to_string())?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map_err(|e| e.to_string())
-    });
+    let redis = health::redis(&state.redis);
     let finance = async {
         let started = Instant::now();
         let reachable = match FinanceClient::new(&state.settings.finance) {

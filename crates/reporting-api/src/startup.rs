@@ -18,7 +18,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Report reads (`DATABASE_READ_URL`, or the primary).
     pub read_db: DatabaseConnection,
-    pub redis: deadpool_redis::Pool,
+    /// The report cache.
+    pub redis: clickstream::Conn,
     pub settings: Arc<Settings>,
 }
 
@@ -34,9 +35,9 @@ impl AppState {
         } else {
             db.clone()
         };
-        let redis = deadpool_redis::Config::from_url(settings.redis_url.clone())
-            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-            .context("REDIS_URL is not a usable Redis URL")?;
+        let client = clickstream::Redis::new(&settings.redis)?;
+        client.check_topology().await?;
+        let redis = client.shared(crate::reports::cache::REDIS_TIMEOUT)?;
         Ok(Self {
             db,
             read_db,

@@ -13,14 +13,43 @@ pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Runs a check with [`CHECK_TIMEOUT`]: `{"status":"up","latency_ms":…}` or
 /// `{"status":"down","error":…}`.
 pub async fn timed<T, E: std::fmt::Display>(check: impl Future<Output = Result<T, E>>) -> Value {
+    timed_with_details(async { check.await.map(|_| Map::new()) }).await
+}
+
+/// [`timed`], with the fields a check that passed adds to its report.
+async fn timed_with_details<E: std::fmt::Display>(
+    check: impl Future<Output = Result<Map<String, Value>, E>>,
+) -> Value {
     let started = Instant::now();
     match tokio::time::timeout(CHECK_TIMEOUT, check).await {
-        Ok(Ok(_)) => {
-            json!({"status": "up", "latency_ms": started.elapsed().as_secs_f64() * 1000.0})
+        Ok(Ok(details)) => {
+            let mut report =
+                json!({"status": "up", "latency_ms": started.elapsed().as_secs_f64() * 1000.0});
+            if let Value::Object(fields) = &mut report {
+                fields.extend(details);
+            }
+            report
         }
         Ok(Err(error)) => json!({"status": "down", "error": error.to_string()}),
         Err(_) => json!({"status": "down", "error": "timed out"}),
     }
+}
+
+/// The check of Redis, alike in every binary: `PING` on one node; on a
+/// cluster its state too, `down` when some slot has no master and `up` with
+/// `"degraded": true` when every slot is served but a node is failing or a
+/// master has no replica left.
+pub async fn redis(conn: &clickstream::Conn) -> Value {
+    let mut conn = conn.clone();
+    timed_with_details(async move {
+        let mut details = Map::new();
+        if let Some(cluster) = clickstream::health::check(&mut conn).await? {
+            details.insert("degraded".into(), json!(cluster.is_degraded()));
+            details.insert("cluster".into(), json!(cluster));
+        }
+        Ok::<_, String>(details)
+    })
+    .await
 }
 
 /// The health body and whether it is healthy: every check's `status` is

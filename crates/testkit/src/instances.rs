@@ -10,10 +10,20 @@
 //! gracefully (SIGTERM), `kill` sends SIGKILL, and `restart` starts it again
 //! on the same port with the same data: a client configured with `url()`
 //! sees the same server come back, as after a restart in production.
+//!
+//! - `redis`: one `redis-server`, optionally behind TLS (a throwaway CA made
+//!   by `tls`), a password or an ACL user ([`RedisOptions`]).
+//! - `redis_cluster`: six of them as a Redis Cluster, three masters and three
+//!   replicas, whose nodes a test kills and restarts to see failovers.
+//! - `mariadb`: a `mariadbd` started from a prepared data directory.
+//! - `process`: spawning, waiting for and stopping any of these.
 
 mod mariadb;
 mod process;
 mod redis;
+mod redis_cluster;
+mod tls;
 
 pub use self::mariadb::MariaDbInstance;
 pub use self::redis::{RedisInstance, RedisOptions};
+pub use self::redis_cluster::RedisCluster;

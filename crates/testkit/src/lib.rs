@@ -10,7 +10,7 @@ pub mod http;
 pub mod instances;
 pub mod metrics;
 
-pub use instances::{MariaDbInstance, RedisInstance, RedisOptions};
+pub use instances::{MariaDbInstance, RedisCluster, RedisInstance, RedisOptions};
 use migration::{Migrator, MigratorTrait};
 use rand::Rng;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -137,11 +137,12 @@ impl TestDb {
     }
 }
 
-/// A stream key of its own on the test Redis. Call [`TestStream::drop`] at the end.
+/// A stream key of its own on the test Redis (one node or a cluster). Call
+/// [`TestStream::drop`] at the end.
 pub struct TestStream {
     pub redis_url: String,
     pub key: String,
-    pub pool: deadpool_redis::Pool,
+    pub redis: clickstream::Redis,
 }
 
 impl TestStream {
@@ -150,38 +151,36 @@ impl TestStream {
         Self::create_on(&env_or("TEST_REDIS_URL", DEFAULT_REDIS_URL))
     }
 
-    /// On the Redis at `redis_url`, e.g. a [`RedisInstance`].
+    /// On the Redis at `redis_url`, e.g. a [`RedisInstance`] or a [`RedisCluster`].
     pub fn create_on(redis_url: &str) -> Self {
-        let redis_url = redis_url.to_owned();
-        let pool = deadpool_redis::Config::from_url(redis_url.clone())
-            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-            .expect("redis pool");
+        let redis = clickstream::Redis::new(&clickstream::RedisSettings::from_url(redis_url))
+            .expect("a usable test Redis URL");
         Self {
-            redis_url,
+            redis_url: redis_url.to_owned(),
             key: format!("clicks-test-{}", unique_suffix()),
-            pool,
+            redis,
         }
     }
 
-    pub async fn conn(&self) -> deadpool_redis::Connection {
-        self.pool.get().await.expect("redis connection")
+    /// The stream's keys split into `shards`, as ingest and the worker split them.
+    pub fn layout(&self, shards: u32) -> clickstream::Layout {
+        clickstream::Layout::new(&self.key, shards)
     }
 
-    /// Deletes every key of this test (the stream and its companions share the prefix).
+    pub async fn conn(&self) -> clickstream::Conn {
+        self.redis
+            .dedicated(std::time::Duration::from_secs(10))
+            .await
+            .expect("redis connection")
+    }
+
+    /// Deletes every key of this test: the stream's shards (up to 64) and
+    /// their dead-letter streams, and on one node whatever else starts with its name.
     pub async fn drop(self) {
         let mut conn = self.conn().await;
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.key))
-            .query_async(&mut conn)
+        clickstream::admin::delete_queue(&mut conn, &self.key, 64)
             .await
-            .expect("keys");
-        if !keys.is_empty() {
-            let _: () = redis::cmd("DEL")
-                .arg(keys)
-                .query_async(&mut conn)
-                .await
-                .expect("del");
-        }
+            .expect("delete the test's keys");
     }
 }
 
@@ -200,22 +199,25 @@ pub fn click(prefix: &str, n: u64) -> domain::Click {
     }
 }
 
-/// Appends clicks to a stream the way ingest does.
+/// Appends clicks to `layout`'s shards the way ingest does.
 pub async fn xadd_clicks(
-    conn: &mut deadpool_redis::Connection,
-    stream: &str,
+    conn: &mut clickstream::Conn,
+    layout: &clickstream::Layout,
     clicks: &[domain::Click],
 ) {
-    let mut pipe = redis::pipe();
-    for click in clicks {
-        let entry = domain::StreamClick {
-            click: click.clone(),
-            received_at: chrono::Utc::now(),
-        };
-        let command = pipe.cmd("XADD").arg(stream).arg("*");
-        for (field, value) in entry.encode() {
-            command.arg(field).arg(value);
-        }
-    }
-    let _: Vec<String> = pipe.query_async(conn).await.expect("xadd");
+    let entries: Vec<clickstream::Entry> = clicks
+        .iter()
+        .map(|click| {
+            clickstream::Entry::new(
+                layout,
+                &domain::StreamClick {
+                    click: click.clone(),
+                    received_at: chrono::Utc::now(),
+                },
+            )
+        })
+        .collect();
+    clickstream::enqueue::append(conn, layout, &entries)
+        .await
+        .expect("xadd");
 }

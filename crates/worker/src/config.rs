@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::stream::DEFAULT_GROUP;
+use clickstream::DEFAULT_GROUP;
 
 /// Consumes the click stream and writes clicks and aggregates to MySQL.
 #[derive(Debug, Clone, Parser)]
@@ -24,15 +24,8 @@ pub struct Settings {
     )]
     pub database_url: String,
 
-    /// Redis holding the click stream.
-    #[arg(
-        long,
-        global = true,
-        env = "REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
-        hide_env_values = true
-    )]
-    pub redis_url: String,
+    #[command(flatten)]
+    pub redis: clickstream::RedisSettings,
 
     /// The stream key ingest appends to.
     #[arg(
@@ -140,9 +133,22 @@ impl Settings {
             .collect()
     }
 
-    /// The stream keys this process consumes (see `domain::shards`).
-    pub fn stream_keys(&self) -> Vec<String> {
-        domain::shards::stream_keys(&self.clicks_queue_name, self.clicks_stream_shards)
+    /// The stream keys this process consumes (see `clickstream::layout`).
+    pub fn layout(&self) -> clickstream::Layout {
+        clickstream::Layout::new(&self.clicks_queue_name, self.clicks_stream_shards)
+    }
+
+    /// One lane's stream names for each shard.
+    pub fn shard_names(&self, consumer: &str) -> Vec<clickstream::StreamNames> {
+        self.layout()
+            .streams()
+            .iter()
+            .map(|stream| clickstream::StreamNames {
+                stream: stream.clone(),
+                group: self.group.clone(),
+                consumer: consumer.to_owned(),
+            })
+            .collect()
     }
 
     pub fn claim_idle(&self) -> Duration {

@@ -13,21 +13,14 @@ use crate::processor::Progress;
 const STALLED_AFTER_MS: i64 = 120_000;
 
 pub struct HealthState {
-    pub redis: deadpool_redis::Pool,
+    pub redis: clickstream::Conn,
     pub db: DatabaseConnection,
     /// One per lane.
     pub progress: Vec<Arc<Progress>>,
 }
 
 pub async fn health(state: web::Data<HealthState>) -> HttpResponse {
-    let redis = health::timed(async {
-        let mut conn = state.redis.get().await.map_err(|e| e.to_string())?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
-    });
+    let redis = health::redis(&state.redis);
     let mysql = health::timed(async { state.db.execute_unprepared("SELECT 1").await.map(drop) });
     let (redis, mysql) = tokio::join!(redis, mysql);
     // The slowest lane speaks for the process: a stuck lane is a stuck worker.
@@ -62,13 +55,7 @@ pub async fn livez() -> HttpResponse {
 
 /// Readiness: Redis and MySQL reachable.
 pub async fn readyz(state: web::Data<HealthState>) -> HttpResponse {
-    let redis = health::timed(async {
-        let mut conn = state.redis.get().await.map_err(|e| e.to_string())?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map_err(|e| e.to_string())
-    });
+    let redis = health::redis(&state.redis);
     let mysql = health::timed(state.db.execute_unprepared("SELECT 1"));
     let (redis, mysql) = tokio::join!(redis, mysql);
     let ready = redis["status"] == "up" && mysql["status"] == "up";

@@ -3,12 +3,10 @@
 
 pub mod cli;
 mod config;
-pub mod dead_letter;
 mod health;
 pub mod processor;
 mod startup;
 pub mod store;
-pub mod stream;
 
 pub use config::{Command, DeadLetterCommand, Settings};
 pub use processor::{BatchReport, Outcome, Worker, WorkerOptions};

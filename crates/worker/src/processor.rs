@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
+use clickstream::consumer as stream;
+use clickstream::{Conn, RawEntry, Redis, StreamNames};
 use domain::StreamClick;
 use rand::Rng;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{self, Stored};
-use crate::stream::{self, RawEntry, StreamNames};
 
 /// Batches processed.
 pub const WORKER_BATCHES_TOTAL: &str = "worker_batches_total";
@@ -112,13 +112,13 @@ impl Progress {
 
 pub struct Worker {
     options: WorkerOptions,
-    redis: redis::Client,
+    redis: Redis,
     /// Blocking reads get a connection of their own.
-    reader: Option<MultiplexedConnection>,
+    reader: Option<Conn>,
     /// Everything else (acks, claims, dead letters, trimming) shares one
     /// multiplexed connection that reconnects by itself. Unlike a pool, it
     /// costs no health-check round trip per use.
-    control: ConnectionManager,
+    control: Conn,
     db: DatabaseConnection,
     phase: Phase,
     claim_cursor: String,
@@ -132,14 +132,11 @@ impl Worker {
     /// Connects to Redis and creates the group (and stream) if missing.
     pub async fn start(
         options: WorkerOptions,
-        redis: redis::Client,
+        redis: Redis,
         db: DatabaseConnection,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(REDIS_TIMEOUT))
-            .set_response_timeout(Some(REDIS_TIMEOUT));
-        let control = ConnectionManager::new_with_config(redis.clone(), config).await?;
+        let control = redis.shared(REDIS_TIMEOUT)?;
         let worker = Self {
             options,
             redis,
@@ -263,14 +260,7 @@ impl Worker {
         let block = self.options.block;
         let reader = match self.reader.take() {
             Some(reader) => reader,
-            None => {
-                let config = redis::AsyncConnectionConfig::new()
-                    .set_response_timeout(Some(block + Duration::from_secs(5)))
-                    .set_connection_timeout(Some(Duration::from_secs(5)));
-                self.redis
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await?
-            }
+            None => self.redis.dedicated(block + REDIS_TIMEOUT).await?,
         };
         let mut conn = reader;
         let names = self.options.names.clone();
@@ -464,21 +454,13 @@ impl Worker {
     async fn try_maintain(&self) -> anyhow::Result<()> {
         self.trim_acknowledged().await?;
         let mut conn = self.control.clone();
-        let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg(&self.options.names.stream)
-            .query_async(&mut conn)
-            .await?;
-        if let Some(group) = groups
-            .groups
-            .iter()
-            .find(|g| g.name == self.options.names.group)
+        if let Some((lag, pending)) = stream::group_progress(&mut conn, &self.options.names).await?
         {
             let stream = self.options.names.stream.clone();
-            if let Some(lag) = group.lag {
+            if let Some(lag) = lag {
                 metrics::gauge!(STREAM_LAG, "stream" => stream.clone()).set(lag as f64);
             }
-            metrics::gauge!(STREAM_PENDING, "stream" => stream).set(group.pending as f64);
+            metrics::gauge!(STREAM_PENDING, "stream" => stream).set(pending as f64);
         }
         stream::forget_idle_consumers(&mut conn, &self.options.names, FORGET_CONSUMERS_AFTER)
             .await?;

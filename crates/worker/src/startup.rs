@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Settings;
 use crate::health::{self, HealthState};
 use crate::processor::{Worker, WorkerOptions};
-use crate::stream::StreamNames;
+use clickstream::Redis;
 
 pub struct Application {
     port: u16,
@@ -22,7 +22,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let streams = settings.stream_keys();
+        let layout = settings.layout();
+        let streams = layout.streams();
         let consumers = settings.consumers();
         // One connection per lane at least, so no lane waits for another's.
         let lane_count = u32::try_from(streams.len() * consumers.len()).unwrap_or(u32::MAX);
@@ -37,20 +38,16 @@ impl Application {
         let db = storage::connect(&settings.database_url, connections)
             .await
             .context("cannot connect to DATABASE_URL")?;
-        let redis = redis::Client::open(settings.redis_url.as_str())
-            .context("REDIS_URL is not a usable Redis URL")?;
+        let redis = Redis::new(&settings.redis)?;
+        redis.check_topology().await?;
         let mut lanes = Vec::new();
         // Consumer names repeat across shards: each shard has its own group.
-        for (stream, consumer) in streams
+        for names in consumers
             .iter()
-            .flat_map(|stream| consumers.iter().map(move |consumer| (stream, consumer)))
+            .flat_map(|consumer| settings.shard_names(consumer))
         {
             let options = WorkerOptions {
-                names: StreamNames {
-                    stream: stream.clone(),
-                    group: settings.group.clone(),
-                    consumer: consumer.clone(),
-                },
+                names,
                 batch_size: settings.clicks_batch_size as usize,
                 block: settings.block(),
                 claim_idle: settings.claim_idle(),
@@ -58,14 +55,16 @@ impl Application {
             };
             let lane = Worker::start(options, redis.clone(), db.clone(), shutdown.clone())
                 .await
-                .context("cannot join the consumer group on REDIS_URL")?;
+                .with_context(|| {
+                    format!(
+                        "cannot join the consumer group on REDIS_URL ({})",
+                        redis.redacted_url()
+                    )
+                })?;
             lanes.push(lane);
         }
-        let pool =
-            deadpool_redis::Config::from_connection_info(redis.get_connection_info().clone())
-                .create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
         let health_state = web::Data::new(HealthState {
-            redis: pool,
+            redis: redis.shared(service_runtime::health::CHECK_TIMEOUT)?,
             db,
             progress: lanes.iter().map(Worker::progress).collect(),
         });

@@ -28,7 +28,7 @@ async fn assert_recovered(base: &str) {
 /// Adds clicks `first..first+count` and waits until the worker has stored them all.
 async fn flow(stream: &TestStream, db: &TestDb, first: u64, count: u64) {
     let clicks: Vec<domain::Click> = (first..first + count).map(|n| click("down", n)).collect();
-    xadd_clicks(&mut stream.conn().await, &stream.key, &clicks).await;
+    xadd_clicks(&mut stream.conn().await, &stream.layout(1), &clicks).await;
     let expected = first + count;
     let deadline = std::time::Instant::now() + NOTICE;
     loop {

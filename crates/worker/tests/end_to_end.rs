@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use serde_json::{Value, json};
-use testkit::{TestDb, TestStream};
+use testkit::{RedisCluster, TestDb, TestStream};
 use tokio_util::sync::CancellationToken;
 
 #[path = "../../ingest/tests/support/mod.rs"]
@@ -22,8 +22,17 @@ fn click(n: u64) -> Value {
 
 #[tokio::test]
 async fn clicks_posted_to_ingest_end_up_once_in_mysql_with_exact_aggregates() {
+    posted_clicks_end_up_once(TestStream::create(), false).await;
+}
+
+#[tokio::test]
+async fn the_same_through_a_redis_cluster() {
+    let cluster = RedisCluster::start().await;
+    posted_clicks_end_up_once(TestStream::create_on(&cluster.url()), true).await;
+}
+
+async fn posted_clicks_end_up_once(stream: TestStream, cluster: bool) {
     let db = TestDb::create().await;
-    let stream = TestStream::create();
     let shutdown = CancellationToken::new();
 
     let ingest = Ingest::start(&stream.redis_url, &stream.key, &["--http-workers=2"]).await;
@@ -94,6 +103,14 @@ async fn clicks_posted_to_ingest_end_up_once_in_mysql_with_exact_aggregates() {
     assert_eq!(health["service"], "worker");
     assert_eq!(health["checks"]["mysql"]["status"], "up");
     assert_eq!(health["checks"]["loop"]["status"], "up");
+    assert_eq!(health["checks"]["redis"]["status"], "up", "{health}");
+    if cluster {
+        let redis = &health["checks"]["redis"];
+        assert_eq!(redis["degraded"], false, "{health}");
+        assert_eq!(redis["cluster"]["masters"], 3, "{health}");
+        assert_eq!(redis["cluster"]["replicas"], 3, "{health}");
+        assert_eq!(redis["cluster"]["slots_ok"], 16384, "{health}");
+    }
     let metrics = client
         .get(format!("http://127.0.0.1:{}/metrics", worker_ports[0]))
         .send()

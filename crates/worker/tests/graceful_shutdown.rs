@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use clickstream::{DEFAULT_GROUP, StreamNames};
 use serde_json::{Value, json};
 use testkit::{TestDb, TestStream};
 use tokio_util::sync::CancellationToken;
-use worker::stream::{DEFAULT_GROUP, StreamNames};
 use worker::{Outcome, Worker, WorkerOptions};
 
 // This test posts with its own client, which must survive ingest going away.
@@ -230,7 +230,7 @@ async fn shutdown_under_load_loses_nothing_and_finishes_the_batch_in_hand() {
     // A restarted worker (same consumer names) re-reads what was left pending
     // and takes the rest of the stream.
     for lane in 1..=LANES {
-        let redis = redis::Client::open(stream.redis_url.as_str()).expect("redis url");
+        let redis = stream.redis.clone();
         let mut lane = Worker::start(
             WorkerOptions {
                 names: StreamNames {

@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use clickstream::dead_letter;
+use clickstream::{DEFAULT_GROUP, StreamNames};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use testkit::{TestDb, TestStream, click};
 use tokio_util::sync::CancellationToken;
-use worker::dead_letter;
-use worker::stream::{DEFAULT_GROUP, StreamNames};
 use worker::{Outcome, Worker, WorkerOptions};
 
 const CASES: u32 = 24;
@@ -127,7 +127,7 @@ async fn check(db: &TestDb, entries: &[Fields]) -> Result<(), TestCaseError> {
         group: DEFAULT_GROUP.to_owned(),
         consumer: "fuzz".to_owned(),
     };
-    let redis = redis::Client::open(stream.redis_url.as_str()).expect("redis url");
+    let redis = stream.redis.clone();
     let mut worker = Worker::start(
         WorkerOptions {
             names: names.clone(),

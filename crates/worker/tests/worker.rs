@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use clickstream::StreamNames;
 use testkit::{TestDb, TestStream, click, xadd_clicks};
 use tokio_util::sync::CancellationToken;
-use worker::stream::StreamNames;
 use worker::{Outcome, Worker, WorkerOptions};
 
 struct Env {
@@ -35,7 +35,7 @@ impl Env {
     }
 
     async fn worker_with(&self, options: WorkerOptions) -> Worker {
-        let redis = redis::Client::open(self.stream.redis_url.as_str()).expect("redis url");
+        let redis = self.stream.redis.clone();
         Worker::start(
             options,
             redis,
@@ -52,7 +52,7 @@ impl Env {
 
     async fn add(&self, clicks: &[domain::Click]) {
         let mut conn = self.stream.conn().await;
-        xadd_clicks(&mut conn, &self.stream.key, clicks).await;
+        xadd_clicks(&mut conn, &self.stream.layout(1), clicks).await;
     }
 
     async fn clicks(&self) -> u64 {
@@ -574,7 +574,7 @@ async fn the_run_loop_stops_on_shutdown() {
     env.add(&(0..10).map(|n| click("s", n)).collect::<Vec<_>>())
         .await;
     let shutdown = CancellationToken::new();
-    let redis = redis::Client::open(env.stream.redis_url.as_str()).expect("redis url");
+    let redis = env.stream.redis.clone();
     let worker = Worker::start(
         env.options("w1"),
         redis,
@@ -733,7 +733,7 @@ async fn every_commit_moves_the_report_version_of_its_dates() {
 
 #[tokio::test]
 async fn dead_letters_can_be_listed_and_replayed_and_count_once() {
-    use worker::dead_letter::{self, Selection};
+    use clickstream::dead_letter::{self, Selection};
     let env = Env::new().await;
     env.add(&[click("r", 1), click("r", 2)]).await;
     let mut options = env.options("w1");
@@ -758,11 +758,7 @@ async fn dead_letters_can_be_listed_and_replayed_and_count_once() {
     drain(&mut worker).await;
     assert_eq!(env.clicks().await, 0);
 
-    let client = redis::Client::open(env.stream.redis_url.as_str()).expect("url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
+    let mut conn = env.stream.conn().await;
     let letters = dead_letter::list(&mut conn, &options.names, 100)
         .await
         .expect("list");

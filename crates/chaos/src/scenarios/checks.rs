@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use worker::stream::EntryId;
+use clickstream::EntryId;
 
 use super::{Outcome, POLL, Scene, title};
 use crate::ledger;

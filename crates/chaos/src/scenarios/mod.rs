@@ -20,9 +20,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use clickstream::EntryId;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use worker::stream::EntryId;
 
 use crate::cli::{Cli, Plan};
 use crate::cluster::{ChildSettings, Cluster, Stage};

@@ -7,24 +7,21 @@
 //! key: an entry is only ever found while it is still exact. TTL only frees
 //! memory.
 //!
-//! Keys: `reports:cache:v1:<sha256 hex>`. Redis failures make the request
-//! uncached (with a warning), never failed.
+//! Keys: `clickstream::layout::report_cache_key` of the hash. Redis failures
+//! make the request uncached (with a warning), never failed.
 
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use redis::AsyncCommands;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use sha2::{Digest, Sha256};
 
 use super::sql;
 
-/// Prefix of every cache key.
-pub const KEY_PREFIX: &str = "reports:cache:v1:";
 /// Longest wait for Redis before going on without the cache.
-const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 
-/// The cache key of `normalised_query` over UTC dates `first..=last`, as
+/// The cache key (a hex digest) of `normalised_query` over UTC dates `first..=last`, as
 /// their versions are now.
 pub async fn key(
     db: &DatabaseConnection,
@@ -42,7 +39,7 @@ pub async fn key(
         let version: u64 = row.try_get_by_index(1)?;
         hash.update(format!("\n{date}={version}").as_bytes());
     }
-    Ok(format!("{KEY_PREFIX}{}", hex(&hash.finalize())))
+    Ok(hex(&hash.finalize()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -50,18 +47,17 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The cached body, if any; `None` on a miss and when Redis fails.
-pub async fn get(pool: &deadpool_redis::Pool, key: &str) -> Option<Vec<u8>> {
-    let result = tokio::time::timeout(REDIS_TIMEOUT, async {
-        let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-        conn.get::<_, Option<Vec<u8>>>(key)
-            .await
-            .map_err(|e| e.to_string())
-    })
+pub async fn get(redis: &clickstream::Conn, key: &str) -> Option<Vec<u8>> {
+    let mut conn = redis.clone();
+    let result = tokio::time::timeout(
+        REDIS_TIMEOUT,
+        clickstream::keyvalue::cached_report(&mut conn, key),
+    )
     .await;
     match result {
         Ok(Ok(body)) => body,
         Ok(Err(error)) => {
-            tracing::warn!(error, "report cache read failed; answering uncached");
+            tracing::warn!(%error, "report cache read failed; answering uncached");
             None
         }
         Err(_) => {
@@ -72,17 +68,16 @@ pub async fn get(pool: &deadpool_redis::Pool, key: &str) -> Option<Vec<u8>> {
 }
 
 /// Stores `body` for `ttl_secs`; failures are logged and otherwise ignored.
-pub async fn put(pool: &deadpool_redis::Pool, key: &str, body: &[u8], ttl_secs: u64) {
-    let result = tokio::time::timeout(REDIS_TIMEOUT, async {
-        let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-        conn.set_ex::<_, _, ()>(key, body, ttl_secs)
-            .await
-            .map_err(|e| e.to_string())
-    })
+pub async fn put(redis: &clickstream::Conn, key: &str, body: &[u8], ttl_secs: u64) {
+    let mut conn = redis.clone();
+    let result = tokio::time::timeout(
+        REDIS_TIMEOUT,
+        clickstream::keyvalue::cache_report(&mut conn, key, body, Duration::from_secs(ttl_secs)),
+    )
     .await;
     match result {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(error, "report cache write failed"),
+        Ok(Err(error)) => tracing::warn!(%error, "report cache write failed"),
         Err(_) => tracing::warn!("report cache write timed out"),
     }
 }

@@ -2,7 +2,7 @@
 //! read from the aggregates the worker maintains (`state.read_db`), cached
 //! in Redis under keys that change whenever a covered date gets clicks.
 
-mod cache;
+pub(crate) mod cache;
 mod csv;
 pub mod model;
 mod params;
@@ -24,7 +24,7 @@ use model::{
 };
 use params::{AggregatedParams, Dimension, Format, RawQuery, Scope, SummaryParams};
 
-pub use cache::KEY_PREFIX as CACHE_KEY_PREFIX;
+pub use clickstream::layout::REPORT_CACHE_PREFIX as CACHE_KEY_PREFIX;
 
 /// Offers and sources listed in a summary's tops.
 pub const SUMMARY_TOP: u64 = 10;

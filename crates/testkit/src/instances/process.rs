@@ -22,6 +22,11 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Whether nothing listens on, or is bound to, `port` of 127.0.0.1 right now.
+pub fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
 /// The first of `candidates` found in `PATH` or given as an existing path.
 pub fn find_program(candidates: &[&str]) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();

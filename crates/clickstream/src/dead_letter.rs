@@ -1,7 +1,7 @@
 //! Inspecting and replaying the dead-letter stream (`<queue>:dead-letter`).
 //!
 //! Each dead letter holds the original entry's fields plus the `dead_letter_*`
-//! fields of [`crate::stream`]. Replay appends the original fields to the
+//! fields of [`crate::consumer`]. Replay appends the original fields to the
 //! main stream as a new entry, then deletes the dead letter; a crash between
 //! the two replays it twice, which the worker's dedupe makes harmless.
 
@@ -9,7 +9,7 @@ use redis::aio::ConnectionLike;
 use redis::{RedisResult, Value};
 use serde::Serialize;
 
-use crate::stream::{self, DL_AT, DL_DELIVERIES, DL_REASON, DL_SOURCE_ID, StreamNames};
+use crate::consumer::{self, DL_AT, DL_DELIVERIES, DL_REASON, DL_SOURCE_ID, StreamNames};
 
 /// One dead-lettered entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -141,8 +141,63 @@ async fn range(
         command.arg("COUNT").arg(count);
     }
     let reply: Value = command.query_async(conn).await?;
-    Ok(stream::parse_entries(reply)
+    Ok(consumer::parse_entries(reply)
         .into_iter()
         .map(|entry| DeadLetter::from_entry(entry.id, entry.fields))
         .collect())
+}
+
+/// The oldest dead letters over every shard, shard 0 first, at most `count`
+/// in all: each shard's names with what its dead-letter stream holds.
+pub async fn list_shards<'a>(
+    conn: &mut (impl ConnectionLike + Send + Sync),
+    shards: &'a [StreamNames],
+    count: usize,
+) -> RedisResult<Vec<(&'a StreamNames, Vec<DeadLetter>)>> {
+    let mut left = count;
+    let mut found = Vec::new();
+    for names in shards {
+        if left == 0 {
+            break;
+        }
+        let letters = list(conn, names, left).await?;
+        left -= letters.len();
+        found.push((names, letters));
+    }
+    Ok(found)
+}
+
+/// What a replay over every shard did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardsReplayed {
+    /// Per shard: its stream key and the dead-letter IDs put back on it.
+    pub replayed: Vec<(String, Vec<String>)>,
+    /// Requested IDs that no shard's dead-letter stream holds.
+    pub missing: Vec<String>,
+}
+
+/// Replays the selection on every shard; an ID is missing only when no
+/// shard has it.
+pub async fn replay_shards(
+    conn: &mut (impl ConnectionLike + Send + Sync),
+    shards: &[StreamNames],
+    selection: Selection,
+) -> RedisResult<ShardsReplayed> {
+    let mut outcome = ShardsReplayed::default();
+    let mut missing: Option<Vec<String>> = None;
+    for names in shards {
+        let replayed = replay(conn, names, selection.clone()).await?;
+        outcome
+            .replayed
+            .push((names.stream.clone(), replayed.replayed));
+        missing = Some(match missing {
+            None => replayed.missing,
+            Some(before) => before
+                .into_iter()
+                .filter(|id| replayed.missing.contains(id))
+                .collect(),
+        });
+    }
+    outcome.missing = missing.unwrap_or_default();
+    Ok(outcome)
 }

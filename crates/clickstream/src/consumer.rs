@@ -1,22 +1,7 @@
-//! The worker's side of the Redis stream.
-//!
-//! Layout (all keys derive from `CLICKS_QUEUE_NAME`, default `clicks-processing`):
-//!
-//! - `<queue>`: the stream; one entry per click, written by ingest with the
-//!   fields of `domain::stream_entry`.
-//! - consumer group [`DEFAULT_GROUP`] on it: every worker process joins it
-//!   under its own consumer name, so each entry goes to one worker at a time.
-//!   The group is created (with the stream) from ID `0` when missing, so
-//!   entries written before any worker ran are consumed too.
-//! - `<queue>`[`DEAD_LETTER_SUFFIX`]: the dead-letter stream. An entry that
-//!   cannot be decoded, or was delivered more than `WORKER_MAX_DELIVERIES`
-//!   times, is copied there with its original fields plus
-//!   [`DL_REASON`], [`DL_SOURCE_ID`], [`DL_DELIVERIES`] and [`DL_AT`], and only
-//!   then acknowledged.
-//!
-//! An entry is acknowledged (`XACK`) only after its click is committed to
-//! MySQL or it is in the dead-letter stream. The stream is trimmed only below
-//! the oldest entry any group still needs (see [`safe_trim_point`]).
+//! The consumer group's commands, one shard (stream key) at a time: the
+//! group's creation, reads, claims, delivery counts, acknowledgements, dead
+//! letters, trimming and the forgetting of departed consumers. Every call
+//! touches one key and its dead-letter stream, which share a slot.
 
 use std::time::Duration;
 
@@ -24,10 +9,8 @@ use redis::aio::ConnectionLike;
 use redis::streams::{StreamInfoConsumersReply, StreamInfoGroupsReply, StreamPendingReply};
 use redis::{AsyncCommands, RedisResult, Value};
 
-/// The consumer group every worker joins.
-pub const DEFAULT_GROUP: &str = "clicks-workers";
-/// Appended to the stream key to name the dead-letter stream.
-pub const DEAD_LETTER_SUFFIX: &str = ":dead-letter";
+use crate::layout::SlotPipeline;
+pub use crate::layout::{DEAD_LETTER_SUFFIX, DEFAULT_GROUP};
 /// Dead-letter field: why the entry was set aside.
 pub const DL_REASON: &str = "dead_letter_reason";
 /// Dead-letter field: the entry's ID on the main stream.
@@ -56,7 +39,7 @@ pub struct StreamNames {
 
 impl StreamNames {
     pub fn dead_letter(&self) -> String {
-        format!("{}{DEAD_LETTER_SUFFIX}", self.stream)
+        crate::layout::dead_letter_key(&self.stream)
     }
 }
 
@@ -207,9 +190,9 @@ pub async fn dead_letter(
     }
     let key = names.dead_letter();
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let mut pipe = redis::pipe();
+    let mut pipe = SlotPipeline::new();
     for (entry, reason) in entries {
-        let command = pipe.cmd("XADD").arg(&key).arg("*");
+        let command = pipe.cmd("XADD", &key).arg("*");
         for (field, value) in &entry.fields {
             command.arg(field.as_slice()).arg(value.as_slice());
         }
@@ -223,7 +206,7 @@ pub async fn dead_letter(
             .arg(DL_AT)
             .arg(now.as_str());
     }
-    let _: Vec<String> = pipe.query_async(conn).await?;
+    let _: Vec<String> = pipe.pipeline().query_async(conn).await?;
     Ok(())
 }
 
@@ -254,6 +237,33 @@ pub async fn safe_trim_point(
         lowest = Some(lowest.map_or(needed, |current| current.min(needed)));
     }
     Ok(lowest.map(|id| id.to_string()))
+}
+
+/// The group's lag (entries not yet delivered; `None` where Redis cannot
+/// tell) and pending count, for the worker's gauges.
+pub async fn group_progress(
+    conn: &mut (impl ConnectionLike + Send + Sync),
+    names: &StreamNames,
+) -> RedisResult<Option<(Option<u64>, u64)>> {
+    let groups: StreamInfoGroupsReply = conn.xinfo_groups(&names.stream).await?;
+    Ok(groups
+        .groups
+        .iter()
+        .find(|group| group.name == names.group)
+        .map(|group| (group.lag.map(|lag| lag as u64), group.pending as u64)))
+}
+
+/// The number of entries in the streams, summed (`XLEN`; 0 for a missing key).
+pub async fn length(
+    conn: &mut (impl ConnectionLike + Send + Sync),
+    streams: &[String],
+) -> RedisResult<u64> {
+    let mut total = 0;
+    for stream in streams {
+        let length: u64 = conn.xlen(stream).await?;
+        total += length;
+    }
+    Ok(total)
 }
 
 /// `XTRIM <stream> MINID <id>`: drops the entries below `id`. Exact rather

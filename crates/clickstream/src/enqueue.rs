@@ -1,0 +1,296 @@
+//! Appending clicks to the stream, many requests per round trip.
+//!
+//! Every click becomes one stream entry (`XADD <shard key> * …`, the fields
+//! of `domain::stream_entry`) on the shard its `offer_id` routes to, decided
+//! once when the [`Entry`] is made. Entries are never trimmed here: only the
+//! worker trims, and only below what its group has acknowledged.
+//!
+//! Requests do not talk to Redis themselves. They hand their entries to the
+//! [`Enqueuer`] and wait for its answer. One collector task takes whatever has
+//! queued up — a request's worth when the service is idle, thousands under
+//! load — and writes it as one pipeline per shard (a pipeline touches one
+//! slot, so a cluster runs each on one master), the shards side by side. Each
+//! request is answered only when every pipeline holding its own entries has
+//! been acknowledged by Redis.
+//!
+//! With `min_replicas` > 0 each pipeline ends with `WAIT <n> <timeout>` on the
+//! same connection to the same master: the request is acknowledged only when
+//! at least n replicas hold its entries. Fewer is an error like any other
+//! (the caller answers 503); the entries already written stay, and a resend
+//! is absorbed by the worker's exactly-once storage.
+//!
+//! Memory stays bounded: the hand-off channel holds a fixed number of
+//! requests, a collection carries at most `ENQUEUE_MAX_PIPELINE` entries, and
+//! at most `ENQUEUE_MAX_IN_FLIGHT` collections are outstanding.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::StreamClick;
+use redis::Value;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::Conn;
+use crate::layout::{Layout, SlotPipeline};
+
+/// Time for Redis to acknowledge one pipeline.
+pub const ENQUEUE_DURATION_SECONDS: &str = "enqueue_duration_seconds";
+/// Entries per pipeline.
+pub const ENQUEUE_PIPELINE_ENTRIES: &str = "enqueue_pipeline_entries";
+
+/// One stream entry: its shard and its field/value pairs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    shard: usize,
+    fields: [(&'static str, String); 6],
+}
+
+impl Entry {
+    /// The entry of `click` on the shard of `layout` its offer routes to.
+    pub fn new(layout: &Layout, click: &StreamClick) -> Self {
+        Self {
+            shard: layout.shard_of(click.click.offer_id.get()),
+            fields: click.encode(),
+        }
+    }
+
+    pub fn shard(&self) -> usize {
+        self.shard
+    }
+}
+
+/// Requests waiting for the collector at most; senders wait beyond that.
+const HANDOFF_CAPACITY: usize = 4096;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("redis did not acknowledge the entries: {0}")]
+    Redis(String),
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("{acknowledged} of the {wanted} replicas required acknowledged the entries")]
+    NotReplicated { acknowledged: u64, wanted: u32 },
+    #[error("the enqueuer has stopped")]
+    Stopped,
+}
+
+struct Job {
+    entries: Vec<Entry>,
+    done: oneshot::Sender<Result<(), EnqueueError>>,
+}
+
+/// Hands entries to the collector; cheap to clone, one per HTTP worker.
+#[derive(Clone)]
+pub struct Enqueuer {
+    jobs: mpsc::Sender<Job>,
+}
+
+pub struct EnqueuerLimits {
+    pub max_pipeline: usize,
+    pub max_in_flight: usize,
+    /// How long a collection may take, replication included.
+    pub timeout: Duration,
+    /// Replicas that must hold the entries before they count as written (0: the master's word is enough).
+    pub min_replicas: u32,
+    /// `WAIT`'s own timeout; below `timeout`.
+    pub replica_timeout: Duration,
+}
+
+impl Enqueuer {
+    /// Starts the collector on the current Tokio runtime. It stops when every
+    /// `Enqueuer` clone is dropped, after answering what it has taken.
+    pub fn start(redis: Conn, layout: &Layout, limits: EnqueuerLimits) -> (Self, JoinHandle<()>) {
+        let (jobs, receiver) = mpsc::channel(HANDOFF_CAPACITY);
+        let collector = Collector {
+            redis,
+            stream_keys: layout.streams().into(),
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
+            limits,
+        };
+        (Self { jobs }, tokio::spawn(collector.run(receiver)))
+    }
+
+    /// Appends `entries` to the stream; `Ok` only once Redis has acknowledged all of them.
+    pub async fn enqueue(&self, entries: Vec<Entry>) -> Result<(), EnqueueError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let (done, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { entries, done })
+            .await
+            .map_err(|_| EnqueueError::Stopped)?;
+        answer.await.unwrap_or(Err(EnqueueError::Stopped))
+    }
+}
+
+struct Collector {
+    redis: Conn,
+    stream_keys: Arc<[String]>,
+    in_flight: Arc<Semaphore>,
+    limits: EnqueuerLimits,
+}
+
+impl Collector {
+    async fn run(self, mut receiver: mpsc::Receiver<Job>) {
+        let mut pipelines = tokio::task::JoinSet::new();
+        while let Some(first) = receiver.recv().await {
+            // Waiting for a slot lets more requests queue up behind `first`,
+            // so the next pipeline is fuller exactly when Redis is busy.
+            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                break;
+            };
+            let mut size = first.entries.len();
+            let mut jobs = vec![first];
+            while size < self.limits.max_pipeline {
+                match receiver.try_recv() {
+                    Ok(job) => {
+                        size += job.entries.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let redis = self.redis.clone();
+            let keys = Arc::clone(&self.stream_keys);
+            let limits = Replication::of(&self.limits);
+            pipelines.spawn(async move {
+                write_collection(redis, &keys, jobs, size, limits).await;
+                drop(permit);
+            });
+            while pipelines.try_join_next().is_some() {}
+        }
+        while pipelines.join_next().await.is_some() {}
+    }
+}
+
+/// What a collection waits for.
+#[derive(Clone, Copy)]
+struct Replication {
+    timeout: Duration,
+    min_replicas: u32,
+    replica_timeout: Duration,
+}
+
+impl Replication {
+    fn of(limits: &EnqueuerLimits) -> Self {
+        Self {
+            timeout: limits.timeout,
+            min_replicas: limits.min_replicas,
+            replica_timeout: limits.replica_timeout,
+        }
+    }
+}
+
+/// Writes the jobs' entries, one pipeline per shard, and answers each job
+/// with the outcome of the shards its own entries went to.
+#[tracing::instrument(name = "enqueue_pipeline", skip_all, fields(requests = jobs.len(), entries = size))]
+async fn write_collection(
+    redis: Conn,
+    keys: &[String],
+    jobs: Vec<Job>,
+    size: usize,
+    replication: Replication,
+) {
+    let mut pipelines = shard_pipelines(keys, jobs.iter().flat_map(|job| &job.entries));
+    let started = std::time::Instant::now();
+    let writes = pipelines.iter_mut().map(|(pipe, count)| {
+        let mut redis = redis.clone();
+        let count = *count;
+        async move {
+            if pipe.is_empty() {
+                return Ok(());
+            }
+            if replication.min_replicas > 0 {
+                pipe.keyless("WAIT")
+                    .arg(replication.min_replicas)
+                    .arg(replication.replica_timeout.as_millis() as u64);
+            }
+            write_pipeline(&mut redis, pipe, count, replication).await
+        }
+    });
+    let results = futures_util::future::join_all(writes).await;
+    metrics::histogram!(ENQUEUE_DURATION_SECONDS).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(ENQUEUE_PIPELINE_ENTRIES).record(size as f64);
+    for (shard, result) in results.iter().enumerate() {
+        if let Err(error) = result {
+            tracing::warn!(%error, stream = %keys[shard], "enqueue failed; the requests are answered 503");
+        }
+    }
+    for job in jobs {
+        let outcome = job
+            .entries
+            .iter()
+            .find_map(|entry| results[entry.shard].clone().err())
+            .map_or(Ok(()), Err);
+        // A caller that went away no longer needs the answer.
+        let _ = job.done.send(outcome);
+    }
+}
+
+/// One pipeline of `XADD`s per shard, with the number of entries in each.
+fn shard_pipelines<'a>(
+    keys: &[String],
+    entries: impl Iterator<Item = &'a Entry>,
+) -> Vec<(SlotPipeline, usize)> {
+    let mut pipelines: Vec<(SlotPipeline, usize)> =
+        (0..keys.len()).map(|_| (SlotPipeline::new(), 0)).collect();
+    for entry in entries {
+        let (pipe, count) = &mut pipelines[entry.shard];
+        let command = pipe.cmd("XADD", &keys[entry.shard]).arg("*");
+        for (field, value) in &entry.fields {
+            command.arg(*field).arg(value.as_str());
+        }
+        *count += 1;
+    }
+    pipelines
+}
+
+/// Appends `entries` directly, one pipeline per shard, one shard after the
+/// other: for tools and tests that need no collector (the bench's preload,
+/// the chaos suite, test fixtures).
+pub async fn append(conn: &mut Conn, layout: &Layout, entries: &[Entry]) -> redis::RedisResult<()> {
+    for (pipe, count) in shard_pipelines(layout.streams(), entries.iter()) {
+        if count > 0 {
+            let _: Vec<Value> = pipe.pipeline().query_async(conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One shard's pipeline: `count` XADDs, then `WAIT` when replicas are required.
+async fn write_pipeline(
+    redis: &mut Conn,
+    pipe: &SlotPipeline,
+    count: usize,
+    replication: Replication,
+) -> Result<(), EnqueueError> {
+    let reply = tokio::time::timeout(
+        replication.timeout,
+        pipe.pipeline().query_async::<Vec<Value>>(redis),
+    )
+    .await
+    .map_err(|_| EnqueueError::Timeout(replication.timeout))?
+    .map_err(|error| EnqueueError::Redis(error.to_string()))?;
+    let expected = count + usize::from(replication.min_replicas > 0);
+    if reply.len() != expected {
+        return Err(EnqueueError::Redis(format!(
+            "{} replies for {count} entries",
+            reply.len()
+        )));
+    }
+    if replication.min_replicas > 0 {
+        let acknowledged = match reply.last() {
+            Some(Value::Int(replicas)) => u64::try_from(*replicas).unwrap_or(0),
+            _ => 0,
+        };
+        if acknowledged < u64::from(replication.min_replicas) {
+            return Err(EnqueueError::NotReplicated {
+                acknowledged,
+                wanted: replication.min_replicas,
+            });
+        }
+    }
+    Ok(())
+}
