@@ -259,20 +259,40 @@ pub async fn append(conn: &mut Conn, layout: &Layout, entries: &[Entry]) -> redi
     Ok(())
 }
 
-/// One shard's pipeline: `count` XADDs, then `WAIT` when replicas are required.
+/// One shard's pipeline: `count` XADDs, then `WAIT` when replicas are
+/// required. A cluster answers a pipeline on a slot that has moved with
+/// `MOVED`/`ASK` per command, which the client library does not follow for
+/// pipelines: then one keyed command makes it learn the slot's new owner,
+/// and the pipeline is sent again while time is left. Entries a first
+/// attempt did write before the slot moved are written twice, which the
+/// worker's exactly-once storage absorbs.
 async fn write_pipeline(
     redis: &mut Conn,
     pipe: &SlotPipeline,
     count: usize,
     replication: Replication,
 ) -> Result<(), EnqueueError> {
-    let reply = tokio::time::timeout(
-        replication.timeout,
-        pipe.pipeline().query_async::<Vec<Value>>(redis),
-    )
-    .await
-    .map_err(|_| EnqueueError::Timeout(replication.timeout))?
-    .map_err(|error| EnqueueError::Redis(error.to_string()))?;
+    let deadline = tokio::time::Instant::now() + replication.timeout;
+    let mut pause = REDIRECT_PAUSE_MIN;
+    let reply = loop {
+        let attempt =
+            tokio::time::timeout_at(deadline, pipe.pipeline().query_async::<Vec<Value>>(redis))
+                .await
+                .map_err(|_| EnqueueError::Timeout(replication.timeout))?;
+        match attempt {
+            Ok(reply) => break reply,
+            Err(error) if is_redirect(&error) && tokio::time::Instant::now() + pause < deadline => {
+                if let Some(key) = pipe.key() {
+                    // Following the redirect updates the client's slot map.
+                    let _: redis::RedisResult<bool> =
+                        redis::cmd("EXISTS").arg(key).query_async(redis).await;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(REDIRECT_PAUSE_MAX);
+            }
+            Err(error) => return Err(EnqueueError::Redis(error.to_string())),
+        }
+    };
     let expected = count + usize::from(replication.min_replicas > 0);
     if reply.len() != expected {
         return Err(EnqueueError::Redis(format!(
@@ -293,4 +313,16 @@ async fn write_pipeline(
         }
     }
     Ok(())
+}
+
+/// Shortest and longest wait before a pipeline follows a moved slot again.
+const REDIRECT_PAUSE_MIN: Duration = Duration::from_millis(5);
+const REDIRECT_PAUSE_MAX: Duration = Duration::from_millis(100);
+
+/// A slot that moved or is moving (resharding, a failover): worth another try.
+fn is_redirect(error: &redis::RedisError) -> bool {
+    matches!(
+        error.code(),
+        Some("MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN")
+    )
 }

@@ -109,15 +109,105 @@ pub async fn pending_by_consumer(
 }
 
 /// Appends an entry as is, past every check (a poison entry); returns its ID.
-pub async fn add_raw(
+pub async fn add_raw<F: AsRef<[u8]>, V: AsRef<[u8]>>(
     conn: &mut (impl ConnectionLike + Send + Sync),
     stream: &str,
-    fields: &[(&str, &[u8])],
+    fields: &[(F, V)],
 ) -> RedisResult<String> {
     let mut command = redis::cmd("XADD");
     command.arg(stream).arg("*");
     for (field, value) in fields {
-        command.arg(*field).arg(*value);
+        command.arg(field.as_ref()).arg(value.as_ref());
     }
     command.query_async(conn).await
+}
+
+/// Every entry of the stream, oldest first (`XRANGE - +`).
+pub async fn entries(
+    conn: &mut (impl ConnectionLike + Send + Sync),
+    stream: &str,
+) -> RedisResult<Vec<crate::RawEntry>> {
+    let reply: Value = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await?;
+    Ok(crate::consumer::parse_entries(reply))
+}
+
+/// Entries delivered to the group and not yet acknowledged (0 without a group).
+pub async fn pending_count(
+    conn: &mut (impl ConnectionLike + Send + Sync),
+    names: &StreamNames,
+) -> RedisResult<u64> {
+    Ok(group(conn, names).await?.map_or(0, |group| group.pending))
+}
+
+/// The first `count` pending entries of the group: `(entry id, consumer)`.
+pub async fn pending_entries(
+    conn: &mut (impl ConnectionLike + Send + Sync),
+    names: &StreamNames,
+    count: usize,
+) -> RedisResult<Vec<(String, String)>> {
+    let reply: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+        .arg(&names.stream)
+        .arg(&names.group)
+        .arg("-")
+        .arg("+")
+        .arg(count)
+        .query_async(conn)
+        .await?;
+    Ok(reply
+        .ids
+        .into_iter()
+        .map(|entry| (entry.id, entry.consumer))
+        .collect())
+}
+
+/// How a node persists writes, by its own `CONFIG GET`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Persistence {
+    /// `appendonly`: whether it keeps an append-only file.
+    pub append_only: bool,
+    /// `appendfsync`: `always`, `everysec` or `no`.
+    pub append_fsync: String,
+    /// `save`: the snapshot points (empty: none).
+    pub save: String,
+}
+
+impl std::fmt::Display for Persistence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.append_only {
+            write!(f, "appendonly yes, appendfsync {}", self.append_fsync)?;
+        } else {
+            write!(f, "appendonly no")?;
+        }
+        write!(f, ", save \"{}\"", self.save)
+    }
+}
+
+/// The persistence settings of the node the connection reaches (on a
+/// cluster, of whichever node the client picks: the bench and the tests
+/// start nodes that all share one configuration).
+pub async fn persistence(
+    conn: &mut (impl ConnectionLike + Send + Sync),
+) -> RedisResult<Persistence> {
+    // One parameter per call: several in one CONFIG GET need Redis 7.
+    let mut get = async |name: &str| -> RedisResult<String> {
+        let pairs: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg(name)
+            .query_async(&mut *conn)
+            .await?;
+        Ok(pairs.into_iter().nth(1).unwrap_or_default())
+    };
+    let append_only = get("appendonly").await? == "yes";
+    let append_fsync = get("appendfsync").await?;
+    let save = get("save").await?;
+    Ok(Persistence {
+        append_only,
+        append_fsync,
+        save,
+    })
 }

@@ -138,6 +138,8 @@ pub fn slot_of(key: &[u8]) -> u16 {
 pub(crate) struct SlotPipeline {
     pipe: redis::Pipeline,
     slot: Option<u16>,
+    /// The first command's key: where the pipeline goes.
+    key: Option<String>,
 }
 
 impl SlotPipeline {
@@ -145,6 +147,7 @@ impl SlotPipeline {
         Self {
             pipe: redis::pipe(),
             slot: None,
+            key: None,
         }
     }
 
@@ -156,13 +159,20 @@ impl SlotPipeline {
             "cross-slot pipeline: `{key}` is in slot {slot}, the pipeline in {:?}",
             self.slot
         );
-        self.slot.get_or_insert(slot);
+        if self.slot.is_none() {
+            self.slot = Some(slot);
+            self.key = Some(key.to_owned());
+        }
         self.pipe.cmd(name).arg(key)
     }
 
     /// A command without a key (`WAIT`): it runs where the others do.
     pub(crate) fn keyless(&mut self, name: &str) -> &mut redis::Pipeline {
         self.pipe.cmd(name)
+    }
+
+    pub(crate) fn key(&self) -> Option<&str> {
+        self.key.as_deref()
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -65,4 +65,5 @@ pub use connection::{Conn, ConnectError, Redis};
 pub use consumer::{EntryId, RawEntry, StreamNames};
 pub use enqueue::{EnqueueError, Enqueuer, EnqueuerLimits, Entry};
 pub use layout::{DEFAULT_GROUP, DEFAULT_QUEUE, Layout};
+pub use redis::{RedisError, RedisResult};
 pub use settings::RedisSettings;

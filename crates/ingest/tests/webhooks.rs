@@ -122,29 +122,11 @@ impl TestApp {
 
     async fn entries(&self) -> Vec<domain::StreamClick> {
         let mut conn = self.stream.conn().await;
-        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(&self.stream.key)
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
+        clickstream::inspect::entries(&mut conn, &self.stream.key)
             .await
-            .expect("xrange");
-        reply
-            .ids
+            .expect("xrange")
             .iter()
-            .map(|entry| {
-                let pairs: Vec<(String, Vec<u8>)> = entry
-                    .map
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            redis::from_redis_value::<Vec<u8>>(v.clone()).expect("bytes"),
-                        )
-                    })
-                    .collect();
-                domain::StreamClick::decode(&pairs).expect("decodable entry")
-            })
+            .map(|entry| domain::StreamClick::decode(&entry.fields).expect("decodable entry"))
             .collect()
     }
 
@@ -494,13 +476,12 @@ async fn shutdown_finishes_and_stops() {
 async fn a_backlog_over_the_limit_answers_503_until_it_drains() {
     let app = spawn_with(&["--stream-max-backlog=5"], None).await;
     let mut conn = app.stream.conn().await;
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&app.stream.key)
-        .arg("clicks-workers")
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(&mut conn)
+    let names = clickstream::StreamNames {
+        stream: app.stream.key.clone(),
+        group: clickstream::DEFAULT_GROUP.to_owned(),
+        consumer: "test-consumer".to_owned(),
+    };
+    clickstream::consumer::ensure_group(&mut conn, &names)
         .await
         .expect("group");
     let get_status = |path: &'static str| {
@@ -552,23 +533,12 @@ async fn a_backlog_over_the_limit_answers_503_until_it_drains() {
     assert_eq!(health["checks"]["backlog"]["entries"], 5);
 
     // A consumer takes and acknowledges everything: ingest recovers by itself.
-    let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("clicks-workers")
-        .arg("test-consumer")
-        .arg("STREAMS")
-        .arg(&app.stream.key)
-        .arg(">")
-        .query_async(&mut conn)
+    let entries = clickstream::consumer::read_group(&mut conn, &names, ">", 100, None)
         .await
         .expect("read");
-    let ids: Vec<String> = reply.keys[0].ids.iter().map(|e| e.id.clone()).collect();
+    let ids: Vec<&str> = entries.iter().map(|entry| entry.id.as_str()).collect();
     assert_eq!(ids.len(), 5, "the 503 enqueued nothing");
-    let _: u64 = redis::cmd("XACK")
-        .arg(&app.stream.key)
-        .arg("clicks-workers")
-        .arg(&ids)
-        .query_async(&mut conn)
+    clickstream::consumer::ack(&mut conn, &names, &ids)
         .await
         .expect("ack");
     tokio::time::sleep(ingest::backlog::POLL_EVERY * 3).await;

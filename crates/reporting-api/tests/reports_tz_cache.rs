@@ -165,9 +165,20 @@ async fn get_cached(api: &Api, path: &str) -> (String, Value) {
 
 #[tokio::test]
 async fn the_cache_never_serves_an_answer_older_than_the_last_commit() {
+    cache_follows_commits(testkit::DEFAULT_REDIS_URL).await;
+}
+
+/// The same cache on a Redis Cluster: its keys spread over the masters.
+#[tokio::test]
+async fn the_cache_works_the_same_on_a_redis_cluster() {
+    let cluster = testkit::RedisCluster::start().await;
+    cache_follows_commits(&cluster.url()).await;
+}
+
+async fn cache_follows_commits(redis_url: &str) {
     let db = TestDb::create().await;
     commit(&db, &[click("a", 1, "2024-01-15T10:00:00Z")]).await;
-    let api = Api::start(&db, &[]).await;
+    let api = Api::start_with_redis(&db, redis_url, &[]).await;
     let aggregated = "/api/reports/aggregated?start_date=2024-01-15&end_date=2024-01-15";
     let summary = "/api/reports/summary?start_date=2024-01-15&end_date=2024-01-15";
     let zoned =

@@ -285,7 +285,7 @@ impl Worker {
 
     async fn with_group<T>(
         &self,
-        call: impl Future<Output = redis::RedisResult<T>>,
+        call: impl Future<Output = clickstream::RedisResult<T>>,
     ) -> anyhow::Result<T> {
         match call.await {
             Err(error) if stream::is_missing_group(&error) => {

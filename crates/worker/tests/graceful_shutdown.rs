@@ -86,39 +86,26 @@ async fn client(base: String, number: usize, accepted_so_far: Arc<AtomicUsize>) 
 
 /// The entries pending in the group, by consumer: `(entry id, consumer)`.
 async fn pending_entries(stream: &TestStream) -> Vec<(String, String)> {
-    let mut conn = stream.conn().await;
-    let reply: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
-        .arg(&stream.key)
-        .arg(DEFAULT_GROUP)
-        .arg("-")
-        .arg("+")
-        .arg(100_000)
-        .query_async(&mut conn)
+    let names = StreamNames {
+        stream: stream.key.clone(),
+        group: DEFAULT_GROUP.to_owned(),
+        consumer: String::new(),
+    };
+    clickstream::inspect::pending_entries(&mut stream.conn().await, &names, 100_000)
         .await
-        .expect("xpending");
-    reply
-        .ids
-        .into_iter()
-        .map(|entry| (entry.id, entry.consumer))
-        .collect()
+        .expect("xpending")
 }
 
 /// The click id of each stream entry.
 async fn click_ids_by_entry(stream: &TestStream) -> HashMap<String, String> {
-    let mut conn = stream.conn().await;
-    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(&stream.key)
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
+    let entries = clickstream::inspect::entries(&mut stream.conn().await, &stream.key)
         .await
         .expect("xrange");
-    reply
-        .ids
+    entries
         .into_iter()
         .map(|entry| {
-            let click_id: String = entry.get("click_id").expect("click_id");
-            (entry.id, click_id)
+            let click = domain::StreamClick::decode(&entry.fields).expect("a click entry");
+            (entry.id, click.click.click_id)
         })
         .collect()
 }

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use clap::Parser;
-use redis::AsyncCommands;
 use serde_json::{Value, json};
 use testkit::{RedisCluster, TestDb, TestStream};
 use tokio_util::sync::CancellationToken;
@@ -105,26 +104,34 @@ async fn clicks_flow_through_every_shard(stream: TestStream) {
     let mut conn = stream.conn().await;
     let mut total = 0u64;
     for (shard, key) in keys.iter().enumerate() {
-        let entries: redis::streams::StreamRangeReply = conn.xrange_all(key).await.expect("xrange");
-        assert!(entries.ids.len() > 20, "{key}: {}", entries.ids.len());
-        for entry in &entries.ids {
-            let offer_id: String = entry.get("offer_id").expect("offer_id");
+        let entries = clickstream::inspect::entries(&mut conn, key)
+            .await
+            .expect("xrange");
+        assert!(entries.len() > 20, "{key}: {}", entries.len());
+        for entry in &entries {
+            let click = domain::StreamClick::decode(&entry.fields).expect("a click");
+            let offer_id = click.click.offer_id.get();
             assert_eq!(
-                clickstream::layout::shard_of(offer_id.parse().expect("digits"), SHARDS as usize),
+                clickstream::layout::shard_of(offer_id, SHARDS as usize),
                 shard,
                 "{offer_id}"
             );
         }
-        total += entries.ids.len() as u64;
+        total += entries.len() as u64;
     }
     assert_eq!(total, 200 + 50 + 200);
-    let plain: u64 = conn.exists(&stream.key).await.expect("exists");
+    let plain = clickstream::consumer::length(&mut conn, std::slice::from_ref(&stream.key))
+        .await
+        .expect("xlen");
     assert_eq!(plain, 0);
     // An undecodable entry on shard 2 must end in shard 2's dead letters.
-    let _: String = conn
-        .xadd(&keys[2], "*", &[("click_id", "broken"), ("offer_id", "x")])
-        .await
-        .expect("xadd");
+    clickstream::inspect::add_raw(
+        &mut conn,
+        &keys[2],
+        &[("click_id", "broken"), ("offer_id", "x")],
+    )
+    .await
+    .expect("xadd");
 
     let mut workers = Vec::new();
     for name in ["shard-a", "shard-b"] {
@@ -138,20 +145,16 @@ async fn clicks_flow_through_every_shard(stream: TestStream) {
     assert_eq!(db.settled_click_count(expected).await, expected);
     assert_eq!(db.daily_mismatches_and_total().await, (0, expected));
     // Nothing left pending on any shard; the poison entry sits on its own.
-    for (shard, key) in keys.iter().enumerate() {
-        let pending: redis::streams::StreamPendingReply = conn
-            .xpending(key, clickstream::consumer::DEFAULT_GROUP)
+    let shards = worker_settings(&db, &stream, "shard-check").shard_names("shard-check");
+    for (shard, names) in shards.iter().enumerate() {
+        let pending = clickstream::inspect::pending_count(&mut conn, names)
             .await
             .expect("xpending");
-        assert_eq!(pending.count(), 0, "{key}");
-        let dead: u64 = conn
-            .xlen(format!(
-                "{key}{}",
-                clickstream::consumer::DEAD_LETTER_SUFFIX
-            ))
+        assert_eq!(pending, 0, "{}", names.stream);
+        let dead = clickstream::dead_letter::list(&mut conn, names, usize::MAX)
             .await
-            .expect("xlen");
-        assert_eq!(dead, u64::from(shard == 2), "{key}");
+            .expect("dead letters");
+        assert_eq!(dead.len(), usize::from(shard == 2), "{}", names.stream);
     }
 
     // Listing walks every shard, even after the count is used up on one.
@@ -180,40 +183,20 @@ async fn clicks_flow_through_every_shard(stream: TestStream) {
     assert_eq!(code, std::process::ExitCode::SUCCESS);
     let mut back_on_shard = false;
     for _ in 0..100 {
-        let dead: u64 = conn
-            .xlen(format!(
-                "{}{}",
-                keys[2],
-                clickstream::consumer::DEAD_LETTER_SUFFIX
-            ))
-            .await
-            .expect("xlen");
         // Replayed onto shard 2, consumed again, and dead-lettered again:
         // the entry never leaves its shard.
-        let reasons: redis::streams::StreamRangeReply = conn
-            .xrange_all(format!(
-                "{}{}",
-                keys[2],
-                clickstream::consumer::DEAD_LETTER_SUFFIX
-            ))
+        let dead = clickstream::dead_letter::list(&mut conn, &shards[2], usize::MAX)
             .await
-            .expect("xrange");
-        if dead == 1
-            && reasons.ids.iter().any(|entry| {
-                entry
-                    .get::<String>(clickstream::consumer::DL_SOURCE_ID)
-                    .is_some_and(|source| source.starts_with(char::is_numeric))
-                    && entry.get::<String>("offer_id").as_deref() == Some("x")
-            })
-            && conn
-                .xpending::<_, _, redis::streams::StreamPendingReply>(
-                    &keys[2],
-                    clickstream::consumer::DEFAULT_GROUP,
-                )
-                .await
-                .expect("xpending")
-                .count()
-                == 0
+            .expect("dead letters");
+        let pending = clickstream::inspect::pending_count(&mut conn, &shards[2])
+            .await
+            .expect("xpending");
+        if dead.len() == 1
+            && dead[0].source_id.starts_with(char::is_numeric)
+            && dead[0]
+                .fields
+                .contains(&("offer_id".to_owned(), "x".to_owned()))
+            && pending == 0
         {
             back_on_shard = true;
             break;
@@ -221,15 +204,11 @@ async fn clicks_flow_through_every_shard(stream: TestStream) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(back_on_shard, "the replayed entry is handled on its shard");
-    for key in [&keys[0], &keys[1], &keys[3]] {
-        let dead: u64 = conn
-            .xlen(format!(
-                "{key}{}",
-                clickstream::consumer::DEAD_LETTER_SUFFIX
-            ))
+    for names in [&shards[0], &shards[1], &shards[3]] {
+        let dead = clickstream::dead_letter::list(&mut conn, names, usize::MAX)
             .await
-            .expect("xlen");
-        assert_eq!(dead, 0, "{key}");
+            .expect("dead letters");
+        assert!(dead.is_empty(), "{}", names.stream);
     }
     assert_eq!(db.scalar("SELECT COUNT(*) FROM clicks").await, expected);
 
@@ -510,4 +489,96 @@ async fn a_slot_without_a_master_answers_503_and_recovers() {
 
     ingest.stop().await;
     stream.drop().await;
+}
+
+/// A shard's slot moves to another master under load (resharding): the
+/// clients follow `ASK` and `MOVED` without a restart, the consumer group
+/// moves with its stream, and every click is stored exactly once.
+#[tokio::test]
+async fn clicks_keep_flowing_while_a_shard_moves_to_another_master() {
+    let cluster = RedisCluster::start().await;
+    let stream = TestStream::create_on(&cluster.url());
+    let db = TestDb::create().await;
+    let shutdown = CancellationToken::new();
+    let keys = stream.layout(SHARDS).streams().to_vec();
+    let slot = clickstream::layout::slot_of(keys[0].as_bytes());
+    let from = cluster.master_of_slot(slot).await;
+    let to = cluster
+        .masters()
+        .await
+        .into_iter()
+        .find(|master| *master != from)
+        .expect("another master");
+
+    let shards_flag = format!("--clicks-stream-shards={SHARDS}");
+    let ingest = Ingest::start(
+        &stream.redis_url,
+        &stream.key,
+        &["--http-workers=2", &shards_flag],
+    )
+    .await;
+    let app =
+        worker::Application::build(worker_settings(&db, &stream, "reshard"), shutdown.clone())
+            .await
+            .expect("worker");
+    let worker = tokio::spawn(app.run_until_stopped());
+    let offers: Vec<u64> = offers_of_shard(0).take(8).collect();
+    let post = |id: String, offer: u64| {
+        let ingest = &ingest;
+        async move {
+            let body = serde_json::to_vec(&routed_click(&id, offer)).expect("json");
+            let status = ingest
+                .post_signed("/api/webhook/clicks", body)
+                .await
+                .status()
+                .as_u16();
+            (id, offer, status)
+        }
+    };
+
+    let mut refused = Vec::new();
+    let send_round = async |round: u64, refused: &mut Vec<(String, u64)>| {
+        let requests = (0..8u64).map(|n| post(format!("rs-{round}-{n}"), offers[n as usize]));
+        for (id, offer, status) in futures_util::future::join_all(requests).await {
+            match status {
+                202 => {}
+                503 => refused.push((id, offer)),
+                other => panic!("{id}: {other}"),
+            }
+        }
+    };
+    for round in 0..10 {
+        send_round(round, &mut refused).await;
+    }
+    assert!(refused.is_empty(), "{refused:?}");
+    // The move and the traffic side by side.
+    let moving = cluster.move_slot(slot, to, Duration::from_millis(100));
+    let traffic = async {
+        let mut refused_meanwhile = Vec::new();
+        for round in 10..40 {
+            send_round(round, &mut refused_meanwhile).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        refused_meanwhile
+    };
+    let ((), refused_meanwhile) = tokio::join!(moving, traffic);
+    assert_eq!(cluster.master_of_slot(slot).await, to, "the slot moved");
+    for round in 40..50 {
+        send_round(round, &mut refused).await;
+    }
+    assert!(
+        refused.is_empty(),
+        "after the move every click is accepted: {refused:?}"
+    );
+    // Ingest follows the moved slot itself: no sender had to retry.
+    assert!(refused_meanwhile.is_empty(), "{refused_meanwhile:?}");
+    let expected = 50 * 8;
+    assert_eq!(db.settled_click_count(expected).await, expected);
+    assert_eq!(db.daily_mismatches_and_total().await, (0, expected));
+
+    shutdown.cancel();
+    worker.await.expect("join").expect("worker");
+    ingest.stop().await;
+    stream.drop().await;
+    db.drop().await;
 }

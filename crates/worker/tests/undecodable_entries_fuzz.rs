@@ -57,13 +57,7 @@ fn entry() -> impl Strategy<Value = Fields> {
 }
 
 async fn xadd(stream: &TestStream, fields: &Fields) -> String {
-    let mut command = redis::cmd("XADD");
-    command.arg(&stream.key).arg("*");
-    for (field, value) in fields {
-        command.arg(field.as_slice()).arg(value.as_slice());
-    }
-    command
-        .query_async(&mut stream.conn().await)
+    clickstream::inspect::add_raw(&mut stream.conn().await, &stream.key, fields)
         .await
         .expect("xadd")
 }
@@ -100,13 +94,14 @@ async fn dead_lettered(stream: &TestStream, names: &StreamNames) -> HashMap<Stri
 }
 
 async fn pending(stream: &TestStream) -> usize {
-    let reply: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-        .arg(&stream.key)
-        .arg(DEFAULT_GROUP)
-        .query_async(&mut stream.conn().await)
+    let names = StreamNames {
+        stream: stream.key.clone(),
+        group: DEFAULT_GROUP.to_owned(),
+        consumer: String::new(),
+    };
+    clickstream::inspect::pending_count(&mut stream.conn().await, &names)
         .await
-        .expect("xpending");
-    reply.count()
+        .expect("xpending") as usize
 }
 
 async fn check(db: &TestDb, entries: &[Fields]) -> Result<(), TestCaseError> {

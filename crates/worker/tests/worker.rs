@@ -140,26 +140,24 @@ impl Env {
     }
 
     async fn pending(&self) -> u64 {
-        let mut conn = self.stream.conn().await;
-        let reply: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-            .arg(&self.stream.key)
-            .arg("clicks-workers")
-            .query_async(&mut conn)
+        let names = self.options("any").names;
+        clickstream::inspect::pending_count(&mut self.stream.conn().await, &names)
             .await
-            .expect("xpending");
-        reply.count() as u64
+            .expect("xpending")
     }
 
-    async fn dead_letters(&self) -> Vec<redis::streams::StreamId> {
-        let mut conn = self.stream.conn().await;
-        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(format!("{}:dead-letter", self.stream.key))
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
+    async fn dead_letters(&self) -> Vec<clickstream::dead_letter::DeadLetter> {
+        let names = self.options("any").names;
+        clickstream::dead_letter::list(&mut self.stream.conn().await, &names, usize::MAX)
             .await
-            .expect("xrange");
-        reply.ids
+            .expect("dead letters")
+    }
+
+    /// Appends an entry past ingest's checks.
+    async fn add_raw(&self, fields: &[(&str, &str)]) {
+        clickstream::inspect::add_raw(&mut self.stream.conn().await, &self.stream.key, fields)
+            .await
+            .expect("xadd");
     }
 
     async fn drop(self) {
@@ -462,30 +460,16 @@ async fn entries_of_a_dead_consumer_are_claimed_by_another() {
 async fn an_undecodable_entry_goes_to_the_dead_letter_stream_and_the_rest_flows() {
     let env = Env::new().await;
     env.add(&[click("p", 1)]).await;
-    {
-        let mut conn = env.stream.conn().await;
-        let _: String = redis::cmd("XADD")
-            .arg(&env.stream.key)
-            .arg("*")
-            .arg("garbage")
-            .arg("x")
-            .query_async(&mut conn)
-            .await
-            .expect("xadd");
-        let mut bad = domain::StreamClick {
-            click: click("p", 2),
-            received_at: chrono::Utc::now(),
-        }
-        .encode()
-        .to_vec();
-        bad[1].1 = "-4".to_owned();
-        let mut command = redis::cmd("XADD");
-        command.arg(&env.stream.key).arg("*");
-        for (field, value) in &bad {
-            command.arg(*field).arg(value);
-        }
-        let _: String = command.query_async(&mut conn).await.expect("xadd");
+    env.add_raw(&[("garbage", "x")]).await;
+    let mut bad = domain::StreamClick {
+        click: click("p", 2),
+        received_at: chrono::Utc::now(),
     }
+    .encode()
+    .to_vec();
+    bad[1].1 = "-4".to_owned();
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(f, v)| (*f, v.as_str())).collect();
+    env.add_raw(&bad).await;
     env.add(&[click("p", 3)]).await;
     let mut worker = env.worker("w1").await;
     let reports = drain(&mut worker).await;
@@ -494,12 +478,15 @@ async fn an_undecodable_entry_goes_to_the_dead_letter_stream_and_the_rest_flows(
     assert_eq!(env.pending().await, 0, "dead letters are acknowledged too");
     let dead = env.dead_letters().await;
     assert_eq!(dead.len(), 2);
-    let reason: String = dead[0].get("dead_letter_reason").expect("reason");
+    let reason = &dead[0].reason;
     assert!(reason.contains("click_id"), "{reason}");
-    let reason: String = dead[1].get("dead_letter_reason").expect("reason");
+    let reason = &dead[1].reason;
     assert!(reason.contains("offer_id"), "{reason}");
-    let original: String = dead[0].get("garbage").expect("original fields kept");
-    assert_eq!(original, "x");
+    assert_eq!(
+        dead[0].fields,
+        [("garbage".to_owned(), "x".to_owned())],
+        "original fields kept"
+    );
     env.assert_aggregates_match_clicks().await;
     env.drop().await;
 }
@@ -520,7 +507,7 @@ async fn an_entry_delivered_too_many_times_is_dead_lettered() {
     assert_eq!(reports.iter().map(|r| r.dead_lettered).sum::<usize>(), 1);
     assert_eq!(env.clicks().await, 0);
     let dead = env.dead_letters().await;
-    let reason: String = dead[0].get("dead_letter_reason").expect("reason");
+    let reason = &dead[0].reason;
     assert!(reason.contains("delivered 3 times"), "{reason}");
     env.drop().await;
 }
@@ -554,14 +541,13 @@ async fn only_acknowledged_entries_are_trimmed() {
         .await;
     let trimmed = worker.trim_acknowledged().await.expect("trim");
     assert_eq!(trimmed, 25);
-    let mut conn = env.stream.conn().await;
-    let len: u64 = redis::cmd("XLEN")
-        .arg(&env.stream.key)
-        .query_async(&mut conn)
-        .await
-        .expect("xlen");
+    let len = clickstream::consumer::length(
+        &mut env.stream.conn().await,
+        std::slice::from_ref(&env.stream.key),
+    )
+    .await
+    .expect("xlen");
     assert_eq!(len, 20, "pending and unread entries stay");
-    drop(conn);
     let mut other = env.worker_with(other_options).await;
     drain(&mut other).await;
     assert_eq!(env.clicks().await, 45);
@@ -743,17 +729,7 @@ async fn dead_letters_can_be_listed_and_replayed_and_count_once() {
         let mut worker = env.worker_with(options.clone()).await;
         worker.read_batch().await.expect("read").expect("a batch");
     }
-    {
-        let mut conn = env.stream.conn().await;
-        let _: String = redis::cmd("XADD")
-            .arg(&env.stream.key)
-            .arg("*")
-            .arg("garbage")
-            .arg("x")
-            .query_async(&mut conn)
-            .await
-            .expect("xadd");
-    }
+    env.add_raw(&[("garbage", "x")]).await;
     let mut worker = env.worker_with(options.clone()).await;
     drain(&mut worker).await;
     assert_eq!(env.clicks().await, 0);

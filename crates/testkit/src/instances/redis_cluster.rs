@@ -24,6 +24,7 @@ use rand::Rng;
 use redis::FromRedisValue;
 
 mod report;
+mod resharding;
 
 use self::report::{NodeEntry, Report, check_ok};
 use super::process::port_is_free;
