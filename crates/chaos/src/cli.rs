@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+/// The highest scenario number.
+pub const LAST_SCENARIO: u8 = 11;
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "clicks-chaos",
@@ -17,11 +20,13 @@ pub struct Cli {
     #[arg(long, value_enum, default_value = "short")]
     pub profile: Profile,
 
-    /// Scenarios to run, by number (default: 1-7 for short, 1-8 for long):
-    /// 1 worker kill -9, 2 ingest kill -9, 3 MariaDB down, 4 Redis down,
-    /// 5 delays and resets between worker and MariaDB, 6 poison entries,
-    /// 7 duplicate storm, 8 soak.
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=8))]
+    /// Scenarios to run, by number (default: 1-7 and 9 for short, 1-11 for
+    /// long): 1 worker kill -9, 2 ingest kill -9, 3 MariaDB down, 4 Redis
+    /// down, 5 delays and resets between worker and MariaDB, 6 poison
+    /// entries, 7 duplicate storm, 8 soak; on a Redis Cluster: 9 master
+    /// kill -9, 10 a slot range without master, 11 the old master returns
+    /// and is promoted back (double failover).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=i64::from(LAST_SCENARIO)))]
     pub scenarios: Vec<u8>,
 
     /// Where `ingest` and `worker` are (default: next to clicks-chaos itself,
@@ -121,6 +126,22 @@ pub struct Plan {
     pub soak_for: Duration,
     pub soak_rate: u64,
     pub soak_kill_every: Duration,
+    /// 9–11 run on a Redis Cluster (3 masters, 3 replicas): the stream in
+    /// this many shards (a multiple of the masters, so each holds as many)…
+    pub cluster_shards: u32,
+    /// …and ingest answers 2xx only once this many replicas hold a click.
+    pub cluster_replicas_ack: u32,
+    /// 9–11: a few hundred clicks resent round after round by two senders
+    /// at once, beside the traffic, at this many requests per second.
+    pub resend_rate: u64,
+    /// 9–11: load before the first kill and after the last recovery.
+    pub failover_margin: (Duration, Duration),
+    /// 11: load between the old master's return and the second kill.
+    pub failover_pause: Duration,
+    /// 10: how long a slot range has no master.
+    pub masterless: Duration,
+    /// 9–11: longest a promotion or a node's rejoining may take.
+    pub failover_limit: Duration,
     pub seed: u64,
 }
 
@@ -130,9 +151,9 @@ impl Plan {
         let short = cli.profile == Profile::Short;
         let scenarios = if cli.scenarios.is_empty() {
             if short {
-                (1..=7).collect()
+                vec![1, 2, 3, 4, 5, 6, 7, 9]
             } else {
-                (1..=8).collect()
+                (1..=LAST_SCENARIO).collect()
             }
         } else {
             let mut chosen = cli.scenarios.clone();
@@ -186,6 +207,13 @@ impl Plan {
             soak_for: s(60 * cli.soak_minutes.unwrap_or(30)),
             soak_rate: cli.soak_rate,
             soak_kill_every: s(60),
+            cluster_shards: 6,
+            cluster_replicas_ack: 1,
+            resend_rate: if short { 20 } else { 60 },
+            failover_margin: if short { (s(3), s(3)) } else { (s(10), s(20)) },
+            failover_pause: if short { s(2) } else { s(10) },
+            masterless: if short { s(3) } else { s(10) },
+            failover_limit: s(30),
             seed,
         }
     }
@@ -198,10 +226,10 @@ mod tests {
     #[test]
     fn profiles_pick_their_scenarios_and_flags_override() {
         let short = Cli::try_parse_from(["clicks-chaos"]).expect("defaults");
-        assert_eq!(Plan::new(&short, 1).scenarios, vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(Plan::new(&short, 1).scenarios, vec![1, 2, 3, 4, 5, 6, 7, 9]);
         let long = Cli::try_parse_from(["clicks-chaos", "--profile", "long"]).expect("long");
         let plan = Plan::new(&long, 1);
-        assert_eq!(plan.scenarios, (1..=8).collect::<Vec<u8>>());
+        assert_eq!(plan.scenarios, (1..=11).collect::<Vec<u8>>());
         assert_eq!(plan.db_down, Duration::from_secs(20));
         assert_eq!(plan.soak_for, Duration::from_secs(30 * 60));
         let some = Cli::try_parse_from([
@@ -215,6 +243,7 @@ mod tests {
         let plan = Plan::new(&some, 1);
         assert_eq!(plan.scenarios, vec![3, 7]);
         assert_eq!(plan.soak_for, Duration::from_secs(120));
-        assert!(Cli::try_parse_from(["clicks-chaos", "--scenarios", "9"]).is_err());
+        assert!(Cli::try_parse_from(["clicks-chaos", "--scenarios", "12"]).is_err());
+        assert!(Cli::try_parse_from(["clicks-chaos", "--scenarios", "0"]).is_err());
     }
 }

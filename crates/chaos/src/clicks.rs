@@ -65,7 +65,7 @@ impl ClickNames {
             .to_rfc3339_opts(SecondsFormat::Micros, true);
         json!({
             "click_id": self.click_id(key),
-            "offer_id": 1 + (hash >> 17) % OFFERS,
+            "offer_id": offer_id(key),
             "source": SOURCES[((hash >> 29) % SOURCES.len() as u64) as usize],
             "timestamp": timestamp,
             "signature": format!("chaos-{hash:016x}"),
@@ -82,6 +82,11 @@ impl ClickNames {
         let clicks: Vec<serde_json::Value> = keys.iter().map(|key| self.click(*key)).collect();
         Bytes::from(json!({ "clicks": clicks }).to_string())
     }
+}
+
+/// The `offer_id` of a click, which decides its stream shard.
+pub fn offer_id(key: ClickKey) -> u64 {
+    1 + (spread(key) >> 17) % OFFERS
 }
 
 /// SplitMix64 of the key: cheap, and every bit depends on both parts.

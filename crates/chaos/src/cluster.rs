@@ -3,7 +3,9 @@
 //! the suite may kill and restart them, and the paths of the real binaries.
 //! One [`Stage`] per scenario: a fresh migrated database, a fresh stream key
 //! and webhook key, one ingest and the workers, all separate processes whose
-//! logs stay in the run's directory.
+//! logs stay in the run's directory. A stage may have a Redis Cluster of its
+//! own instead of the shared Redis ([`Stage::use_redis_cluster`]), with the
+//! stream split in shards and ingest waiting for replicas.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clickstream::Layout;
 use runkit::conn::{Target, resolve_loopback};
 use runkit::procs::{Service, free_local_addr};
 use sea_orm::DatabaseConnection;
@@ -18,6 +21,7 @@ use testkit::{MariaDbInstance, RedisInstance, RedisOptions, TestDb};
 
 use crate::clicks::ClickNames;
 use crate::proxy::FaultProxy;
+use crate::redis_cluster::StageCluster;
 
 const START_LIMIT: Duration = Duration::from_secs(30);
 /// Consumers per worker process, each with a batch in flight.
@@ -96,7 +100,11 @@ impl Cluster {
             workers: Vec::new(),
             settings: self.settings.clone(),
             restarts: 0,
+            starts: 0,
             proxy: None,
+            shards: 1,
+            min_replicas_ack: 0,
+            redis_cluster: None,
         })
     }
 
@@ -162,7 +170,15 @@ pub struct Stage {
     workers: Vec<WorkerSlot>,
     settings: ChildSettings,
     restarts: u32,
+    /// Children started so far, first starts included.
+    starts: u32,
     proxy: Option<Arc<FaultProxy>>,
+    /// `CLICKS_STREAM_SHARDS` of ingest and the workers.
+    shards: u32,
+    /// `REDIS_MIN_REPLICAS_ACK` of ingest.
+    min_replicas_ack: u32,
+    /// The stage's own Redis Cluster, when it has one.
+    pub redis_cluster: Option<StageCluster>,
 }
 
 impl Stage {
@@ -172,6 +188,26 @@ impl Stage {
 
     pub fn conn(&self) -> &DatabaseConnection {
         &self.db.conn
+    }
+
+    /// The stream's keys, as ingest and the workers split it.
+    pub fn layout(&self) -> Layout {
+        Layout::new(&self.stream, self.shards)
+    }
+
+    /// Puts the children started from now on onto `redis`, the stream split
+    /// in `shards`, ingest answering 2xx only once `min_replicas_ack`
+    /// replicas hold a click.
+    pub fn use_redis_cluster(&mut self, redis: StageCluster, shards: u32, min_replicas_ack: u32) {
+        self.redis_url = redis.url();
+        self.redis_cluster = Some(redis);
+        self.shards = shards;
+        self.min_replicas_ack = min_replicas_ack;
+    }
+
+    /// How many times a child (ingest or a worker) was started, first starts included.
+    pub fn starts(&self) -> u32 {
+        self.starts
     }
 
     /// Routes the workers started from now on through `proxy`, which lives
@@ -187,6 +223,11 @@ impl Stage {
             ("WEBHOOK_SECRET_KEY".to_owned(), self.secret.clone()),
             ("REDIS_URL".to_owned(), self.redis_url.clone()),
             ("CLICKS_QUEUE_NAME".to_owned(), self.stream.clone()),
+            ("CLICKS_STREAM_SHARDS".to_owned(), self.shards.to_string()),
+            (
+                "REDIS_MIN_REPLICAS_ACK".to_owned(),
+                self.min_replicas_ack.to_string(),
+            ),
             ("INGEST_BIND".to_owned(), self.ingest_addr.to_string()),
             // The machine is small and shared with the workers and the senders.
             ("INGEST_HTTP_WORKERS".to_owned(), "2".to_owned()),
@@ -202,6 +243,7 @@ impl Stage {
             self.ingest_addr,
             &self.settings.work_dir,
         )?;
+        self.starts += 1;
         ingest.wait_healthy(START_LIMIT).await?;
         self.ingest = Some(ingest);
         Ok(())
@@ -260,6 +302,7 @@ impl Stage {
             ("DATABASE_URL".to_owned(), self.worker_db_url.clone()),
             ("REDIS_URL".to_owned(), self.redis_url.clone()),
             ("CLICKS_QUEUE_NAME".to_owned(), self.stream.clone()),
+            ("CLICKS_STREAM_SHARDS".to_owned(), self.shards.to_string()),
             (
                 "CLICKS_BATCH_SIZE".to_owned(),
                 self.settings.worker_batch_size.to_string(),
@@ -277,6 +320,7 @@ impl Stage {
         let label = worker_label(self.number, index);
         let mut worker =
             Service::start(&label, &program, &[], &env, addr, &self.settings.work_dir)?;
+        self.starts += 1;
         worker.wait_healthy(START_LIMIT).await?;
         if let Some(slot) = self.workers.get_mut(index) {
             slot.service = Some(worker);

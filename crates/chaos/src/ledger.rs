@@ -112,12 +112,20 @@ pub enum Answer {
 }
 
 /// One request, for checks of what was answered when.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RequestRecord {
     /// Since the load started.
     pub sent: Duration,
     pub answered: Duration,
     pub answer: Answer,
+    /// The clicks it carried (their offers decide their stream shards).
+    pub keys: Vec<ClickKey>,
+}
+
+impl RequestRecord {
+    pub fn is_2xx(&self) -> bool {
+        matches!(self.answer, Answer::Status(status) if (200..300).contains(&status))
+    }
 }
 
 /// Counts of one load run.

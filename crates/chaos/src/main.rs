@@ -5,8 +5,9 @@
 //! scenario the real `ingest` and `worker` binaries as separate processes,
 //! sends signed clicks (unique ones and deliberate duplicates), injects the
 //! scenario's faults — `kill -9`, outages, a misbehaving TCP proxy, poison
-//! entries, a duplicate storm, a soak — and sets what MariaDB holds against
-//! what was answered 2xx. It prints a Markdown table and exits non-zero when
+//! entries, a duplicate storm, a soak, and on a private Redis Cluster of the
+//! scenario's own the loss of masters and replicas — and sets what MariaDB
+//! holds against what was answered 2xx. It prints a Markdown table and exits non-zero when
 //! a click was lost or counted twice. Only 127.0.0.1 is ever used.
 
 mod cli;
@@ -16,6 +17,7 @@ mod ledger;
 mod load;
 mod proxy;
 mod queue;
+mod redis_cluster;
 mod report;
 mod scenarios;
 mod verify;

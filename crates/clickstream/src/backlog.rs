@@ -64,8 +64,12 @@ async fn measure_one(
     conn: &mut (impl ConnectionLike + Send + Sync),
     stream: &str,
 ) -> RedisResult<u64> {
-    let exists: bool = redis::cmd("EXISTS").arg(stream).query_async(conn).await?;
-    if !exists {
+    // The stream's length bounds every lag from above: Redis cannot tell the
+    // lag after some trims by ID, and a replica promoted by a failover
+    // (Redis before 7.2.4) reports a lag that never goes away. A missing or
+    // empty stream has nothing waiting (pending entries are never trimmed).
+    let length: u64 = redis::cmd("XLEN").arg(stream).query_async(conn).await?;
+    if length == 0 {
         return Ok(0);
     }
     let groups: StreamInfoGroupsReply = redis::cmd("XINFO")
@@ -73,26 +77,13 @@ async fn measure_one(
         .arg(stream)
         .query_async(conn)
         .await?;
-    let mut length: Option<u64> = None;
     let mut worst = 0u64;
     for group in &groups.groups {
-        let lag = match group.lag {
-            Some(lag) => lag as u64,
-            // Redis cannot tell the lag (it does after trims by ID); the
-            // stream's length bounds it from above.
-            None => match length {
-                Some(length) => length,
-                None => {
-                    let xlen: u64 = redis::cmd("XLEN").arg(stream).query_async(conn).await?;
-                    length = Some(xlen);
-                    xlen
-                }
-            },
-        };
+        let lag = group.lag.map_or(length, |lag| (lag as u64).min(length));
         worst = worst.max(lag + group.pending as u64);
     }
     if groups.groups.is_empty() {
-        worst = redis::cmd("XLEN").arg(stream).query_async(conn).await?;
+        worst = length;
     }
     Ok(worst)
 }

@@ -217,7 +217,6 @@ pub fn is_unreachable(error: &redis::RedisError) -> bool {
         || error.is_timeout()
         || error.is_connection_refusal()
         || error.is_connection_dropped()
-        || error.is_unrecoverable_error() && error.to_string().contains("connect")
 }
 
 fn tls_certificates(

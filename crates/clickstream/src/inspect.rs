@@ -211,3 +211,17 @@ pub async fn persistence(
         save,
     })
 }
+
+/// Sets the node's `appendfsync` (`always`, `everysec` or `no`), for the
+/// bench's profile of what syncing every write costs.
+pub async fn set_append_fsync(
+    conn: &mut (impl ConnectionLike + Send + Sync),
+    policy: &str,
+) -> RedisResult<()> {
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendfsync")
+        .arg(policy)
+        .query_async(conn)
+        .await
+}

@@ -28,7 +28,8 @@
 //!   every blocking read names one stream.
 //! - **Group.** Consumer group `WORKER_GROUP` (default [`DEFAULT_GROUP`]) on
 //!   every shard, created from ID `0` with `MKSTREAM` when missing. Consumer
-//!   names are `<WORKER_CONSUMER_NAME>-<lane>`; the same names repeat on every
+//!   names are `WORKER_CONSUMER_NAME` (default `<host>-<pid>`), with `-<lane>`
+//!   appended when `WORKER_CONCURRENCY` > 1; the same names repeat on every
 //!   shard (each shard has its own group).
 //! - **Acknowledgement.** An entry is `XACK`ed only after its click is
 //!   committed to MySQL or it is in the dead-letter stream. A shard is

@@ -203,3 +203,24 @@ async fn redis_url_mistakes_stop_ingest_at_start() {
         "{error}"
     );
 }
+
+/// `--help` lists `REDIS_URL` and the TLS files but never the URL's value:
+/// it carries the password.
+#[test]
+fn help_never_prints_the_redis_url() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .arg("--help")
+        .env(
+            "REDIS_URL",
+            "rediss+cluster://app:hunter2@cache-1:6379,cache-2:6379",
+        )
+        .env("WEBHOOK_SECRET_KEY", "k")
+        .output()
+        .expect("ingest --help");
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{help}");
+    for listed in ["REDIS_URL", "REDIS_TLS_CA_FILE", "REDIS_MIN_REPLICAS_ACK"] {
+        assert!(help.contains(listed), "{listed} in {help}");
+    }
+    assert!(!help.contains("hunter2"), "{help}");
+}

@@ -236,6 +236,37 @@ fn routed_click(id: &str, offer_id: u64) -> Value {
     })
 }
 
+/// Ingest on `stream` split into [`SHARDS`] shards, with `extra` flags.
+async fn sharded_ingest(stream: &TestStream, extra: &[&str]) -> Ingest {
+    let shards_flag = format!("--clicks-stream-shards={SHARDS}");
+    let mut flags = vec!["--http-workers=2", shards_flag.as_str()];
+    flags.extend_from_slice(extra);
+    Ingest::start(&stream.redis_url, &stream.key, &flags).await
+}
+
+/// Posts one click of `offer_id`: its status and whether it carried `Retry-After`.
+async fn post_routed(ingest: &Ingest, id: &str, offer_id: u64) -> (u16, bool) {
+    let body = serde_json::to_vec(&routed_click(id, offer_id)).expect("json");
+    let response = ingest.post_signed("/api/webhook/clicks", body).await;
+    (
+        response.status().as_u16(),
+        response.headers().contains_key("retry-after"),
+    )
+}
+
+/// One worker process on `stream`'s shards.
+async fn sharded_worker(
+    db: &TestDb,
+    stream: &TestStream,
+    name: &str,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let app = worker::Application::build(worker_settings(db, stream, name), shutdown.clone())
+        .await
+        .expect("worker");
+    tokio::spawn(app.run_until_stopped())
+}
+
 /// Kill -9 the master of a shard under load with `REDIS_MIN_REPLICAS_ACK=1`:
 /// its replica takes over, the killed node returns mid-load as the new
 /// master's replica, no binary restarts, and every click answered 202 is
@@ -254,22 +285,8 @@ async fn a_killed_master_is_replaced_and_no_acknowledged_click_is_lost() {
         .await;
     let heir = cluster.replicas_of(victim).await[0];
 
-    let shards_flag = format!("--clicks-stream-shards={SHARDS}");
-    let ingest = Ingest::start(
-        &stream.redis_url,
-        &stream.key,
-        &[
-            "--http-workers=2",
-            &shards_flag,
-            "--redis-min-replicas-ack=1",
-        ],
-    )
-    .await;
-    let app =
-        worker::Application::build(worker_settings(&db, &stream, "failover"), shutdown.clone())
-            .await
-            .expect("worker");
-    let worker = tokio::spawn(app.run_until_stopped());
+    let ingest = sharded_ingest(&stream, &["--redis-min-replicas-ack=1"]).await;
+    let worker = sharded_worker(&db, &stream, "failover", &shutdown).await;
 
     // Clicks of every shard, in rounds of 16; the master of shard 0 dies after round 10.
     let offers: Vec<Vec<u64>> = (0..SHARDS as usize)
@@ -278,10 +295,8 @@ async fn a_killed_master_is_replaced_and_no_acknowledged_click_is_lost() {
     let post = |id: String, offer: u64| {
         let ingest = &ingest;
         async move {
-            let body = serde_json::to_vec(&routed_click(&id, offer)).expect("json");
-            let response = ingest.post_signed("/api/webhook/clicks", body).await;
-            let retry_after = response.headers().contains_key("retry-after");
-            (id, offer, response.status().as_u16(), retry_after)
+            let (status, retry_after) = post_routed(ingest, &id, offer).await;
+            (id, offer, status, retry_after)
         }
     };
     let mut unacknowledged: Vec<(String, u64)> = Vec::new();
@@ -403,32 +418,15 @@ async fn a_slot_without_a_master_answers_503_and_recovers() {
     }
     let other_shard = other_shard.expect("a shard on another master");
 
-    let shards_flag = format!("--clicks-stream-shards={SHARDS}");
-    let ingest = Ingest::start(
-        &stream.redis_url,
-        &stream.key,
-        &[
-            "--http-workers=2",
-            &shards_flag,
-            "--redis-min-replicas-ack=1",
-        ],
-    )
-    .await;
+    let ingest = sharded_ingest(&stream, &["--redis-min-replicas-ack=1"]).await;
     let post = |id: &str, shard: usize| {
         let ingest = &ingest;
-        let body = serde_json::to_vec(&routed_click(
-            id,
-            offers_of_shard(shard).next().expect("offer"),
-        ))
-        .expect("json");
+        let id = id.to_owned();
+        let offer = offers_of_shard(shard).next().expect("offer");
         async move {
             let started = std::time::Instant::now();
-            let response = ingest.post_signed("/api/webhook/clicks", body).await;
-            (
-                response.status().as_u16(),
-                response.headers().contains_key("retry-after"),
-                started.elapsed(),
-            )
+            let (status, retry_after) = post_routed(ingest, &id, offer).await;
+            (status, retry_after, started.elapsed())
         }
     };
     assert_eq!(post("nm-before", 0).await.0, 202);
@@ -510,30 +508,12 @@ async fn clicks_keep_flowing_while_a_shard_moves_to_another_master() {
         .find(|master| *master != from)
         .expect("another master");
 
-    let shards_flag = format!("--clicks-stream-shards={SHARDS}");
-    let ingest = Ingest::start(
-        &stream.redis_url,
-        &stream.key,
-        &["--http-workers=2", &shards_flag],
-    )
-    .await;
-    let app =
-        worker::Application::build(worker_settings(&db, &stream, "reshard"), shutdown.clone())
-            .await
-            .expect("worker");
-    let worker = tokio::spawn(app.run_until_stopped());
+    let ingest = sharded_ingest(&stream, &["--redis-timeout-ms=3000"]).await;
+    let worker = sharded_worker(&db, &stream, "reshard", &shutdown).await;
     let offers: Vec<u64> = offers_of_shard(0).take(8).collect();
     let post = |id: String, offer: u64| {
         let ingest = &ingest;
-        async move {
-            let body = serde_json::to_vec(&routed_click(&id, offer)).expect("json");
-            let status = ingest
-                .post_signed("/api/webhook/clicks", body)
-                .await
-                .status()
-                .as_u16();
-            (id, offer, status)
-        }
+        async move { (id.clone(), offer, post_routed(ingest, &id, offer).await.0) }
     };
 
     let mut refused = Vec::new();

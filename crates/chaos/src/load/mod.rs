@@ -266,6 +266,7 @@ impl Sender {
                 sent,
                 answered,
                 answer,
+                keys: request.keys.clone(),
             });
         }
         if accepted {

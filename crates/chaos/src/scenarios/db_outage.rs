@@ -49,8 +49,9 @@ pub async fn run(scene: &mut Scene<'_>) -> anyhow::Result<Outcome> {
 
 /// Entries the group has acknowledged so far.
 async fn acknowledged(scene: &mut Scene<'_>) -> anyhow::Result<u64> {
-    let group = scene.queue.group().await?;
-    group
-        .and_then(|group| group.acknowledged())
+    scene
+        .queue
+        .acknowledged()
+        .await?
         .ok_or_else(|| anyhow::anyhow!("Redis does not report the group's entries-read"))
 }

@@ -5,10 +5,18 @@
 //! senders get a grace period to retry what got no 2xx), the workers drain
 //! the stream, the children are stopped, and MariaDB and the dead-letter
 //! stream are set against the senders' ledger.
+//!
+//! Scenarios 9–11 run on a Redis Cluster of their own ([`failover`]); the
+//! others share the run's Redis.
 
+mod answered;
 mod checks;
+mod cluster_double_failover;
+mod cluster_master_kill;
+mod cluster_masterless;
 mod db_outage;
 mod duplicate_storm;
+mod failover;
 mod flaky_network;
 mod ingest_kills;
 mod poison;
@@ -28,7 +36,8 @@ use crate::cli::{Cli, Plan};
 use crate::cluster::{ChildSettings, Cluster, Stage};
 use crate::ledger::Tally;
 use crate::load::{Load, LoadPlan, Workload};
-use crate::queue::Queue;
+use crate::queue::{Mark, Queue};
+use crate::redis_cluster::StageCluster;
 use crate::report::{self, Row};
 
 /// How often the suite looks at the stream or the children while it waits.
@@ -44,6 +53,9 @@ pub fn title(number: u8) -> &'static str {
         6 => "poison entries",
         7 => "duplicate storm",
         8 => "soak",
+        9 => "Redis Cluster master kill -9",
+        10 => "Redis Cluster slot without master",
+        11 => "Redis Cluster master returns mid-load (double failover)",
         _ => "unknown",
     }
 }
@@ -127,8 +139,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
 }
 
 async fn run_one(cluster: &mut Cluster, plan: &Plan, number: u8) -> anyhow::Result<Row> {
-    let stage = cluster.stage(number).await?;
-    let queue = Queue::new(&stage.redis_url, &stage.stream)?;
+    let mut stage = cluster.stage(number).await?;
+    if failover::on_redis_cluster(number) {
+        let redis = StageCluster::start().await?;
+        stage.use_redis_cluster(redis, plan.cluster_shards, plan.cluster_replicas_ack);
+    }
+    let queue = Queue::new(&stage.redis_url, &stage.layout())?;
     let mut scene = Scene {
         cluster,
         stage,
@@ -145,6 +161,9 @@ async fn run_one(cluster: &mut Cluster, plan: &Plan, number: u8) -> anyhow::Resu
         6 => poison::run(&mut scene).await,
         7 => duplicate_storm::run(&mut scene).await,
         8 => soak::run(&mut scene).await,
+        9 => cluster_master_kill::run(&mut scene).await,
+        10 => cluster_masterless::run(&mut scene).await,
+        11 => cluster_double_failover::run(&mut scene).await,
         _ => Err(anyhow::anyhow!("no scenario {number}")),
     };
     let result = match outcome {
@@ -217,7 +236,7 @@ impl Scene<'_> {
     /// enqueued before it was acknowledged.
     pub async fn recovery(&mut self, load: &Load, lifted: Instant) -> anyhow::Result<Duration> {
         let deadline = lifted + self.plan.recovery_limit;
-        let mut mark: Option<Option<EntryId>> = None;
+        let mut mark: Option<Mark> = None;
         let mut ingest_back: Option<Instant> = None;
         let mut settled: Option<Instant> = None;
         loop {
@@ -227,18 +246,15 @@ impl Scene<'_> {
                 ingest_back = Some(now);
             }
             if mark.is_none()
-                && let Ok(last) = self.queue.last_entry().await
+                && let Ok(newest) = self.queue.mark().await
             {
-                mark = Some(last);
+                mark = Some(newest);
             }
-            if settled.is_none() {
-                match mark {
-                    Some(None) => settled = Some(now),
-                    Some(Some(id)) if self.queue.settled_up_to(id).await.unwrap_or(false) => {
-                        settled = Some(now);
-                    }
-                    _ => {}
-                }
+            if settled.is_none()
+                && let Some(mark) = &mark
+                && self.queue.settled_up_to(mark).await.unwrap_or(false)
+            {
+                settled = Some(now);
             }
             if let (Some(back), Some(settled)) = (ingest_back, settled) {
                 return Ok(back.max(settled) - lifted);
