@@ -25,6 +25,35 @@ pub enum Command {
     Load(LoadArgs),
 }
 
+/// Which Redis the services run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RedisMode {
+    /// The one node of `--redis-url`.
+    Standalone,
+    /// A private Redis Cluster (3 masters, 3 replicas on 127.0.0.1) started for the run.
+    Cluster,
+    /// Standalone, then the cluster, in the same run, side by side.
+    Both,
+}
+
+/// Redis's `appendfsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AppendFsync {
+    Always,
+    Everysec,
+    No,
+}
+
+impl AppendFsync {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::Everysec => "everysec",
+            Self::No => "no",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 pub enum Scenario {
     Single,
@@ -82,7 +111,8 @@ pub struct RunArgs {
     /// drain: give up waiting for the tables after this long.
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
-    /// drain: backlog to load when single and batch left none.
+    /// drain: backlog to load when single and batch left none (with
+    /// `--redis both`: always, the same in both topologies).
     #[arg(long, default_value_t = 200_000)]
     pub drain_clicks: u64,
 
@@ -115,9 +145,29 @@ pub struct RunArgs {
     /// Where `ingest`, `worker` and `migrate` are.
     #[arg(long, default_value = "target/release")]
     pub bin_dir: PathBuf,
-    /// Redis (loopback only).
+    /// Redis of the run: `standalone` (`--redis-url`), `cluster` (a private
+    /// Redis Cluster of 3 masters and 3 replicas the bench starts and stops),
+    /// or `both`, one after the other, printed side by side.
+    #[arg(long = "redis", value_enum, default_value = "standalone")]
+    pub redis_mode: RedisMode,
+    /// The standalone Redis (loopback only).
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
+    /// `REDIS_MIN_REPLICAS_ACK` of ingest: replicas that must hold a click
+    /// before it is answered 202. With `--redis both` only the cluster run
+    /// uses it (the standalone Redis has no replicas).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub min_replicas_ack: u32,
+    /// With `--redis cluster` or `both`: after the scenarios, measure
+    /// single-click webhooks on the cluster with `REDIS_MIN_REPLICAS_ACK` 0
+    /// and then 1 (same load as `single`), and print the p99 difference.
+    #[arg(long)]
+    pub compare_replica_ack: bool,
+    /// For profiling: `appendfsync` of every node of the private cluster
+    /// once it has formed (testkit starts them with `always`: every write is
+    /// on disk before Redis answers). The standalone Redis is left as it is.
+    #[arg(long, value_enum)]
+    pub cluster_appendfsync: Option<AppendFsync>,
     /// MariaDB/MySQL server, without a database (loopback only).
     #[arg(long, default_value = "mysql://root@127.0.0.1:3306")]
     pub mysql_server: String,
@@ -125,9 +175,11 @@ pub struct RunArgs {
     #[arg(long, default_value = "warn")]
     pub child_log: String,
     /// `CLICKS_STREAM_SHARDS` of ingest and the workers (the services'
-    /// default is 1; see the README's "Scaling out").
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub stream_shards: u32,
+    /// default is 1; see the README's "Scaling out"). Default: 1 with
+    /// `--redis standalone`, 12 (a multiple of the cluster's 3 masters) with
+    /// `cluster` and `both`, whose standalone run uses the same number.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub stream_shards: Option<u32>,
     /// `WORKER_CONCURRENCY` of the workers: lanes per shard in each process.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub worker_concurrency: u32,
@@ -260,6 +312,30 @@ mod tests {
             ]
         );
         assert_eq!(cli.run.concurrency, 64);
+        assert_eq!(cli.run.redis_mode, RedisMode::Standalone);
+        assert_eq!(cli.run.stream_shards, None);
+        assert_eq!(cli.run.min_replicas_ack, 0);
+        assert!(!cli.run.compare_replica_ack);
+    }
+
+    #[test]
+    fn redis_topology_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "clicks-bench",
+            "--redis",
+            "both",
+            "--min-replicas-ack",
+            "1",
+            "--compare-replica-ack",
+            "--stream-shards",
+            "6",
+        ])
+        .expect("flags parse");
+        assert_eq!(cli.run.redis_mode, RedisMode::Both);
+        assert_eq!(cli.run.min_replicas_ack, 1);
+        assert!(cli.run.compare_replica_ack);
+        assert_eq!(cli.run.stream_shards, Some(6));
+        assert!(Cli::try_parse_from(["clicks-bench", "--redis", "sentinel"]).is_err());
     }
 
     #[test]

@@ -14,11 +14,14 @@ use crate::load::Senders;
 use crate::payload::new_run_id;
 use crate::procs::{Service, Stopped, free_local_addr};
 use crate::stream::BenchStream;
+use crate::topology::{RedisTarget, ensure_loopback_redis};
 
 const START_LIMIT: Duration = Duration::from_secs(30);
 
 pub struct Harness {
     pub args: RunArgs,
+    /// The Redis of this run, its stream shards and replica acknowledgement.
+    pub redis: RedisTarget,
     pub run_id: String,
     /// Clicks accepted into the stream that no worker has stored yet.
     pub backlog: u64,
@@ -37,13 +40,14 @@ pub struct Harness {
 }
 
 impl Harness {
-    pub fn new(args: RunArgs) -> Self {
+    pub fn new(args: RunArgs, redis: RedisTarget) -> Self {
         let run_id = new_run_id();
         let work_dir = std::env::temp_dir().join(format!("clicks-bench-{run_id}"));
         Self {
             secret: format!("bench-secret-{}", new_run_id()),
             bin_dir: args.bin_dir.clone(),
             args,
+            redis,
             run_id,
             backlog: 0,
             stopped_workers: Vec::new(),
@@ -64,7 +68,7 @@ impl Harness {
     /// Checks the binaries, creates and migrates the database, opens the
     /// stream and starts ingest.
     pub async fn setup(&mut self) -> anyhow::Result<()> {
-        ensure_loopback_url(&self.args.redis_url)?;
+        ensure_loopback_redis(&self.redis.url)?;
         ensure_loopback_url(&self.args.mysql_server)?;
         self.bin_dir = std::fs::canonicalize(&self.args.bin_dir).with_context(|| {
             format!(
@@ -83,14 +87,8 @@ impl Harness {
         }
         std::fs::create_dir_all(&self.work_dir)
             .with_context(|| format!("create {}", self.work_dir.display()))?;
-        self.stream = Some(
-            BenchStream::open(
-                &self.args.redis_url,
-                self.stream_key(),
-                self.args.stream_shards,
-            )
-            .await?,
-        );
+        self.stream =
+            Some(BenchStream::open(&self.redis.url, self.stream_key(), self.redis.shards).await?);
         let db = BenchDb::create(&self.args.mysql_server, &self.run_id).await?;
         note(format!(
             "database {}, stream {}",
@@ -99,16 +97,37 @@ impl Harness {
         ));
         let migrate = self.bin_dir.join("migrate");
         self.db.insert(db).migrate(&migrate).await?;
-        self.start_ingest().await
+        self.start_ingest(self.redis.min_replicas_ack).await
     }
 
-    async fn start_ingest(&mut self) -> anyhow::Result<()> {
+    /// Stops ingest and starts it again with `REDIS_MIN_REPLICAS_ACK`
+    /// `min_replicas_ack`, on the same stream.
+    pub async fn restart_ingest(&mut self, min_replicas_ack: u32) -> anyhow::Result<()> {
+        self.stop_ingest().await;
+        self.start_ingest(min_replicas_ack).await
+    }
+
+    async fn stop_ingest(&mut self) {
+        self.target = None;
+        if let Some(ingest) = self.ingest.take() {
+            let stopped = ingest.stop().await;
+            if let Some(trouble) = &stopped.trouble {
+                note(format!("ingest: {trouble}"));
+            }
+        }
+    }
+
+    async fn start_ingest(&mut self, min_replicas_ack: u32) -> anyhow::Result<()> {
         let addr = free_local_addr()?;
         let mut env = vec![
             ("WEBHOOK_SECRET_KEY".to_owned(), self.secret.clone()),
-            ("REDIS_URL".to_owned(), self.args.redis_url.clone()),
+            ("REDIS_URL".to_owned(), self.redis.url.clone()),
             ("CLICKS_QUEUE_NAME".to_owned(), self.stream_key()),
             ("INGEST_BIND".to_owned(), addr.to_string()),
+            (
+                "REDIS_MIN_REPLICAS_ACK".to_owned(),
+                min_replicas_ack.to_string(),
+            ),
             ("RUST_LOG".to_owned(), self.args.child_log.clone()),
             // The webhook scenarios pile up millions of entries with no
             // worker running, on purpose: backpressure would cut them short.
@@ -116,7 +135,7 @@ impl Harness {
             ("STREAM_MAX_BACKLOG".to_owned(), "0".to_owned()),
             (
                 "CLICKS_STREAM_SHARDS".to_owned(),
-                self.args.stream_shards.to_string(),
+                self.redis.shards.to_string(),
             ),
         ];
         env.extend(self.args.ingest_env.iter().cloned());
@@ -125,7 +144,9 @@ impl Harness {
         ingest.wait_healthy(START_LIMIT).await?;
         self.target = Some(Arc::new(Target::new(addr, &self.secret)?));
         self.ingest = Some(ingest);
-        note(format!("ingest ready on {addr}"));
+        note(format!(
+            "ingest ready on {addr} (REDIS_MIN_REPLICAS_ACK {min_replicas_ack})"
+        ));
         Ok(())
     }
 
@@ -149,6 +170,18 @@ impl Harness {
         self.stream.as_ref().context("no stream")
     }
 
+    /// How this run's Redis persists writes, as it says itself.
+    pub async fn persistence(&self) -> String {
+        let Some(stream) = &self.stream else {
+            return "unknown".to_owned();
+        };
+        match tokio::time::timeout(Duration::from_secs(2), stream.persistence()).await {
+            Ok(Ok(persistence)) => persistence,
+            Ok(Err(error)) => format!("unknown ({error:#})"),
+            Err(_) => "unknown (no answer within 2 s)".to_owned(),
+        }
+    }
+
     /// Starts `count` workers labelled `<label> #i`; waits until each is healthy.
     pub async fn start_workers(&mut self, count: u64, label: &str) -> anyhow::Result<()> {
         let db_url = self.db()?.url.clone();
@@ -157,7 +190,7 @@ impl Harness {
             let addr = free_local_addr()?;
             let mut env = vec![
                 ("DATABASE_URL".to_owned(), db_url.clone()),
-                ("REDIS_URL".to_owned(), self.args.redis_url.clone()),
+                ("REDIS_URL".to_owned(), self.redis.url.clone()),
                 ("CLICKS_QUEUE_NAME".to_owned(), self.stream_key()),
                 (
                     "CLICKS_BATCH_SIZE".to_owned(),
@@ -165,7 +198,7 @@ impl Harness {
                 ),
                 (
                     "CLICKS_STREAM_SHARDS".to_owned(),
-                    self.args.stream_shards.to_string(),
+                    self.redis.shards.to_string(),
                 ),
                 (
                     "WORKER_CONCURRENCY".to_owned(),
@@ -222,12 +255,7 @@ impl Harness {
     /// Logs are kept (and their place printed) when something failed.
     pub async fn cleanup(&mut self, failed: bool) {
         self.stop_workers().await;
-        if let Some(ingest) = self.ingest.take() {
-            let stopped = ingest.stop().await;
-            if let Some(trouble) = &stopped.trouble {
-                note(format!("ingest: {trouble}"));
-            }
-        }
+        self.stop_ingest().await;
         if let Some(stream) = self.stream.take() {
             match stream.delete_all().await {
                 Ok(n) => note(format!("deleted {n} Redis key(s) {}*", stream.key)),

@@ -1,5 +1,6 @@
-//! Load shapes built on [`Sender`]: as fast as possible (closed loop), at a
-//! fixed rate (paced), and an exact number of clicks (preload).
+//! Load shapes built on [`Sender`]: as fast as possible (closed loop) and at
+//! a fixed rate (paced). (A backlog for the workers is appended through
+//! clickstream instead: see `stream.rs`.)
 //!
 //! Every shape is bounded in count and in time.
 
@@ -126,46 +127,6 @@ pub async fn paced(senders: &Senders, plan: Paced) -> anyhow::Result<LoadOutcome
         tally,
         measured: last.saturating_duration_since(start),
     })
-}
-
-/// Sends exactly `clicks` clicks in batches of at most `batch_size`, as fast
-/// as possible, giving up after `time_limit`. Nothing is measured.
-pub async fn preload(
-    senders: &Senders,
-    clicks: u64,
-    batch_size: u64,
-    time_limit: Duration,
-) -> anyhow::Result<Tally> {
-    let deadline = Instant::now() + time_limit;
-    let remaining = Arc::new(AtomicU64::new(clicks));
-    let batch_size = batch_size.clamp(1, 1000);
-    let mut tasks = JoinSet::new();
-    for index in 0..senders.connections.max(1) {
-        let mut sender = senders.sender(index);
-        let remaining = Arc::clone(&remaining);
-        tasks.spawn(async move {
-            let mut failure = None;
-            while Instant::now() < deadline {
-                let Ok(before) =
-                    remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                        (left > 0).then(|| left - left.min(batch_size))
-                    })
-                else {
-                    break;
-                };
-                if let Err(error) = sender
-                    .fire(Shape::Batch(before.min(batch_size)), false)
-                    .await
-                {
-                    failure = Some(error);
-                    break;
-                }
-            }
-            (sender.tally, Instant::now(), failure)
-        });
-    }
-    let (tally, _) = gather(tasks).await?;
-    Ok(tally)
 }
 
 type SenderResult = (Tally, Instant, Option<anyhow::Error>);

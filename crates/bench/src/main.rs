@@ -2,11 +2,14 @@
 //!
 //! By default it starts the release binaries (`ingest`, `worker`, `migrate`)
 //! as child processes against the local Redis and MariaDB, runs the scenarios
-//! and prints a Markdown table. `clicks-bench load` only sends load to an
+//! and prints a Markdown table. `--redis cluster` runs them against a private
+//! Redis Cluster it starts for the run, `--redis both` against standalone and
+//! then the cluster, printed side by side. `clicks-bench load` only sends load to an
 //! ingest that is already running. Only loopback addresses are ever used.
 
 mod cli;
 mod client;
+mod compare;
 mod db;
 mod harness;
 mod load;
@@ -19,6 +22,7 @@ mod scenarios;
 mod standin_tests;
 mod stats;
 mod stream;
+mod topology;
 
 use clap::Parser;
 use runkit::{conn, interrupted, procs};

@@ -67,6 +67,21 @@ impl ClickGen {
         buf.split().freeze()
     }
 
+    /// `count` (at most 1000) clicks as ingest parses them from a batch webhook.
+    pub fn clicks(&mut self, count: u64, buf: &mut BytesMut) -> anyhow::Result<Vec<domain::Click>> {
+        let body = self.batch(count, buf);
+        let items = domain::parse_batch(&body)
+            .map_err(|errors| anyhow::anyhow!("generated batch refused: {errors:?}"))?;
+        let clicks: Vec<domain::Click> = items.into_iter().filter_map(Result::ok).collect();
+        if clicks.len() as u64 != count {
+            anyhow::bail!(
+                "only {} of {count} generated clicks are valid",
+                clicks.len()
+            );
+        }
+        Ok(clicks)
+    }
+
     /// The `click_id` of the click written last.
     pub fn last_click_id(&self) -> String {
         let mut id = String::from_utf8_lossy(&self.prefix).into_owned();
@@ -166,6 +181,16 @@ mod tests {
         assert_eq!(ids.len(), 1000);
         let next = generator.single(&mut buf);
         assert!(!next.is_empty());
+    }
+
+    #[test]
+    fn parsed_clicks_match_the_batch_body() {
+        let mut generator = ClickGen::new("r4", "d", 0);
+        let mut buf = BytesMut::new();
+        let clicks = generator.clicks(1000, &mut buf).expect("valid clicks");
+        assert_eq!(clicks.len(), 1000);
+        assert_eq!(clicks[0].click_id, "r4-d0-0");
+        assert_eq!(clicks[999].click_id, generator.last_click_id());
     }
 
     #[test]

@@ -14,6 +14,17 @@ pub struct Row {
     pub notes: String,
     /// Everything measured, for `--json`.
     pub json: serde_json::Value,
+    /// The headline figure as a number, for comparing two runs.
+    pub figure: Option<Figure>,
+}
+
+/// A throughput and its p99, as numbers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figure {
+    pub rate: f64,
+    /// `req/s` or `clicks/s`.
+    pub unit: &'static str,
+    pub p99_ms: Option<f64>,
 }
 
 impl Row {
@@ -25,7 +36,13 @@ impl Row {
             p99: "-".to_owned(),
             notes: String::new(),
             json: json!({}),
+            figure: None,
         }
+    }
+
+    pub fn figure(mut self, figure: Figure) -> Self {
+        self.figure = Some(figure);
+        self
     }
 
     pub fn latencies(mut self, p50: String, p99: String) -> Self {

@@ -3,16 +3,24 @@
 use serde_json::json;
 
 use crate::client::Shape;
-use crate::report::Row;
+use crate::report::{Figure, Row};
 use crate::stats::{LoadOutcome, fmt_latency, fmt_rate};
 
 /// A row for a load run: requests/s for singles, clicks/s for batches.
 pub fn load_row(scenario: &str, outcome: &LoadOutcome, shape: Shape, setup: &str) -> Row {
     let tally = &outcome.tally;
     let latencies = &tally.latencies;
-    let result = match shape {
-        Shape::Single => format!("{} req/s", fmt_rate(outcome.requests_per_second())),
-        Shape::Batch(_) => format!("{} clicks/s", fmt_rate(outcome.clicks_per_second())),
+    let (rate, unit) = match shape {
+        Shape::Single => (outcome.requests_per_second(), "req/s"),
+        Shape::Batch(_) => (outcome.clicks_per_second(), "clicks/s"),
+    };
+    let result = format!("{} {unit}", fmt_rate(rate));
+    let figure = Figure {
+        rate,
+        unit,
+        p99_ms: latencies
+            .quantile(0.99)
+            .map(|p99| p99.as_secs_f64() * 1000.0),
     };
     let mut notes = format!(
         "{setup}; {} requests in {:.1} s; max {}; non-202: {}",
@@ -39,6 +47,7 @@ pub fn load_row(scenario: &str, outcome: &LoadOutcome, shape: Shape, setup: &str
             fmt_latency(latencies.quantile(0.99)),
         )
         .notes(notes)
+        .figure(figure)
         .json(json!({
             "requests_per_s": outcome.requests_per_second(),
             "clicks_per_s": outcome.clicks_per_second(),

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::client::Shape;
 use crate::conn::Target;
-use crate::load::{ClosedLoop, Paced, Senders, closed_loop, paced, preload};
+use crate::load::{ClosedLoop, Paced, Senders, closed_loop, paced};
 
 const KEY: &str = "stand-in-key";
 
@@ -152,22 +152,6 @@ async fn batches_count_processed_clicks() {
     assert_eq!(outcome.tally.failures_text(), "0");
     assert_eq!(outcome.tally.measured_clicks, 20_000);
     assert_eq!(seen.clicks.load(Ordering::Relaxed), 20_000);
-}
-
-#[tokio::test]
-async fn preload_sends_the_exact_number_of_clicks() {
-    let (addr, seen) = stand_in().await;
-    let tally = preload(
-        &senders(addr, KEY, 3),
-        12_345,
-        1000,
-        Duration::from_secs(20),
-    )
-    .await
-    .expect("preload");
-    assert_eq!(tally.accepted_clicks, 12_345);
-    assert_eq!(tally.sent_requests, 13);
-    assert_eq!(seen.clicks.load(Ordering::Relaxed), 12_345);
 }
 
 #[tokio::test]

@@ -1,14 +1,20 @@
 //! Scenario `drain`: how fast 1, 2, … workers empty a backlog into MariaDB,
 //! and whether the aggregates add up to the stored clicks.
+//!
+//! The backlog is what `single` and `batch` left, or else a fresh one of
+//! `--drain-clicks` appended through clickstream (no ingest involved: only
+//! the worker is measured). With `--redis both` it is always the fresh one,
+//! so that both topologies drain the same number of clicks.
 
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use serde_json::json;
 
+use crate::cli::RedisMode;
 use crate::harness::{Harness, note};
-use crate::load::preload;
-use crate::report::Row;
+use crate::payload::ClickGen;
+use crate::report::{Figure, Row};
 use crate::stats::{fmt_rate, per_second};
 
 /// Time allowed to load a fresh backlog (not measured).
@@ -17,6 +23,16 @@ const POLL: Duration = Duration::from_millis(100);
 
 pub async fn run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
     h.stop_workers().await;
+    if h.args.redis_mode == RedisMode::Both && h.backlog > 0 && h.stopped_workers.is_empty() {
+        // No worker has run yet: the stream holds exactly the leftovers.
+        let deleted = h.stream()?.delete_all().await?;
+        note(format!(
+            "drain: {} clicks left by single and batch dropped ({deleted} keys), \
+             so that both topologies drain the same fresh backlog",
+            h.backlog
+        ));
+        h.backlog = 0;
+    }
     let mut rows = Vec::new();
     let mut backlog_size = h.backlog;
     if backlog_size == 0 {
@@ -34,20 +50,21 @@ pub async fn run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Loads `clicks` clicks with the batch client; returns how many were accepted.
+/// Appends `clicks` clicks to the stream through clickstream; returns how many.
 async fn load_backlog(h: &mut Harness, tag: &str, clicks: u64) -> anyhow::Result<u64> {
-    note(format!("loading a backlog of {clicks} clicks"));
-    let senders = h.senders(tag, h.args.batch_concurrency)?;
-    let tally = preload(&senders, clicks, h.args.batch_size, PRELOAD_LIMIT).await?;
-    h.backlog += tally.accepted_clicks;
-    if tally.accepted_clicks < clicks {
-        h.problems.push(format!(
-            "drain: only {} of {clicks} backlog clicks were accepted ({})",
-            tally.accepted_clicks,
-            tally.failures_text()
-        ));
-    }
-    Ok(tally.accepted_clicks)
+    note(format!("appending a backlog of {clicks} clicks"));
+    let started = Instant::now();
+    let mut generator = ClickGen::new(&h.run_id, tag, 0);
+    let appended = h
+        .stream()?
+        .preload(&mut generator, clicks, PRELOAD_LIMIT)
+        .await?;
+    h.backlog += appended;
+    note(format!(
+        "appended {appended} clicks in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(appended)
 }
 
 async fn drain_once(h: &mut Harness, workers: u64) -> anyhow::Result<Row> {
@@ -73,11 +90,11 @@ async fn drain_once(h: &mut Harness, workers: u64) -> anyhow::Result<Row> {
     }
     let setup = format!(
         "{workers} × worker, CLICKS_BATCH_SIZE {}, CLICKS_STREAM_SHARDS {}, WORKER_CONCURRENCY {}",
-        h.args.worker_batch_size, h.args.stream_shards, h.args.worker_concurrency
+        h.args.worker_batch_size, h.redis.shards, h.args.worker_concurrency
     );
     let json = json!({
         "workers": workers,
-        "stream_shards": h.args.stream_shards,
+        "stream_shards": h.redis.shards,
         "worker_concurrency": h.args.worker_concurrency,
         "backlog": backlog,
         "elapsed_s": waited.map(|d| d.as_secs_f64()),
@@ -90,11 +107,18 @@ async fn drain_once(h: &mut Harness, workers: u64) -> anyhow::Result<Row> {
         Some(elapsed) => {
             h.backlog = 0;
             let rate = per_second(backlog, elapsed);
-            Row::new(&scenario, format!("{} clicks/s", fmt_rate(rate))).notes(format!(
-                "{setup}; {backlog} clicks stored in {:.2} s from worker start; \
+            let figure = Figure {
+                rate,
+                unit: "clicks/s",
+                p99_ms: None,
+            };
+            Row::new(&scenario, format!("{} clicks/s", fmt_rate(rate)))
+                .figure(figure)
+                .notes(format!(
+                    "{setup}; {backlog} clicks stored in {:.2} s from worker start; \
                  SUM(clicks_count) {sum} = COUNT(*) {count}: {check}",
-                elapsed.as_secs_f64()
-            ))
+                    elapsed.as_secs_f64()
+                ))
         }
         None => {
             h.problems.push(format!(

@@ -1,44 +1,121 @@
-//! The full harness run: setup, the selected scenarios in order, the RSS
-//! figures, cleanup, and the table.
+//! The full harness run, on each Redis of the plan in turn: setup, the
+//! selected scenarios in order, the RSS figures, the replica-ack comparison,
+//! cleanup; then the tables and the side-by-side comparison.
 
 mod drain;
 mod e2e;
 mod export;
 mod probe;
+mod replica_ack;
 mod reports;
 mod webhooks;
 
+use std::future::Future;
+
 use serde_json::json;
+use tokio::time::Instant;
 
 use crate::cli::{RunArgs, Scenario};
+use crate::compare::{self, TopologyRun};
 use crate::harness::{Harness, note};
 use crate::report::{Machine, Row, render};
+use crate::topology::{Plan, Topology, start_cluster};
 
+/// Runs the scenarios on each Redis of the plan in turn (standalone first),
+/// then prints each run's table and, with two, the comparison.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let plan = Plan::new(&args)?;
     let json = args.common.json;
-    let mut harness = Harness::new(args);
-    note(format!("run {}", harness.run_id));
-    let time_limit = harness.args.time_limit;
-    let outcome = tokio::select! {
-        result = tokio::time::timeout(time_limit, setup_and_run(&mut harness)) => match result {
-            Ok(result) => result,
-            Err(_) => Err(anyhow::anyhow!("the run took longer than --time-limit {time_limit:?}")),
-        },
-        signal = runkit::interrupted() => Err(anyhow::anyhow!("interrupted by {signal}")),
-    };
-    harness.cleanup(outcome.is_err()).await;
-    let rows = outcome?;
-    print!(
-        "{}",
-        render(&rows, &Machine::detect(), &harness.run_id, json)
-    );
-    if !harness.problems.is_empty() {
-        anyhow::bail!("the run had problems:\n  {}", harness.problems.join("\n  "));
+    let deadline = Instant::now() + args.time_limit;
+    let mut runs = Vec::with_capacity(plan.topologies.len());
+    let mut problems = Vec::new();
+    for &topology in &plan.topologies {
+        let (run, run_problems) = run_on(&args, &plan, topology, deadline).await?;
+        problems.extend(
+            run_problems
+                .into_iter()
+                .map(|problem| format!("{}: {problem}", topology.name())),
+        );
+        runs.push(run);
+    }
+    let machine = Machine::detect();
+    // A standalone-only run prints exactly today's table.
+    let titled = runs
+        .iter()
+        .any(|run| run.redis.topology == Topology::Cluster);
+    for run in &runs {
+        if titled {
+            print!(
+                "\n## {}\n\nRedis: {}; persistence: {}\n",
+                run.redis.topology.name(),
+                run.redis.describe(),
+                run.persistence
+            );
+        }
+        print!("{}", render(&run.rows, &machine, &run.run_id, json));
+    }
+    print!("{}", compare::render(&runs, json));
+    if !problems.is_empty() {
+        anyhow::bail!("the run had problems:\n  {}", problems.join("\n  "));
     }
     Ok(())
 }
 
-async fn setup_and_run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
+/// One topology: its Redis (a private cluster is started here and killed
+/// at the end), setup, the scenarios, cleanup. Returns the run and its problems.
+async fn run_on(
+    args: &RunArgs,
+    plan: &Plan,
+    topology: Topology,
+    deadline: Instant,
+) -> anyhow::Result<(TopologyRun, Vec<String>)> {
+    let limit = args.time_limit;
+    let cluster = match topology {
+        Topology::Cluster => {
+            Some(bounded(deadline, limit, start_cluster(args.cluster_appendfsync)).await?)
+        }
+        Topology::Standalone => None,
+    };
+    let url = cluster
+        .as_ref()
+        .map_or_else(|| args.redis_url.clone(), testkit::RedisCluster::url);
+    let redis = plan.target(topology, url, args.redis_mode);
+    let mut harness = Harness::new(args.clone(), redis.clone());
+    note(format!("run {} on {}", harness.run_id, redis.describe()));
+    let outcome = bounded(deadline, limit, setup_and_run(&mut harness)).await;
+    let persistence = harness.persistence().await;
+    harness.cleanup(outcome.is_err()).await;
+    // Dropping the cluster kills its six nodes.
+    drop(cluster);
+    let (rows, replica_acks) = outcome?;
+    let run = TopologyRun {
+        redis,
+        run_id: harness.run_id.clone(),
+        rows,
+        replica_acks,
+        persistence,
+    };
+    Ok((run, std::mem::take(&mut harness.problems)))
+}
+
+/// `work`, unless the run's time limit passes or the bench is interrupted first.
+async fn bounded<T>(
+    deadline: Instant,
+    limit: std::time::Duration,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        result = tokio::time::timeout_at(deadline, work) => match result {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::anyhow!("the run took longer than --time-limit {limit:?}")),
+        },
+        signal = runkit::interrupted() => Err(anyhow::anyhow!("interrupted by {signal}")),
+    }
+}
+
+type Measured = (Vec<Row>, Vec<(u32, Row)>);
+
+async fn setup_and_run(h: &mut Harness) -> anyhow::Result<Measured> {
     h.setup().await?;
     let mut rows = Vec::new();
     for scenario in [
@@ -72,17 +149,36 @@ async fn setup_and_run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
                 }
                 rows.extend(new_rows);
             }
-            Err(error) => {
-                note(format!("{name} failed: {error:#}"));
-                h.problems.push(format!("{name}: {error:#}"));
-                rows.push(Row::new(name, "FAILED").notes(format!("{error:#}")));
-                // A dead ingest makes every later figure meaningless.
-                h.ensure_ingest_running()?;
-            }
+            Err(error) => failed(h, &mut rows, name, error)?,
         }
     }
     rows.extend(rss_rows(h).await);
-    Ok(rows)
+    // Last: it restarts ingest, whose peak RSS is already in the table.
+    let mut replica_acks = Vec::new();
+    if h.args.compare_replica_ack && h.redis.topology == Topology::Cluster {
+        match replica_ack::run(h).await {
+            Ok(measured) => {
+                rows.extend(measured.iter().map(|(_, row)| row.clone()));
+                replica_acks = measured;
+            }
+            Err(error) => failed(h, &mut rows, "replica ack", error)?,
+        }
+    }
+    Ok((rows, replica_acks))
+}
+
+/// Records a failed scenario; fails the run when ingest is gone.
+fn failed(
+    h: &mut Harness,
+    rows: &mut Vec<Row>,
+    name: &str,
+    error: anyhow::Error,
+) -> anyhow::Result<()> {
+    note(format!("{name} failed: {error:#}"));
+    h.problems.push(format!("{name}: {error:#}"));
+    rows.push(Row::new(name, "FAILED").notes(format!("{error:#}")));
+    // A dead ingest makes every later figure meaningless.
+    h.ensure_ingest_running()
 }
 
 fn name(scenario: Scenario) -> &'static str {

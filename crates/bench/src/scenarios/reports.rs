@@ -66,7 +66,7 @@ pub async fn run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
     let addr = free_local_addr()?;
     let env = vec![
         ("DATABASE_URL".to_owned(), db_url),
-        ("REDIS_URL".to_owned(), h.args.redis_url.clone()),
+        ("REDIS_URL".to_owned(), h.redis.url.clone()),
         ("REPORTING_BIND".to_owned(), addr.to_string()),
         ("REPORTING_API_KEYS".to_owned(), KEY.to_owned()),
         ("RUST_LOG".to_owned(), h.args.child_log.clone()),

@@ -9,6 +9,11 @@ use crate::rows::load_row;
 use crate::stats::LoadOutcome;
 
 pub async fn single(h: &mut Harness) -> anyhow::Result<Row> {
+    single_as(h, "single", "s").await
+}
+
+/// The `single` load, reported as `scenario`; `tag` keeps its click ids apart.
+pub async fn single_as(h: &mut Harness, scenario: &str, tag: &str) -> anyhow::Result<Row> {
     h.stop_workers().await;
     let concurrency = h.args.concurrency;
     let plan = ClosedLoop {
@@ -17,9 +22,9 @@ pub async fn single(h: &mut Harness) -> anyhow::Result<Row> {
         warmup: h.args.warmup,
         duration: h.args.duration,
     };
-    let outcome = closed_loop(&h.senders("s", concurrency)?, plan).await?;
+    let outcome = closed_loop(&h.senders(tag, concurrency)?, plan).await?;
     let setup = format!("{concurrency} conns, no worker");
-    finish(h, "single", outcome, plan.shape, &setup).await
+    finish(h, scenario, outcome, plan.shape, &setup).await
 }
 
 pub async fn batch(h: &mut Harness) -> anyhow::Result<Row> {
