@@ -43,7 +43,7 @@
 //! - [`connection`]: [`Redis`], the handle; [`Conn`], a connection to either topology.
 //! - [`layout`]: key names, shard routing, slots.
 //! - [`enqueue`]: ingest's pipelined `XADD`s, with `WAIT` for replicas.
-//! - [`consumer`]: the worker's group commands.
+//! - [`consumer`]: the worker's group commands; [`entry`]: entry IDs and replies.
 //! - [`dead_letter`]: listing and replaying dead letters.
 //! - [`backlog`]: how far the workers are behind.
 //! - [`inspect`]: a group seen from outside (chaos verdicts, tests), poison entries.
@@ -56,6 +56,7 @@ pub mod connection;
 pub mod consumer;
 pub mod dead_letter;
 pub mod enqueue;
+pub mod entry;
 pub mod health;
 pub mod inspect;
 pub mod keyvalue;
