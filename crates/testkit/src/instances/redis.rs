@@ -83,9 +83,9 @@ impl RedisInstance {
 
     /// A node of a Redis Cluster on `port` (its bus port, `port + 10000`,
     /// must be free too), with an append-only file synced on every write.
-    pub(super) async fn start_cluster_node(port: u16, append_only: bool) -> Self {
+    pub(super) async fn start_cluster_node(port: u16) -> Self {
         let options = RedisOptions {
-            append_only,
+            append_only: true,
             ..RedisOptions::default()
         };
         Self::create(port, options, Role::ClusterNode).await

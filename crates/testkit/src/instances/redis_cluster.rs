@@ -59,20 +59,9 @@ impl RedisCluster {
     /// reports `cluster_state:ok`, all slots are served and replica `i + 3` is
     /// in sync with master `i`.
     pub async fn start() -> Self {
-        Self::start_with(true).await
-    }
-
-    /// A cluster whose nodes keep nothing on disk, like the local
-    /// standalone Redis (`appendonly no`): for benchmarks that compare the
-    /// two. A killed node loses what it held, so failover tests use [`start`](Self::start).
-    pub async fn start_without_persistence() -> Self {
-        Self::start_with(false).await
-    }
-
-    async fn start_with(append_only: bool) -> Self {
         let mut nodes = Vec::with_capacity(NODES);
         for port in free_node_ports(NODES) {
-            nodes.push(RedisInstance::start_cluster_node(port, append_only).await);
+            nodes.push(RedisInstance::start_cluster_node(port).await);
         }
         let mut ids = Vec::with_capacity(NODES);
         for node in &nodes {
