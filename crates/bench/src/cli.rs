@@ -36,21 +36,37 @@ pub enum RedisMode {
     Both,
 }
 
-/// Redis's `appendfsync`.
+/// How the private cluster's nodes persist writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AppendFsync {
-    Always,
-    Everysec,
-    No,
+pub enum ClusterPersistence {
+    /// As the standalone Redis of `--redis-url` does (its `appendonly`,
+    /// `appendfsync` and `save`), so the comparison is of topologies alone.
+    LikeStandalone,
+    /// An append-only file synced on every write (how testkit starts them).
+    AofAlways,
+    /// An append-only file synced once a second.
+    AofEverysec,
+    /// An append-only file the kernel syncs when it likes.
+    AofNo,
+    /// Neither an append-only file nor snapshots.
+    None,
 }
 
-impl AppendFsync {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Always => "always",
-            Self::Everysec => "everysec",
-            Self::No => "no",
-        }
+impl ClusterPersistence {
+    /// The settings, or `None` for [`Self::LikeStandalone`] (read from the node).
+    pub fn settings(self) -> Option<clickstream::inspect::Persistence> {
+        let (append_only, append_fsync) = match self {
+            Self::LikeStandalone => return None,
+            Self::AofAlways => (true, "always"),
+            Self::AofEverysec => (true, "everysec"),
+            Self::AofNo => (true, "no"),
+            Self::None => (false, "everysec"),
+        };
+        Some(clickstream::inspect::Persistence {
+            append_only,
+            append_fsync: append_fsync.to_owned(),
+            save: String::new(),
+        })
     }
 }
 
@@ -159,15 +175,19 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16))]
     pub min_replicas_ack: u32,
     /// With `--redis cluster` or `both`: after the scenarios, measure
-    /// single-click webhooks on the cluster with `REDIS_MIN_REPLICAS_ACK` 0
-    /// and then 1 (same load as `single`), and print the p99 difference.
+    /// single-click webhooks on the cluster at `--ack-rate` with
+    /// `REDIS_MIN_REPLICAS_ACK` 0 and then 1, and print the p99 difference.
     #[arg(long)]
     pub compare_replica_ack: bool,
-    /// For profiling: `appendfsync` of every node of the private cluster
-    /// once it has formed (testkit starts them with `always`: every write is
-    /// on disk before Redis answers). The standalone Redis is left as it is.
-    #[arg(long, value_enum)]
-    pub cluster_appendfsync: Option<AppendFsync>,
+    /// `--compare-replica-ack`: requests per second of both loads, over
+    /// `--concurrency` connections for `--duration`.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ack_rate: u64,
+    /// How every node of the private cluster persists writes once it has
+    /// formed. The default copies the standalone Redis, so the side-by-side
+    /// ratio measures the topology, not a different fsync policy.
+    #[arg(long, value_enum, default_value = "like-standalone")]
+    pub cluster_persistence: ClusterPersistence,
     /// MariaDB/MySQL server, without a database (loopback only).
     #[arg(long, default_value = "mysql://root@127.0.0.1:3306")]
     pub mysql_server: String,

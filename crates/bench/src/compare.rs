@@ -116,7 +116,8 @@ fn side_by_side(standalone: &TopologyRun, cluster: &TopologyRun, json: bool) -> 
 fn replica_acks(run: &TopologyRun, json: bool) -> String {
     let mut out = format!(
         "\n## Replica acknowledgement ({}, run {})\n\n\
-         The `single` load with ingest restarted on the same stream for each setting.\n\n\
+         Single clicks at the fixed rate of `--ack-rate` (a load the cluster carries, so the p99 \
+         is the round trip and not queueing), ingest restarted on the same stream for each setting.\n\n\
          | REDIS_MIN_REPLICAS_ACK | result | p50 | p99 |\n|---|---|---|---|\n",
         run.redis.topology.name(),
         run.run_id

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::cli::{AppendFsync, RedisMode, RunArgs};
+use crate::cli::{ClusterPersistence, RedisMode, RunArgs};
 use crate::conn::ensure_loopback_url;
 use crate::harness::note;
 
@@ -150,10 +150,21 @@ pub fn ensure_loopback_redis(url: &str) -> anyhow::Result<()> {
 /// Starts the private cluster; fails (instead of panicking, as testkit does
 /// in tests) when it does not form in time. Its nodes are killed when the
 /// returned value is dropped, and when the start is abandoned half-way.
-/// With `append_fsync`, every node (replicas too) is switched to it.
+/// Every node (replicas too) is then given `persistence`, read from the
+/// standalone node of `standalone_url` for `like-standalone`.
 pub async fn start_cluster(
-    append_fsync: Option<AppendFsync>,
+    persistence: ClusterPersistence,
+    standalone_url: &str,
 ) -> anyhow::Result<testkit::RedisCluster> {
+    let wanted = match persistence.settings() {
+        Some(settings) => settings,
+        None => {
+            let mut conn = node(standalone_url).await?;
+            clickstream::inspect::persistence(&mut conn)
+                .await
+                .with_context(|| format!("reading the persistence of {standalone_url}"))?
+        }
+    };
     let started = std::time::Instant::now();
     let mut task = AbortOnDrop(tokio::spawn(testkit::RedisCluster::start()));
     let joined = tokio::time::timeout(CLUSTER_START_LIMIT, &mut task.0).await;
@@ -166,19 +177,14 @@ pub async fn start_cluster(
         Err(_) => bail!("the private Redis Cluster did not form within {CLUSTER_START_LIMIT:?}"),
     };
     ensure_loopback_redis(&cluster.url())?;
-    if let Some(policy) = append_fsync {
-        for node in 0..cluster.node_count() {
-            set_append_fsync(&cluster.node_url(node), policy)
-                .await
-                .with_context(|| format!("cluster node {node}: appendfsync {}", policy.as_str()))?;
-        }
-        note(format!(
-            "every cluster node set to appendfsync {}",
-            policy.as_str()
-        ));
+    for index in 0..cluster.node_count() {
+        let mut conn = node(&cluster.node_url(index)).await?;
+        clickstream::inspect::set_persistence(&mut conn, &wanted)
+            .await
+            .with_context(|| format!("cluster node {index}: {wanted}"))?;
     }
     note(format!(
-        "Redis Cluster of {} nodes formed in {:.1} s: {}",
+        "Redis Cluster of {} nodes formed in {:.1} s: {}; every node set to {wanted}",
         cluster.node_count(),
         started.elapsed().as_secs_f64(),
         cluster.url()
@@ -186,17 +192,17 @@ pub async fn start_cluster(
     Ok(cluster)
 }
 
-async fn set_append_fsync(node_url: &str, policy: AppendFsync) -> anyhow::Result<()> {
-    ensure_loopback_redis(node_url)?;
-    let redis = clickstream::Redis::new(&clickstream::RedisSettings::from_url(node_url))?;
-    let mut conn = tokio::time::timeout(
+/// A connection to the one node at `url` (loopback only).
+async fn node(url: &str) -> anyhow::Result<clickstream::Conn> {
+    ensure_loopback_redis(url)?;
+    let redis = clickstream::Redis::new(&clickstream::RedisSettings::from_url(url))?;
+    let conn = tokio::time::timeout(
         Duration::from_secs(5),
         redis.dedicated(Duration::from_secs(5)),
     )
     .await
-    .context("connecting timed out")??;
-    clickstream::inspect::set_append_fsync(&mut conn, policy.as_str()).await?;
-    Ok(())
+    .with_context(|| format!("connecting to {url} timed out"))??;
+    Ok(conn)
 }
 
 /// Aborting the start drops the half-made cluster, whose nodes testkit kills.

@@ -212,16 +212,24 @@ pub async fn persistence(
     })
 }
 
-/// Sets the node's `appendfsync` (`always`, `everysec` or `no`), for the
-/// bench's profile of what syncing every write costs.
-pub async fn set_append_fsync(
+/// Gives the node `persistence`: the bench makes its private cluster
+/// persist like the standalone node it is compared with.
+pub async fn set_persistence(
     conn: &mut (impl ConnectionLike + Send + Sync),
-    policy: &str,
+    persistence: &Persistence,
 ) -> RedisResult<()> {
-    redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("appendfsync")
-        .arg(policy)
-        .query_async(conn)
-        .await
+    let append_only = if persistence.append_only { "yes" } else { "no" };
+    for (name, value) in [
+        ("appendfsync", persistence.append_fsync.as_str()),
+        ("appendonly", append_only),
+        ("save", persistence.save.as_str()),
+    ] {
+        let () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query_async(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }

@@ -180,7 +180,7 @@ impl RawClick {
         // Kept even when invalid, so a batch error can name the item.
         let click_id = string_field(fields::CLICK_ID, self.click_id, &mut errors);
         let click_id_valid = click_id.as_deref().is_some_and(|text| {
-            validate_text(fields::CLICK_ID, text)
+            validate_click_id(text)
                 .map_err(|reason| errors.add(fields::CLICK_ID, reason))
                 .is_ok()
         });
@@ -256,6 +256,22 @@ pub fn validate_text(field: &str, text: &str) -> Result<(), String> {
     if text.chars().any(char::is_control) {
         return Err(format!(
             "The {field} field must not contain control characters."
+        ));
+    }
+    Ok(())
+}
+
+/// The rule for a new `click_id`: [`validate_text`], and not only whitespace.
+/// Identity is exact (`"id"` and `"id "` are two clicks), so an id that is
+/// nothing but spaces would be a click no sender could tell apart by eye.
+/// Stream entries are decoded with [`validate_text`] alone: an entry
+/// accepted before this rule still gets stored.
+pub fn validate_click_id(text: &str) -> Result<(), String> {
+    validate_text(fields::CLICK_ID, text)?;
+    if text.trim().is_empty() {
+        return Err(format!(
+            "The {} field must not be only whitespace.",
+            fields::CLICK_ID
         ));
     }
     Ok(())

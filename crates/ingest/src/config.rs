@@ -12,7 +12,7 @@ use domain::standard_webhooks::StandardVerifier;
 #[command(name = "ingest", version, about, args_override_self = true)]
 pub struct Settings {
     /// HMAC key(s) of the `X-Signature` header; a comma-separated list accepts any of them (key rotation).
-    #[arg(long, env = "WEBHOOK_SECRET_KEY", hide_env_values = true, value_parser = parse_keys)]
+    #[arg(long, env = "WEBHOOK_SECRET_KEY", hide_env_values = true, value_parser = service_runtime::SecretValue::new("WEBHOOK_SECRET_KEY", parse_keys))]
     pub webhook_secret_key: WebhookKeys,
 
     #[command(flatten)]
@@ -34,15 +34,15 @@ pub struct Settings {
     pub ingest_bind: SocketAddr,
 
     /// HTTP worker threads (default: one per core).
-    #[arg(long, env = "INGEST_HTTP_WORKERS")]
+    #[arg(long, env = "INGEST_HTTP_WORKERS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub http_workers: Option<usize>,
 
-    /// Largest body of `POST /api/webhook/clicks`, in bytes.
-    #[arg(long, env = "WEBHOOK_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    /// Largest body of `POST /api/webhook/clicks`, in bytes (512 B to 64 MiB).
+    #[arg(long, env = "WEBHOOK_MAX_BODY_BYTES", default_value_t = 64 * 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(512..=64 * 1024 * 1024))]
     pub max_body_bytes: usize,
 
-    /// Largest body of `POST /api/webhook/clicks/batch`, in bytes.
-    #[arg(long, env = "WEBHOOK_MAX_BATCH_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    /// Largest body of `POST /api/webhook/clicks/batch`, in bytes (1 KiB to 512 MiB).
+    #[arg(long, env = "WEBHOOK_MAX_BATCH_BODY_BYTES", default_value_t = 8 * 1024 * 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=512 * 1024 * 1024))]
     pub max_batch_body_bytes: usize,
 
     /// Most stream entries written in one Redis pipeline.
@@ -74,7 +74,7 @@ pub struct Settings {
     pub webhook_rate_limit: u32,
 
     /// Bucket size of the per-IP limit: requests a client may send at once (default: the rate).
-    #[arg(long, env = "WEBHOOK_RATE_BURST")]
+    #[arg(long, env = "WEBHOOK_RATE_BURST", value_parser = clap::value_parser!(u32).range(1..))]
     pub webhook_rate_burst: Option<u32>,
 
     /// Only these networks (comma-separated CIDRs, IPv4 or IPv6) may call the webhooks; others get 403. Empty: everyone.
@@ -153,6 +153,6 @@ pub struct WebhookKeys {
 fn parse_keys(list: &str) -> Result<WebhookKeys, String> {
     Ok(WebhookKeys {
         x_signature: SignatureVerifier::from_key_list(list).map_err(|error| error.to_string())?,
-        standard: StandardVerifier::from_key_list(list),
+        standard: StandardVerifier::from_key_list(list).map_err(|error| error.to_string())?,
     })
 }

@@ -224,3 +224,57 @@ fn help_never_prints_the_redis_url() {
     }
     assert!(!help.contains("hunter2"), "{help}");
 }
+
+/// A `whsec_` key that is not base64 stops ingest at start with one line
+/// naming the variable and the key's place in the list, never the key; an
+/// unpadded one is accepted, as the reference libraries accept it.
+#[test]
+fn a_whsec_key_that_is_not_base64_stops_ingest_without_printing_it() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .env("WEBHOOK_SECRET_KEY", "first-key,whsec_hunter2*secret")
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .output()
+        .expect("ingest");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("WEBHOOK_SECRET_KEY") && stderr.contains("key 2"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2") && !stderr.contains("first-key"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}
+
+/// Numeric settings outside their range stop ingest at start instead of
+/// starting a service that refuses everything (a body limit of 0 made every
+/// webhook a 413).
+#[test]
+fn numeric_settings_out_of_range_stop_ingest() {
+    for (variable, value, flag) in [
+        ("WEBHOOK_MAX_BODY_BYTES", "0", "--max-body-bytes"),
+        (
+            "WEBHOOK_MAX_BATCH_BODY_BYTES",
+            "10",
+            "--max-batch-body-bytes",
+        ),
+        ("INGEST_HTTP_WORKERS", "0", "--http-workers"),
+        ("WEBHOOK_RATE_BURST", "0", "--webhook-rate-burst"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+            .env("WEBHOOK_SECRET_KEY", "k")
+            .env("REDIS_URL", "redis://127.0.0.1:1")
+            .env(variable, value)
+            .output()
+            .expect("ingest");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{variable}={value}: {stderr}"
+        );
+        assert!(stderr.contains(flag), "{variable}={value}: {stderr}");
+    }
+}

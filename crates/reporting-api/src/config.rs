@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+use service_runtime::SecretValue;
 
 use crate::auth::ApiKeys;
 use crate::export::ExportArgs;
@@ -68,14 +70,17 @@ pub struct Settings {
 /// How to reach Finance.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FinanceSettings {
-    /// Finance base URL.
+    /// Finance base URL (`http://` or `https://`; may carry credentials, so
+    /// its value is never printed).
     #[arg(
         long,
         global = true,
         env = "FINANCE_SERVICE_URL",
-        default_value = "http://finance-service:8080"
+        hide_env_values = true,
+        default_value = "http://finance-service:8080",
+        value_parser = SecretValue::new("FINANCE_SERVICE_URL", FinanceUrl::parse)
     )]
-    pub finance_service_url: String,
+    pub finance_service_url: FinanceUrl,
 
     /// Seconds per Finance request.
     #[arg(long, global = true, env = "FINANCE_SERVICE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -98,19 +103,68 @@ pub struct FinanceSettings {
         long,
         global = true,
         env = "FINANCE_SERVICE_TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = SecretValue::new("FINANCE_SERVICE_TOKEN", secret)
     )]
-    pub finance_service_token: Option<crate::export::Secret>,
+    pub finance_service_token: Option<SecretString>,
 
     /// Key of the `X-Signature: sha256=<hex>` HMAC of each body sent to Finance.
     #[arg(
         long,
         global = true,
         env = "FINANCE_SIGNING_SECRET",
-        hide = true,
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = SecretValue::new("FINANCE_SIGNING_SECRET", secret)
     )]
-    pub finance_signing_secret: Option<crate::export::Secret>,
+    pub finance_signing_secret: Option<SecretString>,
+}
+
+fn secret(text: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(text.to_owned()))
+}
+
+/// Finance's base URL, checked at start: an `http` or `https` URL with a
+/// host. It may carry a user and password, so it prints as its scheme and
+/// host only.
+#[derive(Clone)]
+pub struct FinanceUrl(SecretString);
+
+impl FinanceUrl {
+    fn parse(text: &str) -> Result<Self, String> {
+        let url =
+            reqwest::Url::parse(text.trim()).map_err(|error| format!("is not a URL ({error})"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "must be an http:// or https:// URL, not {}://",
+                url.scheme()
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("has no host".to_owned());
+        }
+        Ok(Self(SecretString::from(
+            text.trim().trim_end_matches('/').to_owned(),
+        )))
+    }
+
+    /// The base the API paths are appended to, without a trailing `/`.
+    pub fn base(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for FinanceUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match reqwest::Url::parse(self.base()) {
+            Ok(url) => write!(
+                f,
+                "FinanceUrl({}://{})",
+                url.scheme(),
+                url.host_str().unwrap_or_default()
+            ),
+            Err(_) => f.write_str("FinanceUrl(…)"),
+        }
+    }
 }
 
 /// Limits of the reports.
@@ -152,6 +206,25 @@ impl Settings {
             Some(keys) => Ok(keys),
             None if self.insecure_no_auth => Ok(ApiKeys::disabled()),
             None => Err("REPORTING_API_KEYS is required (or start with --insecure-no-auth)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod finance_url_tests {
+    use super::*;
+
+    #[test]
+    fn only_http_urls_with_a_host_are_accepted_and_credentials_never_print() {
+        let url = FinanceUrl::parse("https://app:hunter2@finance.example/base/").expect("valid");
+        assert_eq!(url.base(), "https://app:hunter2@finance.example/base");
+        let shown = format!("{url:?}");
+        assert_eq!(shown, "FinanceUrl(https://finance.example)");
+        for bad in ["not a url", "ftp://x", "finance:8080", "http://"] {
+            let error = FinanceUrl::parse(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad} refused"));
+            assert!(!error.is_empty(), "{bad}");
         }
     }
 }

@@ -89,3 +89,46 @@ async fn health_follows_mariadb_and_redis_going_down_and_coming_back() {
         .expect("joins")
         .expect("clean exit");
 }
+
+/// `--help` lists every Finance variable, `FINANCE_SIGNING_SECRET` included,
+/// and never a value: the URL may carry credentials, the others are secrets.
+#[test]
+fn help_lists_the_finance_settings_and_never_their_values() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_reporting-api"))
+        .arg("--help")
+        .env("FINANCE_SERVICE_URL", "https://app:hunter2@finance.example")
+        .env("FINANCE_SERVICE_TOKEN", "token-hunter3")
+        .env("FINANCE_SIGNING_SECRET", "signing-hunter4")
+        .output()
+        .expect("reporting-api --help");
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{help}");
+    for listed in [
+        "FINANCE_SERVICE_URL",
+        "FINANCE_SERVICE_TOKEN",
+        "FINANCE_SIGNING_SECRET",
+    ] {
+        assert!(help.contains(listed), "{listed} in {help}");
+    }
+    for secret in ["hunter2", "hunter3", "hunter4"] {
+        assert!(!help.contains(secret), "{secret} in {help}");
+    }
+}
+
+/// A Finance URL that cannot work stops reporting-api at start, with one
+/// line naming the variable and not the value, instead of answering 503 later.
+#[test]
+fn an_unusable_finance_url_stops_reporting_api_at_start() {
+    for url in ["not a url", "ftp://app:hunter2@finance.example"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_reporting-api"))
+            .env("FINANCE_SERVICE_URL", url)
+            .env("REPORTING_API_KEYS", "k")
+            .output()
+            .expect("reporting-api");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains("FINANCE_SERVICE_URL"), "{url}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+}

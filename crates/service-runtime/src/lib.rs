@@ -5,6 +5,9 @@ pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
+mod secret_value;
+
+pub use secret_value::SecretValue;
 
 use std::ffi::{OsStr, OsString};
 

@@ -99,7 +99,7 @@ pub enum DeadLetterCommand {
     /// List dead-lettered entries, oldest first, with their reason.
     List {
         /// Most entries shown.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
         count: usize,
         /// One JSON object per line instead of a table.
         #[arg(long)]

@@ -31,14 +31,18 @@ async fn the_same_through_a_redis_cluster() {
     posted_clicks_end_up_once(TestStream::create_on(&cluster.url()), true).await;
 }
 
-async fn posted_clicks_end_up_once(stream: TestStream, cluster: bool) {
-    let db = TestDb::create().await;
-    let shutdown = CancellationToken::new();
+type Workers = Vec<tokio::task::JoinHandle<anyhow::Result<()>>>;
 
-    let ingest = Ingest::start(&stream.redis_url, &stream.key, &["--http-workers=2"]).await;
+/// Workers named `names` on `db` and `stream`, and their HTTP ports.
+async fn start_workers(
+    db: &TestDb,
+    stream: &TestStream,
+    names: &[&str],
+    shutdown: &CancellationToken,
+) -> (Workers, Vec<u16>) {
     let mut workers = Vec::new();
     let mut worker_ports = Vec::new();
-    for name in ["e2e-a", "e2e-b"] {
+    for name in names {
         let app = worker::Application::build(
             worker::Settings::try_parse_from([
                 "worker".to_owned(),
@@ -58,6 +62,15 @@ async fn posted_clicks_end_up_once(stream: TestStream, cluster: bool) {
         worker_ports.push(app.port());
         workers.push(tokio::spawn(app.run_until_stopped()));
     }
+    (workers, worker_ports)
+}
+
+async fn posted_clicks_end_up_once(stream: TestStream, cluster: bool) {
+    let db = TestDb::create().await;
+    let shutdown = CancellationToken::new();
+
+    let ingest = Ingest::start(&stream.redis_url, &stream.key, &["--http-workers=2"]).await;
+    let (workers, worker_ports) = start_workers(&db, &stream, &["e2e-a", "e2e-b"], &shutdown).await;
 
     let post = |path: &'static str, body: Value| {
         let ingest = &ingest;
@@ -145,4 +158,155 @@ async fn posted_clicks_end_up_once(stream: TestStream, cluster: bool) {
     }
     db.drop().await;
     stream.drop().await;
+}
+
+/// Ids and sources that differ in any character — a trailing space, letter
+/// case, Unicode normalisation — are different clicks and different rows of
+/// every aggregate; an id of only whitespace is refused.
+#[tokio::test]
+async fn ids_and_sources_that_differ_in_any_character_are_different() {
+    let stream = TestStream::create();
+    let db = TestDb::create().await;
+    let shutdown = CancellationToken::new();
+    let ingest = Ingest::start(&stream.redis_url, &stream.key, &[]).await;
+    let (workers, _) = start_workers(&db, &stream, &["exact"], &shutdown).await;
+
+    // NFC "café" and NFD "cafe\u{301}" look alike and are two ids and two sources.
+    let pairs = [
+        ("pad_id", "net"),
+        ("pad_id ", "net "),
+        ("pad_id  ", "Net"),
+        ("PAD_ID", "net"),
+        ("caf\u{e9}", "caf\u{e9}"),
+        ("cafe\u{301}", "cafe\u{301}"),
+    ];
+    let click = |id: &str, source: &str| {
+        json!({
+            "click_id": id,
+            "offer_id": 7,
+            "source": source,
+            "timestamp": "2025-06-10T10:00:00Z",
+            "signature": "sig",
+        })
+    };
+    let post = |path: &'static str, body: Value| {
+        let ingest = &ingest;
+        async move {
+            let response = ingest
+                .post_signed(path, serde_json::to_vec(&body).expect("json"))
+                .await;
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("json body"))
+        }
+    };
+    // Each twice: the copies are duplicates, the near-lookalikes are not.
+    for _ in 0..2 {
+        for (id, source) in pairs {
+            let (status, body) = post("/api/webhook/clicks", click(id, source)).await;
+            assert_eq!(status, 202, "{id:?}: {body}");
+            assert_eq!(body["click_id"], id, "the id is answered as sent");
+        }
+    }
+    for blank in [" ", "   ", "\u{a0}"] {
+        let (status, body) = post("/api/webhook/clicks", click(blank, "net")).await;
+        assert_eq!(status, 400, "{blank:?}: {body}");
+        assert_eq!(
+            body["details"]["click_id"][0], "The click_id field must not be only whitespace.",
+            "{body}"
+        );
+    }
+    let (status, body) = post(
+        "/api/webhook/clicks/batch",
+        json!({"clicks": [click("  ", "net"), click("batch-ok", "net")]}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        (body["processed"].as_u64(), body["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["index"], 0, "{body}");
+
+    let expected = pairs.len() as u64 + 1;
+    assert_eq!(db.settled_click_count(expected).await, expected);
+    assert_eq!(db.daily_mismatches_and_total().await, (0, expected));
+    for (id, _) in pairs {
+        let sql = format!("SELECT COUNT(*) FROM clicks WHERE click_id = '{id}'");
+        assert_eq!(db.scalar(&sql).await, 1, "{id:?} is one row");
+    }
+    // "net" has pad_id, PAD_ID and batch-ok; "net " and "Net" one each.
+    for (source, count) in [
+        ("net", 3),
+        ("net ", 1),
+        ("Net", 1),
+        ("caf\u{e9}", 1),
+        ("cafe\u{301}", 1),
+    ] {
+        for table in [
+            "click_daily_stats",
+            "click_hourly_stats",
+            "click_daily_source_stats",
+        ] {
+            let sql = format!(
+                "SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM {table} WHERE source = '{source}'"
+            );
+            assert_eq!(db.scalar(&sql).await, count, "{table}, source {source:?}");
+        }
+    }
+
+    shutdown.cancel();
+    ingest.stop().await;
+    for worker in workers {
+        worker.await.expect("join").expect("worker stops cleanly");
+    }
+    db.drop().await;
+    stream.drop().await;
+}
+
+/// The migration to exact identity converts tables that already hold rows:
+/// before it, `"a"` and `"a "` collide on the unique key; after it, both fit,
+/// and the rows already there are kept.
+#[tokio::test]
+async fn the_exact_identity_migration_converts_existing_tables() {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+
+    let db = TestDb::create().await;
+    let insert = |id: &str| {
+        format!(
+            "INSERT INTO clicks (click_id, offer_id, source, clicked_at, click_date, signature, received_at, batch_token) \
+             VALUES ('{id}', 1, 'net', '2025-06-10 10:00:00', '2025-06-10', 's', '2025-06-10 10:00:00', 1)"
+        )
+    };
+    let collations = "SELECT COUNT(*) FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = DATABASE() AND COLUMN_NAME IN ('click_id', 'source') \
+         AND COLLATION_NAME IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')";
+    Migrator::down(&db.conn, Some(1))
+        .await
+        .expect("back to PAD SPACE");
+    assert_eq!(db.scalar(collations).await, 0);
+    db.conn
+        .execute_unprepared(&insert("a"))
+        .await
+        .expect("first row");
+    let padded = db.conn.execute_unprepared(&insert("a ")).await;
+    assert!(padded.is_err(), "PAD SPACE: 'a ' collides with 'a'");
+
+    Migrator::up(&db.conn, None)
+        .await
+        .expect("to exact identity");
+    // clicks.click_id, clicks.source and the source of three aggregates.
+    assert_eq!(db.scalar(collations).await, 5);
+    db.conn
+        .execute_unprepared(&insert("a "))
+        .await
+        .expect("'a ' is a new id");
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM clicks").await, 2);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM clicks WHERE click_id = 'a'")
+            .await,
+        1
+    );
+    db.drop().await;
 }

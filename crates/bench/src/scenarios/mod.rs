@@ -71,9 +71,14 @@ async fn run_on(
 ) -> anyhow::Result<(TopologyRun, Vec<String>)> {
     let limit = args.time_limit;
     let cluster = match topology {
-        Topology::Cluster => {
-            Some(bounded(deadline, limit, start_cluster(args.cluster_appendfsync)).await?)
-        }
+        Topology::Cluster => Some(
+            bounded(
+                deadline,
+                limit,
+                start_cluster(args.cluster_persistence, &args.redis_url),
+            )
+            .await?,
+        ),
         Topology::Standalone => None,
     };
     let url = cluster

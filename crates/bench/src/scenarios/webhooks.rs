@@ -3,7 +3,7 @@
 
 use crate::client::Shape;
 use crate::harness::Harness;
-use crate::load::{ClosedLoop, closed_loop};
+use crate::load::{ClosedLoop, Paced, closed_loop, paced};
 use crate::report::Row;
 use crate::rows::load_row;
 use crate::stats::LoadOutcome;
@@ -24,6 +24,26 @@ pub async fn single_as(h: &mut Harness, scenario: &str, tag: &str) -> anyhow::Re
     };
     let outcome = closed_loop(&h.senders(tag, concurrency)?, plan).await?;
     let setup = format!("{concurrency} conns, no worker");
+    finish(h, scenario, outcome, plan.shape, &setup).await
+}
+
+/// Single clicks at a fixed total `rate` for `--duration`, reported as
+/// `scenario`: latency at a load the service carries, not at saturation.
+pub async fn single_paced_as(
+    h: &mut Harness,
+    scenario: &str,
+    tag: &str,
+    rate: u64,
+) -> anyhow::Result<Row> {
+    h.stop_workers().await;
+    let concurrency = h.args.concurrency;
+    let plan = Paced {
+        shape: Shape::Single,
+        rate,
+        duration: h.args.duration,
+    };
+    let outcome = paced(&h.senders(tag, concurrency)?, plan).await?;
+    let setup = format!("{rate} req/s paced, {concurrency} conns, no worker");
     finish(h, scenario, outcome, plan.shape, &setup).await
 }
 

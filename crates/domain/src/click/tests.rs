@@ -111,6 +111,30 @@ fn text_rules_apply_to_click_id_and_source() {
 }
 
 #[test]
+fn a_click_id_of_only_whitespace_is_refused_but_spaces_around_one_are_kept() {
+    for blank in [" ", "   ", "\u{a0}", "\u{2003} \u{3000}"] {
+        let mut value = valid();
+        value["click_id"] = json!(blank);
+        let reason = reason(&errors_of(&value), "click_id");
+        assert_eq!(
+            reason, "The click_id field must not be only whitespace.",
+            "{blank:?}"
+        );
+    }
+    // Identity is exact: the spaces are part of the id, not trimmed.
+    for id in ["pad_id ", " pad_id", "pad_id  "] {
+        let mut value = valid();
+        value["click_id"] = json!(id);
+        let click = parse_click(&body(&value)).expect("valid");
+        assert_eq!(click.click_id, id);
+    }
+    // A source of spaces is still a source (the rule is the click id's).
+    let mut value = valid();
+    value["source"] = json!(" ");
+    assert!(parse_click(&body(&value)).is_ok());
+}
+
+#[test]
 fn signature_is_stored_as_is_but_bounded() {
     let mut value = valid();
     value["signature"] = json!("any\tthing");
@@ -249,6 +273,10 @@ pub(crate) fn arbitrary_click() -> impl Strategy<Value = Click> {
         -30_610_224_000_000_000i64..253_402_300_799_999_999i64,
         ".{1,255}",
     )
+        // A valid click id is not only whitespace.
+        .prop_filter("click_id of only whitespace", |(click_id, ..)| {
+            !click_id.trim().is_empty()
+        })
         .prop_map(|(click_id, offer_id, source, micros, signature)| Click {
             click_id,
             offer_id: OfferId::new(offer_id).expect("in range"),

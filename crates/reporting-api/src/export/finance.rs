@@ -15,8 +15,8 @@ use rand::Rng;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 
-use super::Secret;
 use crate::FinanceSettings;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Longest wait between two attempts, whatever the backoff or `Retry-After` say.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
@@ -32,8 +32,8 @@ pub const SIGNATURE: &str = "X-Signature";
 pub struct FinanceClient {
     http: reqwest::Client,
     base_url: String,
-    token: Option<Secret>,
-    signing_secret: Option<Secret>,
+    token: Option<SecretString>,
+    signing_secret: Option<SecretString>,
     max_retries: u32,
     retry_base: Duration,
     timeout: Duration,
@@ -59,10 +59,7 @@ impl FinanceClient {
             .build()?;
         Ok(Self {
             http,
-            base_url: settings
-                .finance_service_url
-                .trim_end_matches('/')
-                .to_owned(),
+            base_url: settings.finance_service_url.base().to_owned(),
             token: settings.finance_service_token.clone(),
             signing_secret: settings.finance_signing_secret.clone(),
             max_retries: settings.finance_max_retries,
@@ -99,7 +96,7 @@ impl FinanceClient {
         let signature = self
             .signing_secret
             .as_ref()
-            .map(|secret| domain::sign(secret.expose().as_bytes(), &body));
+            .map(|secret| domain::sign(secret.expose_secret().as_bytes(), &body));
         let mut retry = 0;
         loop {
             let mut request = self
@@ -109,7 +106,8 @@ impl FinanceClient {
                 .header(IDEMPOTENCY_KEY, idempotency_key)
                 .body(body.clone());
             if let Some(token) = &self.token {
-                request = request.header(AUTHORIZATION, format!("Bearer {}", token.expose()));
+                request =
+                    request.header(AUTHORIZATION, format!("Bearer {}", token.expose_secret()));
             }
             if let Some(signature) = &signature {
                 request = request.header(SIGNATURE, signature);

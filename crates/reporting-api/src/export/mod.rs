@@ -20,13 +20,11 @@ pub mod exporter;
 pub mod finance;
 pub(crate) mod http;
 pub mod record;
-mod secret;
 
 use actix_web::web;
 
 pub use cli::{ExitStatus, export_dates};
 pub use exporter::{Delivered, ExportError, Exporter};
-pub use secret::Secret;
 
 use crate::Settings;
 
