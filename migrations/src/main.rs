@@ -1,6 +1,81 @@
-//! `migrate up|down|status|fresh …` against `DATABASE_URL`.
+//! `migrate [up|down|status|fresh|refresh|reset]` against `DATABASE_URL`.
+//!
+//! Settings come from flags, the environment and `.env` like the other
+//! binaries; a bad or unreachable `DATABASE_URL` is one line naming it
+//! (password masked) and exit status 1, never a panic.
+
+use clap::{Parser, Subcommand};
+use migration::{Migrator, MigratorTrait};
+use service_runtime::SecretValue;
+use storage::DatabaseUrl;
+
+/// Applies the schema migrations of the clicks service.
+#[derive(Debug, Parser)]
+#[command(name = "migrate", version, about, args_override_self = true)]
+struct Settings {
+    /// The service's MySQL/MariaDB database.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "mysql://root@127.0.0.1:3306/clicks_service",
+        hide_env_values = true,
+        value_parser = SecretValue::new("DATABASE_URL", DatabaseUrl::parse)
+    )]
+    database_url: DatabaseUrl,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+enum Command {
+    /// Apply pending migrations (the default), or the next N.
+    Up {
+        #[arg(short, long)]
+        num: Option<u32>,
+    },
+    /// Roll back the last N applied migrations.
+    Down {
+        #[arg(short, long, default_value_t = 1)]
+        num: u32,
+    },
+    /// List every migration and whether it is applied.
+    Status,
+    /// Drop every table, then apply every migration.
+    Fresh,
+    /// Roll back every applied migration, then apply them again.
+    Refresh,
+    /// Roll back every applied migration.
+    Reset,
+}
 
 #[tokio::main]
 async fn main() {
-    sea_orm_migration::cli::run_cli(migration::Migrator).await;
+    let settings: Settings = service_runtime::parse_settings();
+    service_runtime::init_tracing();
+    if let Err(error) = run(settings).await {
+        eprintln!("migrate: {error}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(settings: Settings) -> Result<(), String> {
+    let db = storage::connect_url(&settings.database_url, "DATABASE_URL", 1)
+        .await
+        .map_err(|error| error.to_string())?;
+    let outcome = match settings.command.unwrap_or(Command::Up { num: None }) {
+        Command::Up { num } => Migrator::up(&db, num).await,
+        Command::Down { num } => Migrator::down(&db, Some(num)).await,
+        Command::Status => Migrator::status(&db).await,
+        Command::Fresh => Migrator::fresh(&db).await,
+        Command::Refresh => Migrator::refresh(&db).await,
+        Command::Reset => Migrator::reset(&db).await,
+    };
+    outcome.map_err(|error| {
+        let text = error.to_string().replace(
+            settings.database_url.expose(),
+            &settings.database_url.redacted(),
+        );
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    })
 }

@@ -4,7 +4,7 @@
 //! be judged on its own and each invalid one reported with its reason, the way
 //! existing senders expect (`{"<field>": ["<reason>"]}`).
 
-use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Timelike, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -146,8 +146,9 @@ fn parse_item(item: &RawValue) -> Result<Click, InvalidItem> {
 }
 
 /// Deserialises a JSON object, refusing arrays (which serde would otherwise
-/// map onto struct fields by position) and anything that is not JSON.
-fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, FieldErrors> {
+/// map onto struct fields by position), anything that is not JSON, and — for
+/// a derived `T` — a key given twice. Errors are under the field `body`.
+pub fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, FieldErrors> {
     let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
     if first != Some(b'{') {
         let reason = if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
@@ -361,6 +362,11 @@ fn timestamp_field(value: Option<Value>, errors: &mut FieldErrors) -> Option<Dat
         .ok()
 }
 
+/// The first and last date of the service, in UTC for clicks and as local
+/// dates for reports: what MySQL's `DATE` and `DATETIME` hold.
+pub const MIN_DATE: NaiveDate = NaiveDate::from_ymd_opt(1000, 1, 1).expect("a valid date");
+pub const MAX_DATE: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date");
+
 /// An RFC 3339 date-time with an offset, converted to UTC and truncated to
 /// microseconds. Years outside 1000–9999 (UTC) are refused because MySQL's
 /// `DATETIME` cannot hold them.
@@ -381,9 +387,9 @@ pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, String> {
         // A leap second: MySQL cannot store it.
         return Err(invalid());
     }
-    if !(1000..=9999).contains(&utc.year()) {
+    if !(MIN_DATE..=MAX_DATE).contains(&utc.date_naive()) {
         return Err(format!(
-            "The {field} field must be between 1000-01-01 and 9999-12-31 in UTC."
+            "The {field} field must be between {MIN_DATE} and {MAX_DATE} in UTC."
         ));
     }
     utc.with_nanosecond(nanos - nanos % 1_000)

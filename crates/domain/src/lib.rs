@@ -9,7 +9,7 @@ pub mod signature;
 pub mod standard_webhooks;
 pub mod stream_entry;
 
-pub use click::{Click, OfferId, parse_batch, parse_click};
+pub use click::{Click, MAX_DATE, MIN_DATE, OfferId, parse_batch, parse_click, parse_object};
 pub use field_errors::FieldErrors;
 pub use signature::{SignatureVerifier, sign};
 pub use stream_entry::{DecodeError, StreamClick};

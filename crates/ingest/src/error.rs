@@ -60,8 +60,25 @@ impl ErrorBody<'_> {
     }
 }
 
+/// The `reason` of a batch item refused while the rest of its batch went in.
+pub const INVALID_ITEM: &str = "invalid_item";
+
+/// Every `reason` label of the rejection counter, created at zero at start.
+pub const REJECT_REASONS: &[&str] = &[
+    "signature",
+    "payload",
+    "too_large",
+    "media_type",
+    "redis",
+    "backlog",
+    "slow_body",
+    "forbidden",
+    "rate_limited",
+    INVALID_ITEM,
+];
+
 impl WebhookError {
-    /// The `reason` label of the rejection counter.
+    /// The `reason` label of the rejection counter (one of [`REJECT_REASONS`]).
     fn reason(&self) -> &'static str {
         match self {
             Self::InvalidSignature => "signature",
@@ -146,5 +163,33 @@ impl ResponseError for WebhookError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_registered() {
+        let errors = [
+            WebhookError::InvalidSignature,
+            WebhookError::InvalidPayload(FieldErrors::new()),
+            WebhookError::InvalidBatch(FieldErrors::new()),
+            WebhookError::TooLarge { limit: 1 },
+            WebhookError::UnsupportedMediaType,
+            WebhookError::BodyRead(actix_web::error::PayloadError::Incomplete(None)),
+            WebhookError::Unavailable(EnqueueError::Stopped),
+            WebhookError::Overloaded { backlog: 1 },
+            WebhookError::RedisUnavailable,
+            WebhookError::SlowBody,
+            WebhookError::Forbidden,
+            WebhookError::RateLimited {
+                retry_after_secs: 1,
+            },
+        ];
+        for error in &errors {
+            assert!(REJECT_REASONS.contains(&error.reason()), "{error:?}");
+        }
     }
 }

@@ -4,16 +4,15 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::http::StatusCode;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use clickstream::{Enqueuer, EnqueuerLimits, Redis};
+use service_runtime::routes;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::Settings;
 use crate::backlog::Backlog;
-use crate::error::ErrorBody;
 use crate::guard::ClientGuard;
 use crate::health::{self, HealthState};
 use crate::replay::ReplayGuard;
@@ -81,6 +80,8 @@ impl Application {
         let health_state = web::Data::new(HealthState { redis, backlog });
 
         let metrics = web::Data::new(service_runtime::metrics::install());
+        service_runtime::metrics::register(service_runtime::metrics::HTTP_METRICS);
+        service_runtime::metrics::register(crate::webhooks::METRICS);
         let listener = TcpListener::bind(settings.ingest_bind)
             .with_context(|| format!("cannot listen on INGEST_BIND={}", settings.ingest_bind))?;
         let port = listener.local_addr()?.port();
@@ -93,27 +94,19 @@ impl Application {
                     service_runtime::request_id::middleware,
                 ))
                 .app_data(metrics.clone())
-                .route(
-                    "/metrics",
-                    web::get().to(service_runtime::metrics::endpoint),
-                )
+                .service(routes::get("/metrics", service_runtime::metrics::endpoint))
                 .app_data(webhook_state.clone())
                 .app_data(health_state.clone())
-                .service(
-                    web::resource("/api/webhook/clicks")
-                        .route(web::post().to(webhooks::receive_click))
-                        .default_service(web::to(method_not_allowed)),
-                )
-                .service(
-                    web::resource("/api/webhook/clicks/batch")
-                        .route(web::post().to(webhooks::receive_batch))
-                        .default_service(web::to(method_not_allowed)),
-                )
-                .route("/api/health", web::get().to(health::health))
-                .route("/livez", web::get().to(health::livez))
-                .route("/readyz", web::get().to(health::readyz))
-                .route("/api/openapi.json", web::get().to(crate::openapi::serve))
-                .default_service(web::to(not_found))
+                .service(routes::post("/api/webhook/clicks", webhooks::receive_click))
+                .service(routes::post(
+                    "/api/webhook/clicks/batch",
+                    webhooks::receive_batch,
+                ))
+                .service(routes::get("/api/health", health::health))
+                .service(routes::get("/livez", health::livez))
+                .service(routes::get("/readyz", health::readyz))
+                .service(routes::get("/api/openapi.json", crate::openapi::serve))
+                .default_service(web::to(routes::not_found))
         })
         .listen(listener)?
         .disable_signals()
@@ -160,18 +153,4 @@ fn spawn_forgetting_idle_clients(guard: ClientGuard, shutdown: CancellationToken
             }
         }
     });
-}
-
-async fn not_found() -> HttpResponse {
-    ErrorBody::response(StatusCode::NOT_FOUND, "Not found", None)
-}
-
-async fn method_not_allowed() -> HttpResponse {
-    let mut response =
-        ErrorBody::response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", None);
-    response.headers_mut().insert(
-        actix_web::http::header::ALLOW,
-        actix_web::http::header::HeaderValue::from_static("POST"),
-    );
-    response
 }

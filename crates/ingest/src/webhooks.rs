@@ -5,10 +5,9 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use domain::{Click, SignatureVerifier, StreamClick};
-use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::backlog::{Admission, Backlog};
@@ -16,6 +15,8 @@ use crate::error::{ErrorBody, WebhookError};
 use crate::guard::{ClientGuard, Verdict};
 use crate::replay::{ReplayGuard, Timestamped};
 use clickstream::{Enqueuer, Entry, Layout};
+use service_runtime::body::{self, BodyError};
+use service_runtime::metrics::Metric;
 
 /// Clicks in the stream.
 pub const CLICKS_ACCEPTED_TOTAL: &str = "clicks_accepted_total";
@@ -23,6 +24,28 @@ pub const CLICKS_ACCEPTED_TOTAL: &str = "clicks_accepted_total";
 pub const CLICKS_REJECTED_TOTAL: &str = "clicks_rejected_total";
 /// Timestamped webhooks acknowledged as replays.
 pub const WEBHOOKS_REPLAYED_TOTAL: &str = "webhooks_replayed_total";
+
+/// ingest's own metrics (and the enqueuer's), registered at start.
+pub const METRICS: &[Metric] = &[
+    Metric::counter(CLICKS_ACCEPTED_TOTAL, "Clicks appended to the stream."),
+    Metric::counter(
+        CLICKS_REJECTED_TOTAL,
+        "Requests or batch items refused, by reason.",
+    )
+    .by("reason", crate::error::REJECT_REASONS),
+    Metric::counter(
+        WEBHOOKS_REPLAYED_TOTAL,
+        "Timestamped webhooks acknowledged as replays (not enqueued again).",
+    ),
+    Metric::histogram(
+        clickstream::enqueue::ENQUEUE_DURATION_SECONDS,
+        "Time for Redis to acknowledge one collection of pipelines.",
+    ),
+    Metric::histogram(
+        clickstream::enqueue::ENQUEUE_PIPELINE_ENTRIES,
+        "Entries per collection written to Redis.",
+    ),
+];
 
 /// What the handlers share.
 pub struct WebhookState {
@@ -205,7 +228,7 @@ pub async fn receive_batch(
     }
     let processed = entries.len();
     if !errors.is_empty() {
-        metrics::counter!(CLICKS_REJECTED_TOTAL, "reason" => "invalid_item")
+        metrics::counter!(CLICKS_REJECTED_TOTAL, "reason" => crate::error::INVALID_ITEM)
             .increment(errors.len() as u64);
     }
     state.enqueue_once(message_id.as_deref(), entries).await?;
@@ -256,15 +279,19 @@ async fn authenticated_body(
         Admission::Overloaded(backlog) => return Err(WebhookError::Overloaded { backlog }),
         Admission::RedisUnavailable => return Err(WebhookError::RedisUnavailable),
     }
-    if declared_length(request).is_some_and(|length| length > limit) {
+    if body::declared_length(request).is_some_and(|length| length > limit) {
         return Err(WebhookError::TooLarge { limit });
     }
-    if !is_json(request) {
+    if !body::is_json(request) {
         return Err(WebhookError::UnsupportedMediaType);
     }
-    let body = tokio::time::timeout(state.body_timeout, read_body(payload, limit))
+    let body = tokio::time::timeout(state.body_timeout, body::read_limited(payload, limit))
         .await
-        .map_err(|_| WebhookError::SlowBody)??;
+        .map_err(|_| WebhookError::SlowBody)?
+        .map_err(|error| match error {
+            BodyError::TooLarge { limit } => WebhookError::TooLarge { limit },
+            BodyError::Read(error) => WebhookError::BodyRead(error),
+        })?;
     match state.replay.check(request, &body) {
         Timestamped::Verified(id) => return Ok((body, Some(id))),
         Timestamped::Invalid(error) => {
@@ -285,36 +312,4 @@ async fn authenticated_body(
         .verify(signature, &body)
         .map_err(|_| WebhookError::InvalidSignature)?;
     Ok((body, None))
-}
-
-fn declared_length(request: &HttpRequest) -> Option<usize> {
-    request
-        .headers()
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
-
-/// `application/json`, with or without parameters such as `charset`.
-fn is_json(request: &HttpRequest) -> bool {
-    request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
-}
-
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, WebhookError> {
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(WebhookError::BodyRead)?;
-        if body.len() + chunk.len() > limit {
-            return Err(WebhookError::TooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }

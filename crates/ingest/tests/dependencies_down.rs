@@ -278,3 +278,42 @@ fn numeric_settings_out_of_range_stop_ingest() {
         assert!(stderr.contains(flag), "{variable}={value}: {stderr}");
     }
 }
+
+/// An operator's first scrape, before any webhook, lists every metric of
+/// ingest with its help text, the counters at 0 (one series per rejection
+/// reason), so an alert on `rate(…)` has a series from the start.
+#[tokio::test]
+async fn the_first_scrape_lists_every_metric_at_zero() {
+    let stream = testkit::TestStream::create();
+    let text = testkit::http::first_scrape(
+        env!("CARGO_BIN_EXE_ingest"),
+        &[
+            ("WEBHOOK_SECRET_KEY", "k".to_owned()),
+            ("REDIS_URL", stream.redis_url.clone()),
+            ("CLICKS_QUEUE_NAME", stream.key.clone()),
+        ],
+        "INGEST_BIND",
+    )
+    .await;
+    testkit::http::assert_registered(
+        &text,
+        &[
+            "clicks_accepted_total",
+            "clicks_rejected_total",
+            "webhooks_replayed_total",
+            "enqueue_duration_seconds",
+            "enqueue_pipeline_entries",
+            "http_requests_total",
+            "http_request_duration_seconds",
+        ],
+        &[
+            "clicks_accepted_total",
+            "clicks_rejected_total{reason=\"signature\"}",
+            "clicks_rejected_total{reason=\"invalid_item\"}",
+            "clicks_rejected_total{reason=\"backlog\"}",
+            "webhooks_replayed_total",
+            "enqueue_duration_seconds_count",
+        ],
+    );
+    stream.drop().await;
+}

@@ -22,13 +22,14 @@ pub struct Settings {
         global = true,
         env = "DATABASE_URL",
         default_value = "mysql://root@127.0.0.1:3306/clicks_service",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = service_runtime::SecretValue::new("DATABASE_URL", storage::DatabaseUrl::parse)
     )]
-    pub database_url: String,
+    pub database_url: storage::DatabaseUrl,
 
     /// Replica for report reads (default: DATABASE_URL).
-    #[arg(long, global = true, env = "DATABASE_READ_URL", hide_env_values = true)]
-    pub database_read_url: Option<String>,
+    #[arg(long, global = true, env = "DATABASE_READ_URL", hide_env_values = true, value_parser = SecretValue::new("DATABASE_READ_URL", storage::DatabaseUrl::parse))]
+    pub database_read_url: Option<storage::DatabaseUrl>,
 
     /// Redis (the report cache).
     #[command(flatten)]
@@ -190,9 +191,9 @@ pub enum Command {
 }
 
 impl Settings {
-    pub fn read_url(&self) -> &str {
+    pub fn read_url(&self) -> &storage::DatabaseUrl {
         self.database_read_url
-            .as_deref()
+            .as_ref()
             .unwrap_or(&self.database_url)
     }
 

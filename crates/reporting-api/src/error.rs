@@ -25,6 +25,12 @@ pub enum ApiError {
     /// 502 with this message and extra fields.
     #[error("{message}")]
     BadGateway { message: &'static str, extra: Value },
+    /// 413: the body is larger than `limit` bytes.
+    #[error("body larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    /// 415: the body is not declared as JSON.
+    #[error("content type is not application/json")]
+    UnsupportedMediaType,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -44,6 +50,8 @@ impl ResponseError for ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -54,6 +62,14 @@ impl ResponseError for ApiError {
             Self::Validation(details) => json!({"error": "Validation failed", "details": details}),
             Self::NotFound => json!({"error": "Not found"}),
             Self::Conflict(message) => json!({"error": message}),
+            Self::TooLarge { limit } => json!({
+                "error": "Payload too large",
+                "details": {"body": [format!("The request body must not be larger than {limit} bytes.")]},
+            }),
+            Self::UnsupportedMediaType => json!({
+                "error": "Unsupported media type",
+                "details": {"content_type": ["The Content-Type header must be application/json."]},
+            }),
             Self::Unavailable { message, extra } | Self::BadGateway { message, extra } => {
                 let mut body = json!({"error": message});
                 if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {

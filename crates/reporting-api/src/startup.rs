@@ -4,10 +4,10 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
-use serde_json::json;
+use service_runtime::routes;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Settings, export, health, openapi, reports};
@@ -25,13 +25,19 @@ pub struct AppState {
 
 impl AppState {
     pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
-        let db = storage::connect(&settings.database_url, settings.db_connections)
-            .await
-            .context("cannot connect to DATABASE_URL")?;
+        let db = storage::connect_url(
+            &settings.database_url,
+            "DATABASE_URL",
+            settings.db_connections,
+        )
+        .await?;
         let read_db = if settings.database_read_url.is_some() {
-            storage::connect(settings.read_url(), settings.db_connections)
-                .await
-                .context("cannot connect to DATABASE_READ_URL")?
+            storage::connect_url(
+                settings.read_url(),
+                "DATABASE_READ_URL",
+                settings.db_connections,
+            )
+            .await?
         } else {
             db.clone()
         };
@@ -59,6 +65,8 @@ impl Application {
         let bind = settings.reporting_bind;
         let state = web::Data::new(AppState::connect(settings).await?);
         let metrics = web::Data::new(service_runtime::metrics::install());
+        service_runtime::metrics::register(service_runtime::metrics::HTTP_METRICS);
+        service_runtime::metrics::register(crate::export::METRICS);
         let listener = TcpListener::bind(bind)
             .with_context(|| format!("cannot listen on REPORTING_BIND={bind}"))?;
         let port = listener.local_addr()?.port();
@@ -71,19 +79,16 @@ impl Application {
                     service_runtime::request_id::middleware,
                 ))
                 .app_data(metrics.clone())
-                .route(
-                    "/metrics",
-                    web::get().to(service_runtime::metrics::endpoint),
-                )
+                .service(routes::get("/metrics", service_runtime::metrics::endpoint))
                 .app_data(state.clone())
                 .app_data(keys.clone())
-                .route("/api/health", web::get().to(health::health_check))
-                .route("/livez", web::get().to(health::livez))
-                .route("/readyz", web::get().to(health::readyz))
-                .route("/api/openapi.json", web::get().to(openapi::serve))
+                .service(routes::get("/api/health", health::health_check))
+                .service(routes::get("/livez", health::livez))
+                .service(routes::get("/readyz", health::readyz))
+                .service(routes::get("/api/openapi.json", openapi::serve))
                 .service(web::scope("/api/reports").configure(reports::configure))
                 .service(web::scope("/api/export").configure(export::configure))
-                .default_service(web::to(not_found))
+                .default_service(web::to(routes::not_found))
         })
         .listen(listener)?
         .disable_signals()
@@ -105,8 +110,4 @@ impl Application {
         service_runtime::serve_until_cancelled(self.server, self.shutdown).await?;
         Ok(())
     }
-}
-
-async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(json!({"error": "Not found"}))
 }

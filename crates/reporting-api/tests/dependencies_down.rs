@@ -132,3 +132,40 @@ fn an_unusable_finance_url_stops_reporting_api_at_start() {
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     }
 }
+
+/// The first scrape, before any report or export, lists the export's
+/// metrics with their help text at 0, one series per run outcome.
+#[tokio::test]
+async fn the_first_scrape_lists_every_metric_at_zero() {
+    let db = testkit::TestDb::create().await;
+    let stream = testkit::TestStream::create();
+    let text = testkit::http::first_scrape(
+        env!("CARGO_BIN_EXE_reporting-api"),
+        &[
+            ("DATABASE_URL", db.url.clone()),
+            ("REDIS_URL", stream.redis_url.clone()),
+            ("REPORTING_API_KEYS", "k".to_owned()),
+        ],
+        "REPORTING_BIND",
+    )
+    .await;
+    testkit::http::assert_registered(
+        &text,
+        &[
+            "export_runs_total",
+            "export_chunks_total",
+            "export_clicks_total",
+            "export_retries_total",
+            "http_requests_total",
+        ],
+        &[
+            "export_runs_total{outcome=\"completed\"}",
+            "export_runs_total{outcome=\"failed\"}",
+            "export_chunks_total",
+            "export_clicks_total",
+            "export_retries_total",
+        ],
+    );
+    db.drop().await;
+    stream.drop().await;
+}

@@ -151,6 +151,119 @@ async fn invalid_or_future_dates_are_400() {
     db.drop().await;
 }
 
+/// Every way a forward request can be malformed gets the contract's JSON
+/// error and the right status, and nothing reaches Finance.
+#[tokio::test]
+async fn malformed_forward_requests_get_json_errors() {
+    let db = TestDb::create().await;
+    let finance = finance(ok()).await;
+    let api = Api::start(settings(&db, &finance.uri(), &[])).await;
+    let send = |content_type: Option<&'static str>, body: Vec<u8>| {
+        let mut request = api
+            .client
+            .post(format!("{}/api/export/forward", api.base))
+            .bearer_auth(support::KEY)
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        async move {
+            let response = request.send().await.expect("forward");
+            let status = response.status().as_u16();
+            let is_json = response
+                .headers()
+                .get("content-type")
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.starts_with("application/json"));
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, is_json, body)
+        }
+    };
+    let json = Some("application/json");
+    let big = format!(
+        "{{\"date\":\"2024-01-01\",\"pad\":\"{}\"}}",
+        "x".repeat(20_000)
+    );
+    for (content_type, body, status, field, reason) in [
+        (
+            json,
+            big.into_bytes(),
+            413,
+            "body",
+            "must not be larger than",
+        ),
+        (
+            json,
+            br#"{"date":"2024-01-01"}xx"#.to_vec(),
+            400,
+            "body",
+            "valid JSON",
+        ),
+        (
+            json,
+            br#"["2024-01-01"]"#.to_vec(),
+            400,
+            "body",
+            "JSON object",
+        ),
+        (
+            json,
+            br#"{"date":"2023-03-01","date":"2023-03-02"}"#.to_vec(),
+            400,
+            "body",
+            "duplicate field",
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            b"date=2024-01-01".to_vec(),
+            415,
+            "content_type",
+            "application/json",
+        ),
+        (
+            None,
+            br#"{"date":"2024-01-01"}"#.to_vec(),
+            415,
+            "content_type",
+            "application/json",
+        ),
+        (
+            Some("text/plain"),
+            br#"{"date":"2024-01-01"}"#.to_vec(),
+            415,
+            "content_type",
+            "application/json",
+        ),
+    ] {
+        let (got, is_json, answer) = send(content_type, body).await;
+        assert_eq!(got, status, "{content_type:?}: {answer}");
+        assert!(is_json, "{content_type:?}: a JSON body");
+        assert!(
+            answer["details"][field][0]
+                .as_str()
+                .is_some_and(|text| text.contains(reason)),
+            "{content_type:?}: {answer}"
+        );
+    }
+    // A repeated query name keeps its last value, as in the reports.
+    let response = api
+        .client
+        .get(format!(
+            "{}/api/export/status?date=x&date=2024-01-01",
+            api.base
+        ))
+        .bearer_auth(support::KEY)
+        .send()
+        .await
+        .expect("status");
+    assert_eq!(response.status().as_u16(), 200);
+    let (status, answer) = api.status("2024-01-01&date=nope").await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["details"]["date"][0].is_string(), "{answer}");
+    assert!(posts(&finance).await.is_empty());
+    db.drop().await;
+}
+
 #[tokio::test]
 async fn a_big_day_goes_in_chunks_each_with_the_days_total() {
     let db = TestDb::create().await;

@@ -240,3 +240,153 @@ async fn without_redis_reports_are_answered_uncached() {
     api.stop();
     db.drop().await;
 }
+
+/// The service's dates are 1000-01-01 to 9999-12-31, for clicks (UTC) and
+/// reports (local) alike: clicks at either edge count in every zone whose
+/// local day holds them, and dates outside are a 400 with a field error on
+/// every report and format — never a 5xx, never a cut-off CSV.
+#[tokio::test]
+async fn the_edges_of_the_date_range_count_in_every_zone() {
+    let db = TestDb::create().await;
+    add_clicks(&db, "9999-12-31 23:00:00", 1, "net", 3).await; // e.g. 23:30Z
+    add_clicks(&db, "1000-01-01 00:00:00", 1, "net", 5).await;
+    let api = Api::start(&db, NO_CACHE).await;
+    let total = |body: &Value| body["summary"]["total_clicks"].as_u64();
+    // New York in year 1000 keeps local mean time (−4:56:02), which hourly
+    // aggregates cannot split: that day is not asked there.
+    for (zone, last_day, first_day) in [
+        ("UTC", 3, Some(5)),
+        ("Etc/GMT%2B12", 3, Some(0)), // UTC−12: 23:00Z is 11:00 local on the 31st
+        ("America/New_York", 3, None), // 18:00 local on the 31st
+        ("Etc/GMT-14", 0, Some(5)),   // UTC+14: 23:00Z is 1 January 10000 local
+    ] {
+        let last = api
+            .ok(&format!(
+                "/api/reports/summary?start_date=9999-12-31&end_date=9999-12-31&timezone={zone}"
+            ))
+            .await;
+        assert_eq!(total(&last), Some(last_day), "{zone}: {last}");
+        let aggregated = api
+            .ok(&format!(
+                "/api/reports/aggregated?start_date=9999-12-31&end_date=9999-12-31&timezone={zone}"
+            ))
+            .await;
+        let sum: u64 = aggregated["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter_map(|row| row["clicks_count"].as_u64())
+            .sum();
+        assert_eq!(sum, last_day, "{zone}: {aggregated}");
+        if let Some(first_day) = first_day {
+            let first = api
+                .ok(&format!(
+                    "/api/reports/summary?start_date=1000-01-01&end_date=1000-01-01&timezone={zone}"
+                ))
+                .await;
+            assert_eq!(total(&first), Some(first_day), "{zone}: {first}");
+        }
+    }
+    for report in ["summary", "aggregated", "aggregated?format=csv&x=1"] {
+        let (path, extra) = report.split_once('?').unwrap_or((report, "x=1"));
+        for (start, zone) in [
+            ("0000-01-01", "Etc/GMT-14"),
+            ("0999-12-31", "UTC"),
+            ("0000-01-01", "Etc/GMT-1"),
+        ] {
+            let url = format!(
+                "/api/reports/{path}?start_date={start}&end_date={start}&timezone={zone}&{extra}"
+            );
+            let (status, body) = api.get(&url).await;
+            assert_eq!(status, 400, "{url}: {body}");
+            assert!(
+                body["details"]["start_date"][0]
+                    .as_str()
+                    .is_some_and(|reason| reason.contains("1000-01-01 and 9999-12-31")),
+                "{url}: {body}"
+            );
+        }
+    }
+    api.stop();
+    db.drop().await;
+}
+
+/// `Accept` is negotiated: media types regardless of case, q-values weighed.
+#[tokio::test]
+async fn accept_headers_choose_csv_or_json_by_case_insensitive_type_and_q() {
+    let db = TestDb::create().await;
+    add_clicks(&db, "2024-05-01 10:00:00", 1, "net", 2).await;
+    let api = Api::start(&db, NO_CACHE).await;
+    let client = reqwest::Client::new();
+    for (accept, csv) in [
+        ("TEXT/CSV", true),
+        ("text/csv;q=0.1, application/json", false),
+        ("application/json;q=0.2, text/*", true),
+        ("*/*", false),
+    ] {
+        let response = client
+            .get(format!(
+                "{}/api/reports/aggregated?start_date=2024-05-01&end_date=2024-05-01",
+                api.base
+            ))
+            .bearer_auth(support::KEY)
+            .header("accept", accept)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 200, "{accept}");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let expected = if csv { "text/csv" } else { "application/json" };
+        assert!(
+            content_type.starts_with(expected),
+            "{accept}: {content_type}"
+        );
+    }
+    api.stop();
+    db.drop().await;
+}
+
+/// A wrong method is 405 with `Allow` and a JSON body, on every route.
+#[tokio::test]
+async fn wrong_methods_get_405_with_allow() {
+    let db = TestDb::create().await;
+    let api = Api::start(&db, NO_CACHE).await;
+    let client = reqwest::Client::new();
+    for (method, path, allow) in [
+        ("POST", "/api/reports/summary", "GET"),
+        ("DELETE", "/api/reports/aggregated", "GET"),
+        ("GET", "/api/export/forward", "POST"),
+        ("POST", "/api/export/status", "GET"),
+        ("TRACE", "/api/reports/summary", "GET"),
+        ("POST", "/api/health", "GET"),
+        ("PUT", "/metrics", "GET"),
+    ] {
+        let response = client
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", api.base),
+            )
+            .bearer_auth(support::KEY)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 405, "{method} {path}");
+        assert_eq!(
+            response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+        let body: Value = response.json().await.expect("json body");
+        assert_eq!(body["error"], "Method not allowed", "{method} {path}");
+    }
+    api.stop();
+    db.drop().await;
+}

@@ -1,10 +1,12 @@
 //! Start-up glue shared by the three binaries: settings from flags, the
 //! environment and a `.env` file; logs; and a shutdown token tied to signals.
 
+pub mod body;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
+pub mod routes;
 mod secret_value;
 
 pub use secret_value::SecretValue;

@@ -87,3 +87,135 @@ pub async fn middleware(
         .record(started.elapsed().as_secs_f64());
     Ok(response)
 }
+
+/// What a metric is, for [`register`]: its kind, name and `# HELP` text, and
+/// optionally a label with every value it takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    kind: Kind,
+    name: &'static str,
+    help: &'static str,
+    label: Option<(&'static str, &'static [&'static str])>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Histogram,
+    /// Described only: a gauge has no truthful value before it is measured.
+    Gauge,
+}
+
+impl Metric {
+    pub const fn counter(name: &'static str, help: &'static str) -> Self {
+        Self {
+            kind: Kind::Counter,
+            name,
+            help,
+            label: None,
+        }
+    }
+
+    pub const fn histogram(name: &'static str, help: &'static str) -> Self {
+        Self {
+            kind: Kind::Histogram,
+            name,
+            help,
+            label: None,
+        }
+    }
+
+    pub const fn gauge(name: &'static str, help: &'static str) -> Self {
+        Self {
+            kind: Kind::Gauge,
+            name,
+            help,
+            label: None,
+        }
+    }
+
+    /// One series per value of `label`, each created at zero.
+    pub const fn by(self, label: &'static str, values: &'static [&'static str]) -> Self {
+        Self {
+            label: Some((label, values)),
+            ..self
+        }
+    }
+}
+
+/// Describes every metric and creates its counters and histograms at zero,
+/// so the first scrape of `/metrics` lists them with their help text and an
+/// alert on `rate(…)` has a series from the start, not from the first event.
+pub fn register(metrics: &[Metric]) {
+    for metric in metrics {
+        let (name, help) = (metric.name, metric.help);
+        match metric.kind {
+            Kind::Counter => metrics::describe_counter!(name, help),
+            Kind::Histogram => metrics::describe_histogram!(name, help),
+            Kind::Gauge => metrics::describe_gauge!(name, help),
+        }
+        let label_sets: Vec<Vec<metrics::Label>> = match metric.label {
+            None => vec![Vec::new()],
+            Some((label, values)) => values
+                .iter()
+                .map(|value| vec![metrics::Label::new(label, *value)])
+                .collect(),
+        };
+        for labels in label_sets {
+            match metric.kind {
+                Kind::Counter => metrics::counter!(name, labels).increment(0),
+                // Registered without a sample: rendered with zero counts.
+                Kind::Histogram => drop(metrics::histogram!(name, labels)),
+                Kind::Gauge => {}
+            }
+        }
+    }
+}
+
+/// The metrics of this module's middleware, for [`register`].
+pub const HTTP_METRICS: &[Metric] = &[
+    Metric::counter(
+        HTTP_REQUESTS_TOTAL,
+        "HTTP requests answered, by route, method and status.",
+    ),
+    Metric::histogram(
+        HTTP_REQUEST_DURATION_SECONDS,
+        "Time to answer an HTTP request, by route.",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_metrics_render_at_zero_with_their_help() {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+            .expect("buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            register(&[
+                Metric::counter("things_total", "Things done."),
+                Metric::counter("outcomes_total", "Runs by outcome.")
+                    .by("outcome", &["ok", "failed"]),
+                Metric::histogram("thing_seconds", "Time per thing."),
+                Metric::gauge("thing_lag", "Things behind."),
+            ]);
+        });
+        handle.run_upkeep();
+        let text = handle.render();
+        for line in [
+            "# HELP things_total Things done.",
+            "things_total 0",
+            "outcomes_total{outcome=\"ok\"} 0",
+            "outcomes_total{outcome=\"failed\"} 0",
+            "# HELP thing_seconds Time per thing.",
+            "thing_seconds_count 0",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert!(!text.contains("thing_lag "), "{text}");
+    }
+}

@@ -2,6 +2,9 @@
 //! reporting API read or write, and how to open a pool.
 
 pub mod entity;
+mod url;
+
+pub use url::{ConnectError, DatabaseUrl, connect_url, redact};
 
 use std::time::Duration;
 

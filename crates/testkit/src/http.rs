@@ -68,3 +68,58 @@ pub async fn wait_for_all_up(base: &str, checks: &[&str], limit: Duration) {
     }
     wait_for_status(&format!("{base}/readyz"), 200, limit).await;
 }
+
+/// The first answer of `GET /metrics` of a fresh process of `program`
+/// (a binary of the workspace), started with `envs` and listening on a free
+/// port of 127.0.0.1 given as `bind_variable`: what an operator's first
+/// scrape sees, before any traffic. The process is killed afterwards.
+pub async fn first_scrape(program: &str, envs: &[(&str, String)], bind_variable: &str) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut child = tokio::process::Command::new(program)
+        .envs(envs.iter().map(|(name, value)| (*name, value.as_str())))
+        .env(bind_variable, format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the binary");
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        if let Ok(response) = reqwest::get(&url).await
+            && response.status().is_success()
+        {
+            break response.text().await.expect("metrics text");
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{program} exited with {status} before answering {url}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not answer within 20 s"
+        );
+        tokio::time::sleep(POLL).await;
+    };
+    child.kill().await.ok();
+    text
+}
+
+/// Asserts that `text` (a scrape) describes every metric of `names` with a
+/// `# HELP` line, and holds each series of `zeros` at exactly 0.
+pub fn assert_registered(text: &str, names: &[&str], zeros: &[&str]) {
+    for name in names {
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "# HELP {name} in:\n{text}"
+        );
+    }
+    for series in zeros {
+        assert!(
+            text.lines().any(|line| line == format!("{series} 0")),
+            "{series} 0 in:\n{text}"
+        );
+    }
+}

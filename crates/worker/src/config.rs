@@ -20,9 +20,10 @@ pub struct Settings {
         global = true,
         env = "DATABASE_URL",
         default_value = "mysql://root@127.0.0.1:3306/clicks_service",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = service_runtime::SecretValue::new("DATABASE_URL", storage::DatabaseUrl::parse)
     )]
-    pub database_url: String,
+    pub database_url: storage::DatabaseUrl,
 
     #[command(flatten)]
     pub redis: clickstream::RedisSettings,

@@ -13,6 +13,7 @@ use clickstream::{Conn, RawEntry, Redis, StreamNames};
 use domain::StreamClick;
 use rand::Rng;
 use sea_orm::{DatabaseConnection, DbErr};
+use service_runtime::metrics::Metric;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{self, Stored};
@@ -31,6 +32,35 @@ pub const WORKER_DEAD_LETTERED_TOTAL: &str = "worker_dead_lettered_total";
 pub const STREAM_LAG: &str = "stream_lag";
 /// Entries delivered to the group and not yet acknowledged.
 pub const STREAM_PENDING: &str = "stream_pending";
+
+/// The worker's own metrics, registered at start.
+pub const METRICS: &[Metric] = &[
+    Metric::counter(WORKER_BATCHES_TOTAL, "Batches processed."),
+    Metric::histogram(
+        WORKER_BATCH_DURATION_SECONDS,
+        "Time from read to acknowledgement of a batch.",
+    ),
+    Metric::counter(
+        WORKER_CLICKS_INSERTED_TOTAL,
+        "Clicks newly stored and counted.",
+    ),
+    Metric::counter(
+        WORKER_CLICKS_DUPLICATE_TOTAL,
+        "Clicks already stored (resent, redelivered or repeated in a batch).",
+    ),
+    Metric::counter(
+        WORKER_DEAD_LETTERED_TOTAL,
+        "Entries moved to the dead-letter stream.",
+    ),
+    Metric::gauge(
+        STREAM_LAG,
+        "Entries of a stream not yet delivered to the group.",
+    ),
+    Metric::gauge(
+        STREAM_PENDING,
+        "Entries delivered to the group and not yet acknowledged.",
+    ),
+];
 
 /// How often the worker looks for entries abandoned by dead consumers.
 const CLAIM_EVERY: Duration = Duration::from_secs(5);

@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use service_runtime::routes;
 use tokio_util::sync::CancellationToken;
 
 use crate::Settings;
@@ -35,9 +36,7 @@ impl Application {
                 "WORKER_DB_CONNECTIONS raised to one per lane (shards × concurrency)"
             );
         }
-        let db = storage::connect(&settings.database_url, connections)
-            .await
-            .context("cannot connect to DATABASE_URL")?;
+        let db = storage::connect_url(&settings.database_url, "DATABASE_URL", connections).await?;
         let redis = Redis::new(&settings.redis)?;
         redis.check_topology().await?;
         let mut lanes = Vec::new();
@@ -69,6 +68,8 @@ impl Application {
             progress: lanes.iter().map(Worker::progress).collect(),
         });
         let metrics = web::Data::new(service_runtime::metrics::install());
+        service_runtime::metrics::register(service_runtime::metrics::HTTP_METRICS);
+        service_runtime::metrics::register(crate::processor::METRICS);
         let listener = TcpListener::bind(settings.worker_bind)
             .with_context(|| format!("cannot listen on WORKER_BIND={}", settings.worker_bind))?;
         let port = listener.local_addr()?.port();
@@ -81,14 +82,12 @@ impl Application {
                     service_runtime::request_id::middleware,
                 ))
                 .app_data(metrics.clone())
-                .route(
-                    "/metrics",
-                    web::get().to(service_runtime::metrics::endpoint),
-                )
+                .service(routes::get("/metrics", service_runtime::metrics::endpoint))
                 .app_data(health_state.clone())
-                .route("/api/health", web::get().to(health::health))
-                .route("/livez", web::get().to(health::livez))
-                .route("/readyz", web::get().to(health::readyz))
+                .service(routes::get("/api/health", health::health))
+                .service(routes::get("/livez", health::livez))
+                .service(routes::get("/readyz", health::readyz))
+                .default_service(web::to(routes::not_found))
         })
         .listen(listener)?
         .workers(1)

@@ -310,3 +310,42 @@ async fn the_exact_identity_migration_converts_existing_tables() {
     );
     db.drop().await;
 }
+
+/// The first scrape, before any batch, lists every metric of the worker
+/// with its help text and its counters at 0 (it used to be empty until a
+/// batch ran, so an alert on `rate(…)` had no series).
+#[tokio::test]
+async fn the_first_scrape_lists_every_metric_at_zero() {
+    let db = TestDb::create().await;
+    let stream = TestStream::create();
+    let text = testkit::http::first_scrape(
+        env!("CARGO_BIN_EXE_worker"),
+        &[
+            ("DATABASE_URL", db.url.clone()),
+            ("REDIS_URL", stream.redis_url.clone()),
+            ("CLICKS_QUEUE_NAME", stream.key.clone()),
+        ],
+        "WORKER_BIND",
+    )
+    .await;
+    testkit::http::assert_registered(
+        &text,
+        &[
+            "worker_batches_total",
+            "worker_batch_duration_seconds",
+            "worker_clicks_inserted_total",
+            "worker_clicks_duplicate_total",
+            "worker_dead_lettered_total",
+            "http_requests_total",
+        ],
+        &[
+            "worker_batches_total",
+            "worker_batch_duration_seconds_count",
+            "worker_clicks_inserted_total",
+            "worker_clicks_duplicate_total",
+            "worker_dead_lettered_total",
+        ],
+    );
+    db.drop().await;
+    stream.drop().await;
+}

@@ -81,13 +81,14 @@ pub async fn export_dates(settings: &Settings, args: &ExportArgs) -> ExitStatus 
             return ExitStatus::Usage;
         }
     };
-    let db = match storage::connect(&settings.database_url, DB_CONNECTIONS).await {
-        Ok(db) => db,
-        Err(error) => {
-            eprintln!("reporting-api export: cannot connect to DATABASE_URL: {error}");
-            return ExitStatus::Failed;
-        }
-    };
+    let db =
+        match storage::connect_url(&settings.database_url, "DATABASE_URL", DB_CONNECTIONS).await {
+            Ok(db) => db,
+            Err(error) => {
+                eprintln!("reporting-api export: {error}");
+                return ExitStatus::Failed;
+            }
+        };
     let exporter = match Exporter::new(db.clone(), &settings.finance) {
         Ok(exporter) => exporter,
         Err(error) => {

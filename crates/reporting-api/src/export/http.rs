@@ -2,7 +2,8 @@
 
 use std::sync::OnceLock;
 
-use actix_web::{HttpResponse, web};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use domain::FieldErrors;
 use serde::Deserialize;
@@ -13,6 +14,8 @@ use super::{chunk, record};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::reports::params::RawQuery;
+use service_runtime::body::{self, BodyError};
 
 /// The exporter of this HTTP worker, built on first use from the settings.
 #[derive(Default)]
@@ -44,10 +47,21 @@ fn invalid(reason: &str) -> ApiError {
     ApiError::Validation(FieldErrors::single("date", reason))
 }
 
-/// The body's `date`: present, a string, a real date, not after today (UTC).
+/// Largest body of `POST /api/export/forward`: `{"date":"YYYY-MM-DD"}` and room to spare.
+pub const MAX_FORWARD_BODY_BYTES: usize = 16 * 1024;
+
+/// The body of `POST /api/export/forward`; unknown keys are ignored, a key
+/// given twice is refused (as ingest refuses it).
+#[derive(Deserialize)]
+struct ForwardBody {
+    date: Option<Value>,
+}
+
+/// The body's `date`: a JSON object whose `date` is present, a string, a
+/// real date, not after today (UTC).
 fn forward_date(body: &[u8]) -> Result<NaiveDate, ApiError> {
-    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let date = match value.get("date") {
+    let parsed: ForwardBody = domain::parse_object(body).map_err(ApiError::Validation)?;
+    let date = match parsed.date {
         None | Some(Value::Null) => return Err(invalid(REQUIRED)),
         Some(Value::String(text)) if text.trim().is_empty() => return Err(invalid(REQUIRED)),
         Some(Value::String(text)) => parse_date(text.trim()).map_err(invalid)?,
@@ -57,6 +71,26 @@ fn forward_date(body: &[u8]) -> Result<NaiveDate, ApiError> {
         return Err(invalid(IN_FUTURE));
     }
     Ok(date)
+}
+
+/// The body of a forward request: JSON, at most [`MAX_FORWARD_BODY_BYTES`].
+async fn forward_body(request: &HttpRequest, payload: web::Payload) -> Result<Bytes, ApiError> {
+    let limit = MAX_FORWARD_BODY_BYTES;
+    if body::declared_length(request).is_some_and(|length| length > limit) {
+        return Err(ApiError::TooLarge { limit });
+    }
+    if !body::is_json(request) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    body::read_limited(payload, limit)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge { limit } => ApiError::TooLarge { limit },
+            BodyError::Read(error) => ApiError::Validation(FieldErrors::single(
+                "body",
+                format!("The request body could not be read: {error}."),
+            )),
+        })
 }
 
 /// Exports one date's clicks to Finance.
@@ -70,6 +104,8 @@ fn forward_date(body: &[u8]) -> Result<NaiveDate, ApiError> {
         (status = 400, description = "Invalid date", body = crate::reports::model::ErrorBody),
         (status = 401, description = "Missing or wrong bearer key", body = crate::reports::model::ErrorBody),
         (status = 409, description = "An export of this date is already running", body = crate::reports::model::ErrorBody),
+        (status = 413, description = "Body larger than 16 KiB", body = crate::reports::model::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = crate::reports::model::ErrorBody),
         (status = 502, description = "Finance refused or failed", body = crate::reports::model::ErrorBody),
         (status = 503, description = "Finance's health check failed", body = crate::reports::model::ErrorBody),
     ),
@@ -77,10 +113,12 @@ fn forward_date(body: &[u8]) -> Result<NaiveDate, ApiError> {
 )]
 pub async fn forward(
     _: Authenticated,
+    request: HttpRequest,
     state: web::Data<AppState>,
     cell: web::Data<ExporterCell>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let body = forward_body(&request, payload).await?;
     let date = forward_date(&body)?;
     let exporter = cell.get(&state)?.clone();
     if !exporter.finance().is_available().await {
@@ -116,11 +154,6 @@ pub async fn forward(
     }
 }
 
-#[derive(Deserialize)]
-pub struct StatusQuery {
-    date: Option<String>,
-}
-
 /// The export state of one date.
 #[utoipa::path(
     get,
@@ -138,10 +171,12 @@ pub async fn status(
     _: Authenticated,
     state: web::Data<AppState>,
     cell: web::Data<ExporterCell>,
-    query: web::Query<StatusQuery>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let date = match query.date.as_deref().map(str::trim) {
-        None | Some("") => return Err(invalid(REQUIRED)),
+    // As the reports read theirs: a repeated name keeps its last value.
+    let query = RawQuery::parse(request.query_string()).map_err(ApiError::Validation)?;
+    let date = match query.get("date") {
+        None => return Err(invalid(REQUIRED)),
         Some(text) => parse_date(text).map_err(invalid)?,
     };
     let exporter = cell.get(&state)?;
@@ -211,12 +246,19 @@ mod tests {
             &br#"{}"#[..],
             br#"{"date":""}"#,
             br#"{"date":null}"#,
-            b"not json",
         ] {
             let Err(ApiError::Validation(errors)) = forward_date(body) else {
                 panic!("{body:?} must be invalid");
             };
             assert_eq!(errors.get("date"), Some(&[REQUIRED.to_owned()][..]));
+        }
+        // A body that is not a JSON object says so instead of "date required".
+        for body in [&b"not json"[..], br#"{"date":"2025-06-11"}x"#, br#"[]"#] {
+            let Err(ApiError::Validation(errors)) = forward_date(body) else {
+                panic!("{body:?} must be invalid");
+            };
+            assert!(errors.get("date").is_none(), "{body:?}");
+            assert!(errors.get("body").is_some(), "{body:?}");
         }
         for body in [
             &br#"{"date":"2025-02-30"}"#[..],

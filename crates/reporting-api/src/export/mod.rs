@@ -14,6 +14,21 @@ pub const EXPORT_CLICKS_TOTAL: &str = "export_clicks_total";
 /// Chunk sends that were retried.
 pub const EXPORT_RETRIES_TOTAL: &str = "export_retries_total";
 
+/// The export's metrics, registered at start.
+pub const METRICS: &[service_runtime::metrics::Metric] = {
+    use service_runtime::metrics::Metric;
+    &[
+        Metric::counter(EXPORT_RUNS_TOTAL, "Export runs, by outcome.")
+            .by("outcome", &["completed", "failed", "already_running"]),
+        Metric::counter(EXPORT_CHUNKS_TOTAL, "Chunks Finance acknowledged."),
+        Metric::counter(
+            EXPORT_CLICKS_TOTAL,
+            "Clicks in the chunks Finance acknowledged.",
+        ),
+        Metric::counter(EXPORT_RETRIES_TOTAL, "Chunk sends that were retried."),
+    ]
+};
+
 pub mod chunk;
 mod cli;
 pub mod exporter;
@@ -45,8 +60,8 @@ pub struct ExportArgs {
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .app_data(web::Data::new(http::ExporterCell::default()))
-        .route("/forward", web::post().to(http::forward))
-        .route("/status", web::get().to(http::status));
+        .service(service_runtime::routes::post("/forward", http::forward))
+        .service(service_runtime::routes::get("/status", http::status));
 }
 
 /// Runs the `export` subcommand; the process exit code.

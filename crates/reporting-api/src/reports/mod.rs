@@ -5,7 +5,7 @@
 pub(crate) mod cache;
 mod csv;
 pub mod model;
-mod params;
+pub(crate) mod params;
 mod sql;
 pub mod timezone;
 
@@ -14,6 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::json;
+use service_runtime::routes;
 
 use crate::AppState;
 use crate::auth::Authenticated;
@@ -33,8 +34,8 @@ pub const CACHE_HEADER: &str = "X-Cache";
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .route("/aggregated", web::get().to(aggregated))
-        .route("/summary", web::get().to(summary));
+        .service(routes::get("/aggregated", aggregated))
+        .service(routes::get("/summary", summary));
 }
 
 /// Clicks per (date, offer, source), or per any subset of them.
@@ -70,15 +71,16 @@ pub async fn aggregated(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let raw = RawQuery::parse(request.query_string()).map_err(ApiError::Validation)?;
-    let accepts_csv = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/csv"));
+    let accepts_csv = csv::preferred(
+        request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|value| value.to_str().ok()),
+    );
     let params = params::aggregated(&raw, &state.settings.reports, accepts_csv)
         .map_err(ApiError::Validation)?;
     if params.format == Format::Csv {
-        return Ok(csv::response(&state.read_db, &params));
+        return csv::response(&state.read_db, &params).await;
     }
     cached(
         &state,
@@ -145,7 +147,7 @@ where
         let (first, last) = scope.days.utc_dates(scope.start_date, scope.end_date);
         // The database is part of the key: environments may share a Redis.
         let query = json!({
-            "database": state.settings.read_url(),
+            "database": state.settings.read_url().expose(),
             "report": kind,
             "query": normalised,
         })

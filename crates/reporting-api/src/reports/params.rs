@@ -161,7 +161,8 @@ impl RawQuery {
         ))
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    /// The value of `name`, trimmed; `None` when absent or empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(|value| value.trim())
     }
 }
@@ -394,6 +395,17 @@ fn date(raw: &RawQuery, field: &str, errors: &mut FieldErrors) -> Option<NaiveDa
                     _ => b.is_ascii_digit(),
                 });
             match NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+                Ok(date) if shaped && !(domain::MIN_DATE..=domain::MAX_DATE).contains(&date) => {
+                    errors.add(
+                        field,
+                        format!(
+                            "The {field} field must be a date between {} and {}.",
+                            domain::MIN_DATE,
+                            domain::MAX_DATE
+                        ),
+                    );
+                    None
+                }
                 Ok(date) if shaped => Some(date),
                 _ => {
                     errors.add(

@@ -27,13 +27,14 @@ pub enum DaySource {
 
 impl DaySource {
     /// The UTC dates whose clicks can land in the report: the report's dates,
-    /// one more on each side for a zone other than UTC.
+    /// one more on each side for a zone other than UTC, within the dates a
+    /// click can have.
     pub fn utc_dates(&self, start: NaiveDate, end: NaiveDate) -> (NaiveDate, NaiveDate) {
         match self {
             Self::UtcDaily => (start, end),
             Self::Hourly { .. } => (
-                start.pred_opt().unwrap_or(start),
-                end.succ_opt().unwrap_or(end),
+                start.pred_opt().unwrap_or(start).max(domain::MIN_DATE),
+                end.succ_opt().unwrap_or(end).min(domain::MAX_DATE),
             ),
         }
     }
@@ -78,7 +79,16 @@ pub fn plan(zone: Tz, start: NaiveDate, end: NaiveDate) -> Result<DaySource, Str
     let mut first_hour = None;
     let mut last_hour = None;
     let mut offsets: Vec<(NaiveDateTime, i32)> = Vec::new();
-    let mut hour = from;
+    // No click lies outside the service's dates: the first and last local
+    // days of the range stop there (a `DATETIME` literal beyond year 9999
+    // would match nothing at all).
+    let stored = domain::MIN_DATE.and_hms_opt(0, 0, 0).unwrap_or(from)
+        ..domain::MAX_DATE
+            .succ_opt()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or(to);
+    let mut hour = from.max(stored.start);
+    let to = to.min(stored.end);
     while hour < to {
         let seconds = zone.offset_from_utc_datetime(&hour).fix().local_minus_utc();
         let local_date = (hour + Duration::seconds(i64::from(seconds))).date();
@@ -167,6 +177,47 @@ mod tests {
         assert_eq!(
             sql,
             "DATE(DATE_ADD(click_hour, INTERVAL CASE WHEN click_hour < '2024-03-10 07:00:00' THEN -5 ELSE -4 END HOUR))"
+        );
+    }
+
+    #[test]
+    fn the_edges_of_the_service_dates_stop_at_what_a_click_can_have() {
+        // 9999-12-31 local in UTC-12 runs to 10000-01-01 12:00 UTC; clicks end a day earlier.
+        let DaySource::Hourly {
+            first_hour,
+            last_hour,
+            ..
+        } = plan(
+            chrono_tz::Etc::GMTPlus12,
+            day("9999-12-31"),
+            day("9999-12-31"),
+        )
+        .expect("whole hours")
+        else {
+            panic!("hourly expected");
+        };
+        assert_eq!(first_hour, at("9999-12-31 12:00:00"));
+        assert_eq!(last_hour, at("9999-12-31 23:00:00"));
+        // 1000-01-01 local in UTC+14 starts on 0999-12-31 10:00 UTC.
+        let source = plan(
+            chrono_tz::Etc::GMTMinus14,
+            day("1000-01-01"),
+            day("1000-01-01"),
+        )
+        .expect("whole hours");
+        let DaySource::Hourly {
+            first_hour,
+            last_hour,
+            ..
+        } = &source
+        else {
+            panic!("hourly expected");
+        };
+        assert_eq!(*first_hour, at("1000-01-01 00:00:00"));
+        assert_eq!(*last_hour, at("1000-01-01 09:00:00"));
+        assert_eq!(
+            source.utc_dates(day("1000-01-01"), day("1000-01-01")),
+            (day("1000-01-01"), day("1000-01-02"))
         );
     }
 
