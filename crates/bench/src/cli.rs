@@ -195,7 +195,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "warn")]
     pub child_log: String,
     /// `CLICKS_STREAM_SHARDS` of ingest and the workers (the services'
-    /// default is 1; see the README's "Scaling out"). Default: 1 with
+    /// default is 1; see docs/scaling-out.md). Default: 1 with
     /// `--redis standalone`, 12 (a multiple of the cluster's 3 masters) with
     /// `cluster` and `both`, whose standalone run uses the same number.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]

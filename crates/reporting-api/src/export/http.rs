@@ -242,11 +242,7 @@ mod tests {
     #[test]
     fn forward_dates_are_checked() {
         assert!(forward_date(br#"{"date":"2025-06-11"}"#).is_ok());
-        for body in [
-            &br#"{}"#[..],
-            br#"{"date":""}"#,
-            br#"{"date":null}"#,
-        ] {
+        for body in [&br#"{}"#[..], br#"{"date":""}"#, br#"{"date":null}"#] {
             let Err(ApiError::Validation(errors)) = forward_date(body) else {
                 panic!("{body:?} must be invalid");
             };
