@@ -5,10 +5,26 @@
 
 use std::process::{Command, Output};
 
+/// The old service's variables, cleared so the caller's environment cannot leak in.
+const LEGACY: [&str; 5] = [
+    "DB_HOST",
+    "DB_PORT",
+    "DB_DATABASE",
+    "DB_USERNAME",
+    "DB_PASSWORD",
+];
+
 fn migrate(envs: &[(&str, &str)], args: &[&str]) -> Output {
     // A directory without a `.env`, and no DATABASE_URL from the caller.
-    let dir = std::env::temp_dir();
-    Command::new(env!("CARGO_BIN_EXE_migrate"))
+    migrate_in(&std::env::temp_dir(), envs, args)
+}
+
+fn migrate_in(dir: &std::path::Path, envs: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_migrate"));
+    for name in LEGACY {
+        command.env_remove(name);
+    }
+    command
         .current_dir(dir)
         .env_remove("DATABASE_URL")
         .envs(envs.iter().copied())
@@ -73,4 +89,43 @@ fn without_database_url_the_documented_default_is_used() {
             "{stderr}"
         );
     }
+}
+
+/// An operator's old `.env` (DB_HOST, DB_PORT, DB_DATABASE, DB_USERNAME,
+/// DB_PASSWORD) still picks the database when DATABASE_URL is set nowhere,
+/// from the environment or from the file, the password percent-encoded.
+#[test]
+fn the_old_services_db_variables_make_the_database_url() {
+    let legacy = [
+        ("DB_HOST", "127.0.0.1"),
+        ("DB_PORT", "1"),
+        ("DB_DATABASE", "legacy"),
+        ("DB_USERNAME", "app"),
+        ("DB_PASSWORD", "p@ss:hunter2"),
+    ];
+    let expected = "migrate: cannot connect to DATABASE_URL (mysql://app:***@127.0.0.1:1/legacy)";
+    let from_env = migrate(&legacy, &[]);
+    let stderr = one_line_stderr(&from_env);
+    assert!(stderr.starts_with(expected), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let dir = std::env::temp_dir().join(format!("migrate-dotenv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dotenv: String = legacy
+        .iter()
+        .map(|(name, value)| format!("{name}={value}\n"))
+        .collect();
+    std::fs::write(dir.join(".env"), dotenv).expect(".env");
+    let from_file = migrate_in(&dir, &[], &[]);
+    let stderr = one_line_stderr(&from_file);
+    assert!(stderr.starts_with(expected), "{stderr}");
+    // DATABASE_URL, where given, wins over the old variables.
+    let url = migrate_in(
+        &dir,
+        &[("DATABASE_URL", "mysql://new@127.0.0.1:1/new")],
+        &[],
+    );
+    let stderr = one_line_stderr(&url);
+    assert!(stderr.contains("(mysql://new@127.0.0.1:1/new)"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
 }

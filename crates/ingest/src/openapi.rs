@@ -35,7 +35,7 @@ pub struct ClickPayload {
     #[schema(example = "c-8f14e45f", min_length = 1, max_length = 255)]
     click_id: String,
     /// Positive integer (a JSON number or a string of digits), at most 2^63−1.
-    #[schema(value_type = u64, example = 12345, minimum = 1)]
+    #[schema(schema_with = offer_id_schema)]
     offer_id: u64,
     /// 1–255 characters, no control characters.
     #[schema(example = "network_1", min_length = 1, max_length = 255)]
@@ -46,6 +46,28 @@ pub struct ClickPayload {
     /// The sender's own signature, stored and forwarded as is (1–255 characters).
     #[schema(min_length = 1, max_length = 255)]
     signature: String,
+}
+
+/// `offer_id`: an integer from 1 to 2^63−1, or the same as a string of digits.
+fn offer_id_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    let integer = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(1))
+        .maximum(Some(i64::MAX));
+    let digits = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^0*[1-9][0-9]{0,17}$"))
+        .description(Some("digits of a positive integer (up to 18 significant digits here; the service accepts up to 2^63−1)"));
+    OneOfBuilder::new()
+        .item(integer)
+        .item(digits)
+        .description(Some(
+            "Positive integer (a JSON number or a string of digits), at most 2^63−1.",
+        ))
+        .examples([serde_json::json!(12345)])
+        .into()
 }
 
 /// `{"clicks": [click, …]}` with 1 to 1000 clicks.

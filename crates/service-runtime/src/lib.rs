@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod health;
+mod legacy_env;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
@@ -26,7 +27,22 @@ pub fn parse_settings<T: CommandFactory + FromArgMatches>() -> T {
     let command = T::command();
     let binary = command.get_name().to_owned();
     let mut args: Vec<OsString> = std::env::args_os().collect();
-    args.extend(dotenv_args(&command, &args));
+    let dotenv: Vec<(String, String)> = dotenvy::dotenv_iter()
+        .map(|entries| entries.flatten().collect())
+        .unwrap_or_default();
+    args.extend(dotenv_args(&command, &args, &dotenv));
+    // The old service's DB_* / REDIS_* variables, when the URLs are set nowhere.
+    let lookup = |name: &str| {
+        std::env::var(name).ok().or_else(|| {
+            dotenv
+                .iter()
+                .find(|(entry, _)| entry == name)
+                .map(|(_, value)| value.clone())
+        })
+    };
+    for (variable, url) in legacy_env::urls(lookup) {
+        args.extend(flag_for(&command, &args, variable, &url));
+    }
     match command
         .try_get_matches_from(args)
         .and_then(|matches| T::from_arg_matches(&matches))
@@ -65,32 +81,35 @@ fn one_line(message: &str) -> String {
 /// Turns `.env` entries into `--flag=value` arguments for the settings that
 /// read that variable, unless the environment or the command line already
 /// sets them. This keeps the process environment untouched.
-fn dotenv_args(command: &clap::Command, given: &[OsString]) -> Vec<OsString> {
-    let Ok(entries) = dotenvy::dotenv_iter() else {
-        return Vec::new();
-    };
-    let mut extra = Vec::new();
-    for (name, value) in entries.flatten() {
-        if std::env::var_os(&name).is_some() {
-            continue;
-        }
-        let Some(arg) = command
-            .get_arguments()
-            .find(|arg| arg.get_env() == Some(OsStr::new(&name)))
-        else {
-            continue;
-        };
-        let Some(long) = arg.get_long() else { continue };
-        let flag = format!("--{long}");
-        let already_given = given.iter().any(|a| {
-            a.to_str()
-                .is_some_and(|a| a == flag || a.starts_with(&format!("{flag}=")))
-        });
-        if !already_given {
-            extra.push(OsString::from(format!("{flag}={value}")));
-        }
-    }
-    extra
+fn dotenv_args(
+    command: &clap::Command,
+    given: &[OsString],
+    entries: &[(String, String)],
+) -> Vec<OsString> {
+    entries
+        .iter()
+        .filter(|(name, _)| std::env::var_os(name).is_none())
+        .filter_map(|(name, value)| flag_for(command, given, name, value))
+        .collect()
+}
+
+/// `--flag=value` for the setting that reads `variable`, unless the command
+/// has no such setting or the command line already gives it.
+fn flag_for(
+    command: &clap::Command,
+    given: &[OsString],
+    variable: &str,
+    value: &str,
+) -> Option<OsString> {
+    let arg = command
+        .get_arguments()
+        .find(|arg| arg.get_env() == Some(OsStr::new(variable)))?;
+    let flag = format!("--{}", arg.get_long()?);
+    let already_given = given.iter().any(|a| {
+        a.to_str()
+            .is_some_and(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    });
+    (!already_given).then(|| OsString::from(format!("{flag}={value}")))
 }
 
 /// Logs to stderr: JSON lines when `LOG_FORMAT=json`, readable text otherwise;

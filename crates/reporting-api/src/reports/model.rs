@@ -145,3 +145,14 @@ pub struct ErrorBody {
     #[schema(value_type = Option<std::collections::BTreeMap<String, Vec<String>>>)]
     pub details: Option<serde_json::Value>,
 }
+
+/// `sort_by` of the aggregated report as the OpenAPI document lists it
+/// (`params::SortKey` nests the dimensions; a test keeps the names equal).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SortBy {
+    ClicksCount,
+    OfferId,
+    Source,
+    Date,
+}

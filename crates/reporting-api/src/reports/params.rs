@@ -81,7 +81,9 @@ impl SortKey {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `sort_direction`; also its OpenAPI schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum Direction {
     Asc,
     Desc,
@@ -103,7 +105,9 @@ impl Direction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `format`; also its OpenAPI schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum Format {
     Json,
     Csv,
@@ -508,6 +512,35 @@ mod tests {
             Some(&["The limit field must be between 1 and 1000.".to_owned()][..])
         );
         assert!(errors.get("offer_id").expect("offer_id")[0].contains("greater than"));
+    }
+
+    #[test]
+    fn the_documented_sort_by_names_are_the_parsed_ones() {
+        use super::super::model::SortBy;
+        let documented: Vec<String> = [
+            SortBy::ClicksCount,
+            SortBy::OfferId,
+            SortBy::Source,
+            SortBy::Date,
+        ]
+        .iter()
+        .map(|key| {
+            serde_json::to_value(key)
+                .expect("name")
+                .as_str()
+                .expect("string")
+                .to_owned()
+        })
+        .collect();
+        let parsed: Vec<&str> = std::iter::once(SortKey::ClicksCount)
+            .chain(Dimension::ALL.into_iter().map(SortKey::Dimension))
+            .map(SortKey::name)
+            .collect();
+        let mut documented_sorted = documented.clone();
+        documented_sorted.sort();
+        let mut parsed_sorted: Vec<String> = parsed.iter().map(|name| (*name).to_owned()).collect();
+        parsed_sorted.sort();
+        assert_eq!(documented_sorted, parsed_sorted);
     }
 
     #[test]
