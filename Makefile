@@ -51,6 +51,7 @@ test: services deploy-tools
 	fi
 	$(CARGO) build --bins
 	$(CARGO) run --quiet --bin clicks-chaos -- --profile short
+	@scripts/conformance.sh
 	@echo "make test: all green"
 
 fmt:

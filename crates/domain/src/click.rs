@@ -333,8 +333,12 @@ fn offer_id_from_number(number: &serde_json::Number) -> Result<OfferId, String> 
     if number.is_i64() {
         return Err(too_small());
     }
+    // An integral number written with a fraction or exponent (`12.0`, `1e3`)
+    // is an integer, as in JSON Schema and as the old service took it.
     match number.as_f64() {
-        Some(value) if value.fract() == 0.0 && value > MAX_OFFER_ID as f64 => Err(too_large()),
+        Some(value) if value.fract() == 0.0 && value < 1.0 => Err(too_small()),
+        Some(value) if value.fract() == 0.0 && value >= MAX_OFFER_ID as f64 => Err(too_large()),
+        Some(value) if value.fract() == 0.0 => OfferId::new(value as u64).ok_or_else(too_large),
         _ => Err(not_an_integer()),
     }
 }

@@ -31,17 +31,30 @@ pub struct ApiDoc;
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct ClickPayload {
-    /// 1–255 characters, no control characters; identity of the click.
-    #[schema(example = "c-8f14e45f", min_length = 1, max_length = 255)]
+    /// 1–255 characters, no control characters, not only whitespace; the
+    /// identity of the click, exact (case, spaces and normalisation count).
+    #[schema(
+        example = "c-8f14e45f",
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     click_id: String,
     /// Positive integer (a JSON number or a string of digits), at most 2^63−1.
     #[schema(schema_with = offer_id_schema)]
     offer_id: u64,
     /// 1–255 characters, no control characters.
-    #[schema(example = "network_1", min_length = 1, max_length = 255)]
+    #[schema(
+        example = "network_1",
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     source: String,
-    /// RFC 3339 date-time with offset.
-    #[schema(format = DateTime, example = "2025-06-11T14:00:00Z")]
+    /// RFC 3339 date-time with offset, between 1000-01-01 and 9999-12-31 in
+    /// UTC (the pattern documents years 1001–9998, which hold in any offset).
+    #[schema(format = DateTime, example = "2025-06-11T14:00:00Z",
+        pattern = r"^(100[1-9]|10[1-9][0-9]|1[1-9][0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-")]
     timestamp: String,
     /// The sender's own signature, stored and forwarded as is (1–255 characters).
     #[schema(min_length = 1, max_length = 255)]
@@ -70,11 +83,14 @@ fn offer_id_schema() -> utoipa::openapi::schema::Schema {
         .into()
 }
 
-/// `{"clicks": [click, …]}` with 1 to 1000 clicks.
+/// `{"clicks": [click, …]}` with 1 to 1000 items. Each item is judged on
+/// its own by the rules of `ClickPayload`: the valid ones are enqueued and
+/// the invalid ones reported in `errors`, and the answer is 202 either way;
+/// so any item is accepted here, and only the list itself is a 400.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct BatchPayload {
-    #[schema(min_items = 1, max_items = 1000)]
+    #[schema(min_items = 1, max_items = 1000, value_type = Vec<serde_json::Value>)]
     clicks: Vec<ClickPayload>,
 }
 

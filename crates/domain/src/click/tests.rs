@@ -51,6 +51,16 @@ fn unknown_fields_are_ignored() {
 }
 
 #[test]
+fn an_integral_number_with_a_fraction_or_exponent_is_an_integer() {
+    for (offer_id, expected) in [(json!(11507.0), 11507), (json!(1e3), 1000)] {
+        let mut value = valid();
+        value["offer_id"] = offer_id.clone();
+        let click = parse_click(&body(&value)).unwrap_or_else(|e| panic!("{offer_id}: {e:?}"));
+        assert_eq!(click.offer_id.get(), expected, "{offer_id}");
+    }
+}
+
+#[test]
 fn offer_id_may_be_a_string_of_digits() {
     let mut value = valid();
     value["offer_id"] = json!("9223372036854775807");
@@ -73,6 +83,7 @@ fn offer_id_rules() {
         (json!("9223372036854775808"), "not be greater than"),
         (json!("99999999999999999999999"), "not be greater than"),
         (json!(1e30), "not be greater than"),
+        (json!(-2.0), "at least 1"),
         (json!(""), "is required"),
         (Value::Null, "is required"),
     ];

@@ -159,7 +159,7 @@ pub async fn forward(
     get,
     path = "/api/export/status",
     tag = "export",
-    params(("date" = String, Query, description = "YYYY-MM-DD (required)")),
+    params(("date" = String, Query, format = Date, description = "YYYY-MM-DD (required); repeated: the last one counts")),
     responses(
         (status = 200, description = "Finance availability and the date's export record", body = crate::openapi::ExportStatusResponse),
         (status = 400, description = "Invalid date", body = crate::reports::model::ErrorBody),
