@@ -1,10 +1,17 @@
+use std::process::ExitCode;
+
 use ingest::{Application, Settings};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    service_runtime::exit_with("ingest", run().await)
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
     let settings: Settings = service_runtime::parse_settings();
     service_runtime::init_tracing();
     let shutdown = service_runtime::shutdown_on_signals();
     let application = Application::build(settings, shutdown).await?;
-    application.run_until_stopped().await
+    application.run_until_stopped().await?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -317,3 +317,19 @@ async fn the_first_scrape_lists_every_metric_at_zero() {
     );
     stream.drop().await;
 }
+
+/// A start-up failure is one line on stderr and exit status 1, even with
+/// `RUST_BACKTRACE` set: no backtrace, no `Caused by:` block.
+#[test]
+fn a_start_up_failure_is_one_line_even_with_backtraces_on() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .env("WEBHOOK_SECRET_KEY", "k")
+        .env("REDIS_URL", "notaurl")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("ingest");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("ingest: REDIS_URL "), "{stderr}");
+}

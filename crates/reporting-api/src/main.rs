@@ -3,7 +3,11 @@ use std::process::ExitCode;
 use reporting_api::{Application, Command, Settings, export};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+async fn main() -> ExitCode {
+    service_runtime::exit_with("reporting-api", run().await)
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
     let mut settings: Settings = service_runtime::parse_settings();
     service_runtime::init_tracing();
     match settings.command.take() {

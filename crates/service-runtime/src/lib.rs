@@ -112,6 +112,20 @@ fn flag_for(
     (!already_given).then(|| OsString::from(format!("{flag}={value}")))
 }
 
+/// The end of a binary's `main`: a failure is one line on stderr,
+/// `<binary>: <error>: <cause>: …`, and exit status 1 — never a backtrace or
+/// a `Caused by:` block (whatever `RUST_BACKTRACE` says), and never a secret
+/// (errors carry masked URLs only).
+pub fn exit_with(
+    binary: &str,
+    outcome: anyhow::Result<std::process::ExitCode>,
+) -> std::process::ExitCode {
+    outcome.unwrap_or_else(|error| {
+        eprintln!("{binary}: {}", one_line(&format!("{error:#}")));
+        std::process::ExitCode::FAILURE
+    })
+}
+
 /// Logs to stderr: JSON lines when `LOG_FORMAT=json`, readable text otherwise;
 /// the level comes from `RUST_LOG` (default `info`).
 pub fn init_tracing() {

@@ -8,7 +8,11 @@ use worker::{Application, Command, Settings};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+async fn main() -> ExitCode {
+    service_runtime::exit_with("worker", run().await)
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
     let mut settings: Settings = service_runtime::parse_settings();
     service_runtime::init_tracing();
     match settings.command.take() {
