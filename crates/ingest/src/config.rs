@@ -156,3 +156,22 @@ fn parse_keys(list: &str) -> Result<WebhookKeys, String> {
         standard: StandardVerifier::from_key_list(list).map_err(|error| error.to_string())?,
     })
 }
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn settings_never_print_their_secrets() {
+        let settings = Settings::try_parse_from([
+            "ingest",
+            "--webhook-secret-key=key-hunter1,whsec_aHVudGVyMg",
+            "--redis-url=redis://app:hunter3@cache:6379",
+        ])
+        .expect("settings");
+        let printed = format!("{settings:?}");
+        for secret in ["hunter1", "aHVudGVyMg", "hunter3"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+    }
+}

@@ -49,9 +49,10 @@ pub struct Settings {
         long,
         global = true,
         env = "REPORTING_API_KEYS",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = SecretValue::new("REPORTING_API_KEYS", secret)
     )]
-    pub reporting_api_keys: Option<String>,
+    pub reporting_api_keys: Option<SecretString>,
 
     /// Serve without authentication (refused otherwise when REPORTING_API_KEYS is unset).
     #[arg(long, global = true)]
@@ -201,8 +202,8 @@ impl Settings {
     pub fn api_keys(&self) -> Result<ApiKeys, &'static str> {
         match self
             .reporting_api_keys
-            .as_deref()
-            .and_then(ApiKeys::from_list)
+            .as_ref()
+            .and_then(|keys| ApiKeys::from_list(keys.expose_secret()))
         {
             Some(keys) => Ok(keys),
             None if self.insecure_no_auth => Ok(ApiKeys::disabled()),
@@ -214,6 +215,24 @@ impl Settings {
 #[cfg(test)]
 mod finance_url_tests {
     use super::*;
+
+    #[test]
+    fn settings_never_print_their_secrets() {
+        let settings = Settings::try_parse_from([
+            "reporting-api",
+            "--reporting-api-keys=key-hunter1",
+            "--database-url=mysql://app:hunter2@db/clicks",
+            "--finance-service-token=token-hunter3",
+            "--finance-signing-secret=signing-hunter4",
+            "--finance-service-url=https://app:hunter5@finance.example",
+        ])
+        .expect("settings");
+        let printed = format!("{settings:?}");
+        for secret in ["hunter1", "hunter2", "hunter3", "hunter4", "hunter5"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(settings.api_keys().is_ok());
+    }
 
     #[test]
     fn only_http_urls_with_a_host_are_accepted_and_credentials_never_print() {

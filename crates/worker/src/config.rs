@@ -172,3 +172,24 @@ fn default_consumer_name() -> String {
         .unwrap_or_else(|| "worker".to_owned());
     format!("{host}-{}", std::process::id())
 }
+
+#[cfg(test)]
+mod secret_tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn settings_never_print_their_secrets() {
+        let settings = Settings::try_parse_from([
+            "worker",
+            "--database-url=mysql://app:hunter1@db/clicks",
+            "--redis-url=rediss://app:hunter2@cache:6379",
+        ])
+        .expect("settings");
+        let printed = format!("{settings:?}");
+        for secret in ["hunter1", "hunter2"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+    }
+}
