@@ -1,4 +1,4 @@
-// GET /api/health of the whole service (SPEC §6 shape): asks ingest, the
+// GET /api/health of the whole service (the shape of docs/contract.md, Health): asks ingest, the
 // workers and reporting-api for their own /api/health at once and answers
 // 200 "healthy" only when every one of them is healthy, else 503 "unhealthy"
 // with each program's answer (or why there was none) under `checks`.

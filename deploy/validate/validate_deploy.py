@@ -15,7 +15,7 @@
   ConfigMaps and Secrets referred to exist, every long-running container has
   probes and resource requests and limits. The kustomizations list files
   that exist, and every manifest is listed.
-- .env.example documents every variable of SPEC §2.
+- .env.example documents every variable of the contract's settings.
 - Everywhere: the Redis settings and compose's Redis Cluster profile
   (redis_settings.py says what exactly).
 
@@ -51,7 +51,7 @@ KUSTOMIZATIONS = [K8S_DIR / "kustomization.yaml", ROOT / "deploy" / "gateway" / 
 # The oldest Kubernetes we claim (CronJob time zones, autoscaling/v2 and
 # policy/v1 are all GA there) and the newest the schemas cover.
 K8S_VERSIONS = ["1.29.0", kubernetes_validate.utils.latest_version()]
-SPEC_VARIABLES = [
+CONTRACT_VARIABLES = [
     "DATABASE_URL",
     "DATABASE_READ_URL",
     "REDIS_URL",
@@ -373,9 +373,9 @@ def check_k8s(files: list[Path], kustomizations: list[Path]) -> int:
 
 def check_env_example(path: Path) -> None:
     text = path.read_text()
-    for name in SPEC_VARIABLES:
+    for name in CONTRACT_VARIABLES:
         if not re.search(rf"^#?\s*{name}=", text, re.MULTILINE):
-            raise Invalid(f"{path.name}: SPEC §2 variable {name} is not documented")
+            raise Invalid(f"{path.name}: contract variable {name} is not documented")
     redis_settings.check_env_file(path.name, text, dotenv(path))
 
 
@@ -388,7 +388,7 @@ def validate(path: Path) -> str:
         return check_compose(path, dotenv(ENV_EXAMPLE))
     if path.suffix == ".env" or path.name.startswith(".env"):
         check_env_example(path)
-        return "every SPEC §2 variable"
+        return "every contract variable"
     return f"{check_k8s([path], [])} documents"
 
 
@@ -416,7 +416,7 @@ def main() -> int:
     try:
         print(f"ok   {COMPOSE_FILE.name}: {check_compose(COMPOSE_FILE, dotenv(ENV_EXAMPLE))}")
         check_env_example(ENV_EXAMPLE)
-        print(f"ok   {ENV_EXAMPLE.name}: every SPEC §2 variable, the Redis settings")
+        print(f"ok   {ENV_EXAMPLE.name}: every contract variable, the Redis settings")
         count = check_k8s(manifests, KUSTOMIZATIONS)
         print(
             f"ok   deploy/k8s: {len(manifests)} files, {count} documents "

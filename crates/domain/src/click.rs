@@ -1,4 +1,4 @@
-//! The click, and every validation rule of the webhook contract (SPEC §3).
+//! The click, and every validation rule of the webhook contract (contract: Webhooks).
 //!
 //! Parsing goes through a permissive raw shape first so that every field can
 //! be judged on its own and each invalid one reported with its reason, the way

@@ -1,4 +1,4 @@
-//! The `X-Signature` scheme of the webhooks (SPEC §3).
+//! The `X-Signature` scheme of the webhooks (contract: Webhooks).
 //!
 //! `X-Signature: sha256=<hex>` where `<hex>` is HMAC-SHA256 of the raw request
 //! body, keyed by one of the configured secrets. Several secrets may be active

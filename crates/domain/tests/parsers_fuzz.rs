@@ -120,7 +120,7 @@ fn to_bytes(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).expect("serialisable")
 }
 
-/// Every rule of SPEC §3 holds for an accepted click, and it survives the stream.
+/// Every rule of contract: Webhooks holds for an accepted click, and it survives the stream.
 fn assert_obeys_the_contract(click: &Click) -> Result<(), TestCaseError> {
     for (name, text) in [
         (fields::CLICK_ID, &click.click_id),

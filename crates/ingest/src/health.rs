@@ -1,4 +1,4 @@
-//! `GET /api/health` (SPEC §6) with the state of Redis and of the backlog,
+//! `GET /api/health` (contract: Health) with the state of Redis and of the backlog,
 //! and the orchestrator probes: `/livez` (the process answers; never depends
 //! on a dependency) and `/readyz` (send traffic here: Redis reachable and the
 //! backlog below 80% of `STREAM_MAX_BACKLOG`).

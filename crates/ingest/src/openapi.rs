@@ -16,12 +16,12 @@ use crate::{error, health, webhooks};
 #[openapi(
     info(
         title = "Clicks service — webhooks",
-        description = "Signed click webhooks (SPEC §3). Every request carries `X-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY."
+        description = "Signed click webhooks (contract: Webhooks). Every request carries `X-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY."
     ),
     paths(webhooks::receive_click, webhooks::receive_batch, health::health, health::livez, health::readyz),
     components(schemas(ClickPayload, BatchPayload, error::ErrorBody)),
     tags(
-        (name = "webhooks", description = "Clicks in (SPEC §3)"),
+        (name = "webhooks", description = "Clicks in (contract: Webhooks)"),
         (name = "meta", description = "Health and this document"),
     )
 )]

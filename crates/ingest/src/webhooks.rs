@@ -1,4 +1,4 @@
-//! `POST /api/webhook/clicks` and `POST /api/webhook/clicks/batch` (SPEC §3).
+//! `POST /api/webhook/clicks` and `POST /api/webhook/clicks/batch` (contract: Webhooks).
 //!
 //! Order of checks: size (413), content type (415), signature over the raw
 //! bytes (401), then parsing (400), then the stream (503 or 202).
@@ -136,7 +136,7 @@ pub(crate) struct SignatureHeaders {
     webhook_signature: Option<String>,
 }
 
-/// One signed click (SPEC §3).
+/// One signed click (contract: Webhooks).
 #[utoipa::path(
     post,
     path = "/api/webhook/clicks",
@@ -183,7 +183,7 @@ pub async fn receive_click(
         .body(response))
 }
 
-/// 1 to 1000 signed clicks; invalid ones are reported, valid ones enqueued (SPEC §3).
+/// 1 to 1000 signed clicks; invalid ones are reported, valid ones enqueued (contract: Webhooks).
 #[utoipa::path(
     post,
     path = "/api/webhook/clicks/batch",

@@ -1,4 +1,4 @@
-//! The webhook contract (SPEC §3) against a real Redis, one stream per test.
+//! The webhook contract (contract: Webhooks) against a real Redis, one stream per test.
 
 use std::time::Duration;
 

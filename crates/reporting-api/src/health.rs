@@ -1,4 +1,4 @@
-//! `GET /api/health` (SPEC §6): MySQL (the read side) and Redis as checks,
+//! `GET /api/health` (contract: Health): MySQL (the read side) and Redis as checks,
 //! Finance's reachability as information only (reports work without it);
 //! `/livez` and `/readyz` for orchestrators.
 

@@ -18,7 +18,7 @@ use crate::reports::{self, model};
 #[openapi(
     info(
         title = "Clicks service — reporting API",
-        description = "Reports from the click aggregates and the export of a day's clicks to Finance (SPEC §4–§6)."
+        description = "Reports from the click aggregates and the export of a day's clicks to Finance (docs/contract.md: Reports, Export to Finance, Health)."
     ),
     paths(
         reports::aggregated,
@@ -52,8 +52,8 @@ use crate::reports::{self, model};
     )),
     modifiers(&BearerKey),
     tags(
-        (name = "reports", description = "Aggregated clicks (SPEC §4)"),
-        (name = "export", description = "Export to Finance (SPEC §5)"),
+        (name = "reports", description = "Aggregated clicks (contract: Reports)"),
+        (name = "export", description = "Export to Finance (contract: Export to Finance)"),
         (name = "meta", description = "Health and this document"),
     )
 )]

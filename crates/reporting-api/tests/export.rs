@@ -1,4 +1,4 @@
-//! The Finance export (SPEC §5) against real MariaDB, with wiremock as Finance.
+//! The Finance export (contract: Export to Finance) against real MariaDB, with wiremock as Finance.
 
 #[path = "export_support.rs"]
 mod support;

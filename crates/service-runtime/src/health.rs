@@ -1,4 +1,4 @@
-//! The shape of `GET /api/health` (SPEC §6), shared by every binary: each
+//! The shape of `GET /api/health` (contract: Health), shared by every binary: each
 //! dependency check is timed and reported under `checks`; the service is
 //! healthy when every check is.
 

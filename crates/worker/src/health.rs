@@ -1,4 +1,4 @@
-//! `GET /api/health` of the worker (SPEC §6): Redis, MySQL and the loop's progress.
+//! `GET /api/health` of the worker (contract: Health): Redis, MySQL and the loop's progress.
 
 use std::sync::Arc;
 

@@ -35,7 +35,7 @@ const RSS_POLL: Duration = Duration::from_millis(20);
 struct Tally {
     requests: AtomicU64,
     clicks: AtomicU64,
-    /// Bodies that were not a SPEC §5 payload of the day.
+    /// Bodies that were not a contract: Export to Finance payload of the day.
     bad: AtomicU64,
 }
 

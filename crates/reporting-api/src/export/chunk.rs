@@ -115,7 +115,7 @@ struct FinanceClick<'a> {
     signature: &'a str,
 }
 
-/// The SPEC §5 body for these rows.
+/// The contract: Export to Finance body for these rows.
 pub fn body(date: NaiveDate, total_clicks: u64, rows: &[ExportRow]) -> Bytes {
     let payload = Payload {
         date: date.format("%Y-%m-%d").to_string(),

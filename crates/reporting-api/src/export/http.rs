@@ -1,4 +1,4 @@
-//! `POST /api/export/forward` and `GET /api/export/status` (SPEC §5).
+//! `POST /api/export/forward` and `GET /api/export/status` (contract: Export to Finance).
 
 use std::sync::OnceLock;
 

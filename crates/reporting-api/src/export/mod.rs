@@ -1,4 +1,4 @@
-//! The export of a day's clicks to Finance (SPEC §5): `POST /api/export/forward`,
+//! The export of a day's clicks to Finance (contract: Export to Finance): `POST /api/export/forward`,
 //! `GET /api/export/status` and the `export` subcommand.
 //!
 //! Chunked, resumable and idempotent: see [`exporter`] for how a date is

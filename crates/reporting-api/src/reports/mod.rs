@@ -1,4 +1,4 @@
-//! `GET /api/reports/aggregated` and `GET /api/reports/summary` (SPEC §4),
+//! `GET /api/reports/aggregated` and `GET /api/reports/summary` (contract: Reports),
 //! read from the aggregates the worker maintains (`state.read_db`), cached
 //! in Redis under keys that change whenever a covered date gets clicks.
 

@@ -1,4 +1,4 @@
-//! The JSON bodies of the report endpoints (SPEC §4), also the OpenAPI schemas.
+//! The JSON bodies of the report endpoints (contract: Reports), also the OpenAPI schemas.
 
 use chrono::NaiveDate;
 use serde::Serialize;
