@@ -349,3 +349,89 @@ async fn the_first_scrape_lists_every_metric_at_zero() {
     db.drop().await;
     stream.drop().await;
 }
+
+/// Each SeaORM entity of `storage` matches its migrated table: the same
+/// columns, each of a compatible type, signedness and nullability — so an
+/// entity cannot drift from the schema the migrations make.
+#[tokio::test]
+async fn every_entity_matches_its_migrated_table() {
+    use storage::entity::{
+        click, click_daily_stat, click_export, click_hourly_stat, report_date_version,
+    };
+
+    let db = TestDb::create().await;
+    entity_matches_table::<click::Entity>(&db).await;
+    entity_matches_table::<click_daily_stat::Entity>(&db).await;
+    entity_matches_table::<click_export::Entity>(&db).await;
+    entity_matches_table::<click_hourly_stat::Entity>(&db).await;
+    entity_matches_table::<report_date_version::Entity>(&db).await;
+    db.drop().await;
+}
+
+async fn entity_matches_table<E: sea_orm::EntityTrait>(db: &TestDb) {
+    use std::collections::BTreeMap;
+
+    use sea_orm::{ColumnTrait, ColumnType, ConnectionTrait, IdenStatic, Iterable};
+
+    let table = E::default().table_name().to_owned();
+    let rows = db
+        .conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::MySql,
+            format!(
+                "SELECT COLUMN_NAME AS name, DATA_TYPE AS data_type, COLUMN_TYPE AS column_type, \
+                 IS_NULLABLE AS nullable FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"
+            ),
+        ))
+        .await
+        .expect("columns");
+    // name → (data type, unsigned, nullable)
+    let mut migrated: BTreeMap<String, (String, bool, bool)> = rows
+        .iter()
+        .map(|row| {
+            let text = |column: &str| -> String { row.try_get("", column).expect(column) };
+            (
+                text("name"),
+                (
+                    text("data_type").to_lowercase(),
+                    text("column_type").to_lowercase().contains("unsigned"),
+                    text("nullable") == "YES",
+                ),
+            )
+        })
+        .collect();
+    assert!(!migrated.is_empty(), "table {table} is not migrated");
+    for column in E::Column::iter() {
+        let name = column.as_str().to_owned();
+        let def = column.def();
+        let (types, unsigned): (&[&str], bool) = match def.get_column_type() {
+            ColumnType::BigUnsigned => (&["bigint"], true),
+            ColumnType::Unsigned => (&["int"], true),
+            ColumnType::BigInteger => (&["bigint"], false),
+            ColumnType::Integer => (&["int"], false),
+            ColumnType::String(_) | ColumnType::Text => (
+                &["varchar", "char", "text", "mediumtext", "longtext"],
+                false,
+            ),
+            ColumnType::DateTime => (&["datetime"], false),
+            ColumnType::Date => (&["date"], false),
+            other => panic!("{table}.{name}: teach this test the type {other:?}"),
+        };
+        let (data_type, is_unsigned, nullable) = migrated
+            .remove(&name)
+            .unwrap_or_else(|| panic!("{table}.{name} is in the entity, not in the table"));
+        assert!(
+            types.contains(&data_type.as_str()),
+            "{table}.{name}: entity {:?}, table {data_type}",
+            def.get_column_type()
+        );
+        assert_eq!(is_unsigned, unsigned, "{table}.{name}: unsigned");
+        assert_eq!(nullable, def.is_null(), "{table}.{name}: nullable");
+    }
+    assert!(
+        migrated.is_empty(),
+        "{table} has columns its entity does not name: {:?}",
+        migrated.keys().collect::<Vec<_>>()
+    );
+}

@@ -20,6 +20,9 @@ pub struct Model {
     pub received_at: DateTime,
     /// The worker transaction that inserted the row.
     pub batch_token: u64,
+    /// The chunk of its date's Finance export this click went out in (0: not
+    /// yet); `DEFAULT 0`, so the worker's inserts leave it out.
+    pub export_chunk: u32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
