@@ -3,6 +3,8 @@
 #
 #   - nginx with its njs module (Debian: nginx, libnginx-mod-http-js), for the
 #     gateway test (crates/gateway) that runs deploy/gateway/ for real;
+#   - promtool (Debian: prometheus, kept from starting), which checks and
+#     unit-tests the alert rules of deploy/observability/;
 #   - a virtualenv .venv-deploy with the validators of
 #     deploy/validate/requirements.txt, used offline by scripts/validate-deploy.sh.
 #
@@ -40,6 +42,27 @@ ensure_nginx() {
     log "nginx: installed nginx and libnginx-mod-http-js"
 }
 
+ensure_promtool() {
+    local guard=/usr/sbin/policy-rc.d added_guard=0
+    if command -v promtool >/dev/null; then
+        log "promtool: $(promtool --version 2>&1 | head -1), already installed"
+        return 0
+    fi
+    # The package would start a Prometheus server; only its promtool is used.
+    if is_root && [[ ! -e "$guard" ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$guard"
+        chmod 755 "$guard"
+        added_guard=1
+    fi
+    apt_install --no-install-recommends prometheus || {
+        [[ "$added_guard" == 0 ]] || rm -f "$guard"
+        die "could not install prometheus (for promtool)"
+    }
+    [[ "$added_guard" == 0 ]] || rm -f "$guard"
+    command -v promtool >/dev/null || die "prometheus installed but promtool is missing"
+    log "promtool: installed with Debian's prometheus"
+}
+
 ensure_venv() {
     local stamp="$VENV/.requirements"
     if [[ -x "$VENV/bin/python" ]] && cmp -s "$REQUIREMENTS" "$stamp"; then
@@ -57,4 +80,5 @@ ensure_venv() {
 }
 
 ensure_nginx
+ensure_promtool
 ensure_venv

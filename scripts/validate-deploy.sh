@@ -12,7 +12,9 @@
 #      Redis settings and compose's Redis Cluster profile); when kustomize
 #      (or kubectl) is installed, the output of `kustomize build deploy/k8s` too;
 #   3. the nightly export's scheduler (deploy/cron/export-daily.sh) picks the
-#      right next run.
+#      right next run;
+#   4. promtool checks the alert rules of deploy/observability/ and runs their
+#      unit tests (each alert fires on its situation, none on a healthy one).
 #
 # The gateway's nginx configuration is run for real by the gateway crate's
 # test (cargo nextest run -p gateway).
@@ -57,3 +59,9 @@ if EXPORT_TIMES="25:99" deploy/cron/export-daily.sh --next 2025-06-10T00:00:00Z 
     die "export-daily accepted EXPORT_TIMES=25:99"
 fi
 log "ok   deploy/cron/export-daily.sh: next runs"
+
+log "deploy: the alert rules"
+command -v promtool >/dev/null || die "promtool is not installed (run: scripts/deploy-tools.sh)"
+promtool check rules deploy/observability/alerts.yml >/dev/null
+(cd deploy/observability && promtool test rules alerts_test.yml >/dev/null)
+log "ok   deploy/observability/alerts.yml: checked, unit tests pass"

@@ -382,6 +382,20 @@ def check_env_example(path: Path) -> None:
 # --------------------------------------------------------------------- main
 
 
+OBSERVABILITY = Path(__file__).resolve().parent.parent / "observability"
+
+
+def check_prometheus_rule(rule_path: Path, alerts_path: Path) -> int:
+    """The PrometheusRule carries exactly the groups of the plain rules file."""
+    (doc,) = load_documents(rule_path)
+    if doc.get("kind") != "PrometheusRule" or doc.get("apiVersion") != "monitoring.coreos.com/v1":
+        raise Invalid(f"{rule_path.name}: not a monitoring.coreos.com/v1 PrometheusRule")
+    groups = yaml.safe_load(alerts_path.read_text())["groups"]
+    if doc.get("spec", {}).get("groups") != groups:
+        raise Invalid(f"{rule_path.name}: its groups differ from {alerts_path.name}")
+    return sum(len(group["rules"]) for group in groups)
+
+
 def validate(path: Path) -> str:
     """Validates one file the way its kind calls for; returns a summary."""
     if path.name.startswith("docker-compose") or path.name.startswith("compose"):
@@ -389,6 +403,8 @@ def validate(path: Path) -> str:
     if path.suffix == ".env" or path.name.startswith(".env"):
         check_env_example(path)
         return "every contract variable"
+    if path.name.startswith("prometheus-rule"):
+        return f"{check_prometheus_rule(path, OBSERVABILITY / 'alerts.yml')} rules"
     return f"{check_k8s([path], [])} documents"
 
 
@@ -422,6 +438,8 @@ def main() -> int:
             f"ok   deploy/k8s: {len(manifests)} files, {count} documents "
             f"(Kubernetes {' and '.join(map(kubernetes_validate.utils.major_minor, K8S_VERSIONS))}, strict)"
         )
+        count = check_prometheus_rule(OBSERVABILITY / "prometheus-rule.yaml", OBSERVABILITY / "alerts.yml")
+        print(f"ok   deploy/observability/prometheus-rule.yaml: the {count} rules of alerts.yml")
         rendered = os.environ.get("KUSTOMIZE_OUTPUT")
         if rendered:
             path = Path(rendered)
