@@ -14,7 +14,9 @@
 #   3. the nightly export's scheduler (deploy/cron/export-daily.sh) picks the
 #      right next run;
 #   4. promtool checks the alert rules of deploy/observability/ and runs their
-#      unit tests (each alert fires on its situation, none on a healthy one).
+#      unit tests (each alert fires on its situation, none on a healthy one),
+#      and parses every query of the Grafana dashboard (the validator checks
+#      that each names only metrics the binaries register).
 #
 # The gateway's nginx configuration is run for real by the gateway crate's
 # test (cargo nextest run -p gateway).
@@ -32,7 +34,9 @@ log "deploy: the validator rejects the broken fixtures"
 "$PYTHON" "$VALIDATOR" --expect-failure deploy/validate/broken/*
 
 rendered="$(mktemp)"
-trap 'rm -f "$rendered"' EXIT
+dashboard_queries="$(mktemp --suffix=.yml)"
+trap 'rm -f "$rendered" "$dashboard_queries"' EXIT
+export DASHBOARD_QUERIES="$dashboard_queries"
 if command -v kustomize >/dev/null; then
     kustomize build deploy/k8s >"$rendered"
     export KUSTOMIZE_OUTPUT="$rendered"
@@ -65,3 +69,5 @@ command -v promtool >/dev/null || die "promtool is not installed (run: scripts/d
 promtool check rules deploy/observability/alerts.yml >/dev/null
 (cd deploy/observability && promtool test rules alerts_test.yml >/dev/null)
 log "ok   deploy/observability/alerts.yml: checked, unit tests pass"
+promtool check rules "$dashboard_queries" >/dev/null
+log "ok   deploy/observability/grafana-dashboard.json: every query parses"

@@ -396,6 +396,57 @@ def check_prometheus_rule(rule_path: Path, alerts_path: Path) -> int:
     return sum(len(group["rules"]) for group in groups)
 
 
+REPO = Path(__file__).resolve().parent.parent.parent
+# What a metric's name ends with; an identifier in a panel's query that ends
+# so must be a metric some binary registers.
+METRIC_SUFFIXES = ("_total", "_seconds", "_entries", "_lag", "_pending")
+HISTOGRAM_SERIES = ("_bucket", "_count", "_sum")
+
+
+def registered_metrics() -> set[str]:
+    """The metric names the Rust code declares (`pub const …: &str = "…";`)."""
+    names = set()
+    for source in (REPO / "crates").glob("*/src/**/*.rs"):
+        for name in re.findall(r'pub const [A-Z0-9_]+: &str = "([a-z][a-z0-9_]*)";', source.read_text()):
+            if name.endswith(METRIC_SUFFIXES):
+                names.add(name)
+    return names
+
+
+def check_dashboard(path: Path, known: set[str]) -> tuple[int, list[str]]:
+    """Every panel queries Prometheus with metrics the binaries register;
+    returns the panel count and the queries (for promtool to parse)."""
+    try:
+        dashboard = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise Invalid(f"{path.name}: not JSON: {error}") from None
+    panels = dashboard.get("panels")
+    if not isinstance(panels, list) or not panels:
+        raise Invalid(f"{path.name}: no panels")
+    queries = []
+    for panel in panels:
+        title = panel.get("title", "?")
+        targets = panel.get("targets") or []
+        if not targets:
+            raise Invalid(f"{path.name}: panel {title!r} has no query")
+        for target in targets:
+            expr = target.get("expr", "")
+            used = set()
+            for word in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
+                base = word
+                for suffix in HISTOGRAM_SERIES:
+                    if base.endswith(suffix) and base.removesuffix(suffix) in known:
+                        base = base.removesuffix(suffix)
+                if base.endswith(METRIC_SUFFIXES):
+                    if base not in known:
+                        raise Invalid(f"{path.name}: panel {title!r} queries {word}, which no binary exports")
+                    used.add(base)
+            if not used:
+                raise Invalid(f"{path.name}: panel {title!r} queries no metric of the service: {expr}")
+            queries.append(expr.replace("$__rate_interval", "5m"))
+    return len(panels), queries
+
+
 def validate(path: Path) -> str:
     """Validates one file the way its kind calls for; returns a summary."""
     if path.name.startswith("docker-compose") or path.name.startswith("compose"):
@@ -403,6 +454,8 @@ def validate(path: Path) -> str:
     if path.suffix == ".env" or path.name.startswith(".env"):
         check_env_example(path)
         return "every contract variable"
+    if path.name.startswith("grafana-dashboard"):
+        return f"{check_dashboard(path, registered_metrics())[0]} panels"
     if path.name.startswith("prometheus-rule"):
         return f"{check_prometheus_rule(path, OBSERVABILITY / 'alerts.yml')} rules"
     return f"{check_k8s([path], [])} documents"
@@ -415,7 +468,11 @@ def main() -> int:
 
     if args.expect_failure:
         for fixture in args.expect_failure:
-            expected = fixture.read_text().splitlines()[0].removeprefix("# expect:").strip()
+            if fixture.suffix == ".json":
+                # JSON has no comments: the expectation is its "_expect" key.
+                expected = json.loads(fixture.read_text())["_expect"]
+            else:
+                expected = fixture.read_text().splitlines()[0].removeprefix("# expect:").strip()
             try:
                 validate(fixture)
             except (Invalid, redis_settings.SettingError) as error:
@@ -440,6 +497,14 @@ def main() -> int:
         )
         count = check_prometheus_rule(OBSERVABILITY / "prometheus-rule.yaml", OBSERVABILITY / "alerts.yml")
         print(f"ok   deploy/observability/prometheus-rule.yaml: the {count} rules of alerts.yml")
+        known = registered_metrics()
+        panels, queries = check_dashboard(OBSERVABILITY / "grafana-dashboard.json", known)
+        queries_file = os.environ.get("DASHBOARD_QUERIES")
+        if queries_file:
+            # scripts/validate-deploy.sh has promtool parse them as recording rules.
+            rules = [{"record": f"dashboard:query_{i}", "expr": q} for i, q in enumerate(queries)]
+            Path(queries_file).write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+        print(f"ok   deploy/observability/grafana-dashboard.json: {panels} panels, {len(queries)} queries of {len(known)} known metrics")
         rendered = os.environ.get("KUSTOMIZE_OUTPUT")
         if rendered:
             path = Path(rendered)
