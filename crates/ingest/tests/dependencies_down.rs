@@ -2,7 +2,7 @@
 //! Redis, readiness false, liveness still 200, webhooks 503 — and all of it
 //! recovers once Redis is back. A private Redis, so the shared one is never touched.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! `/api/openapi.json` describes every route ingest serves, and nothing else.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::Ingest;

@@ -2,7 +2,7 @@
 //! or a 4xx — never a 5xx, never a dropped connection — and exactly the
 //! answer the domain parsers give (202 when they accept it, 400 when not).
 
-mod support;
+use crate::support;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

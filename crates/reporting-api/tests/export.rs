@@ -1,7 +1,6 @@
 //! The Finance export (contract: Export to Finance) against real MariaDB, with wiremock as Finance.
 
-#[path = "export_support.rs"]
-mod support;
+use crate::export_support as support;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -5,8 +5,7 @@
 //! compares `/metrics` before and after each run. This file holds a single
 //! test, so nothing else exports in its process and the differences are exact.
 
-#[path = "export_support.rs"]
-mod support;
+use crate::export_support as support;
 
 use reporting_api::export::{
     EXPORT_CHUNKS_TOTAL, EXPORT_CLICKS_TOTAL, EXPORT_RETRIES_TOTAL, EXPORT_RUNS_TOTAL,

@@ -1,7 +1,6 @@
 //! Health of the reporting API against real MariaDB and Redis.
 
-#[path = "reports_support.rs"]
-mod support;
+use crate::reports_support as support;
 
 use clap::Parser;
 use reporting_api::Settings;

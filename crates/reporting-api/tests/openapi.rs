@@ -1,8 +1,7 @@
 //! `/api/openapi.json` describes every route the reporting API serves, and
 //! serves nothing it does not describe.
 
-#[path = "reports_support.rs"]
-mod support;
+use crate::reports_support as support;
 
 use serde_json::Value;
 use support::Api;

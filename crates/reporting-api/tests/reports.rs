@@ -2,8 +2,7 @@
 //! contract's examples, validation, filters, sorting, pagination, group_by
 //! and CSV. (Time zones and the cache: `reports_tz_cache.rs`.)
 
-#[path = "reports_support.rs"]
-mod support;
+use crate::reports_support as support;
 
 use std::collections::BTreeSet;
 

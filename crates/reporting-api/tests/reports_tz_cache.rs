@@ -1,8 +1,7 @@
 //! Reports in a time zone (local days from the hourly aggregates) and the
 //! report cache, which must never serve an answer older than the last commit.
 
-#[path = "reports_support.rs"]
-mod support;
+use crate::reports_support as support;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};

@@ -5,8 +5,7 @@ use serde_json::{Value, json};
 use testkit::{RedisCluster, TestDb, TestStream};
 use tokio_util::sync::CancellationToken;
 
-#[path = "../../ingest/tests/support/mod.rs"]
-mod ingest_support;
+use crate::ingest_support;
 
 use ingest_support::Ingest;
 

@@ -16,8 +16,7 @@ use tokio_util::sync::CancellationToken;
 use worker::{Outcome, Worker, WorkerOptions};
 
 // This test posts with its own client, which must survive ingest going away.
-#[path = "../../ingest/tests/support/mod.rs"]
-mod ingest_support;
+use crate::ingest_support;
 
 use ingest_support::{Ingest, KEY};
 

@@ -1,0 +1,8 @@
+//! ingest's integration tests, one binary: each module is one concern.
+
+mod support;
+
+mod dependencies_down;
+mod openapi;
+mod signed_bodies_fuzz;
+mod webhooks;

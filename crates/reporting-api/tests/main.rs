@@ -1,0 +1,12 @@
+//! reporting-api's integration tests, one binary: each module is one concern.
+
+mod export_support;
+mod reports_support;
+
+mod dependencies_down;
+mod export;
+mod export_metrics;
+mod health;
+mod openapi;
+mod reports;
+mod reports_tz_cache;
