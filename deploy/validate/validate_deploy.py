@@ -393,6 +393,11 @@ def check_prometheus_rule(rule_path: Path, alerts_path: Path) -> int:
     groups = yaml.safe_load(alerts_path.read_text())["groups"]
     if doc.get("spec", {}).get("groups") != groups:
         raise Invalid(f"{rule_path.name}: its groups differ from {alerts_path.name}")
+    known = registered_metrics()
+    for group in groups:
+        for rule in group["rules"]:
+            # Alerts may also read kube-state-metrics; the service's own names must exist.
+            service_metrics(rule["expr"], known, f"{alerts_path.name}: {rule.get('alert')}")
     return sum(len(group["rules"]) for group in groups)
 
 
@@ -431,20 +436,26 @@ def check_dashboard(path: Path, known: set[str]) -> tuple[int, list[str]]:
             raise Invalid(f"{path.name}: panel {title!r} has no query")
         for target in targets:
             expr = target.get("expr", "")
-            used = set()
-            for word in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
-                base = word
-                for suffix in HISTOGRAM_SERIES:
-                    if base.endswith(suffix) and base.removesuffix(suffix) in known:
-                        base = base.removesuffix(suffix)
-                if base.endswith(METRIC_SUFFIXES):
-                    if base not in known:
-                        raise Invalid(f"{path.name}: panel {title!r} queries {word}, which no binary exports")
-                    used.add(base)
-            if not used:
+            if not service_metrics(expr, known, f"{path.name}: panel {title!r}"):
                 raise Invalid(f"{path.name}: panel {title!r} queries no metric of the service: {expr}")
             queries.append(expr.replace("$__rate_interval", "5m"))
     return len(panels), queries
+
+
+def service_metrics(expr: str, known: set[str], where: str) -> set[str]:
+    """The service's metrics a PromQL expression names; an unknown name that
+    looks like one of them (`…_total`, `…_seconds`, …) is an error."""
+    used = set()
+    for word in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
+        base = word
+        for suffix in HISTOGRAM_SERIES:
+            if base.endswith(suffix) and base.removesuffix(suffix) in known:
+                base = base.removesuffix(suffix)
+        if base.endswith(METRIC_SUFFIXES):
+            if base not in known:
+                raise Invalid(f"{where} queries {word}, which no binary exports")
+            used.add(base)
+    return used
 
 
 def validate(path: Path) -> str:
