@@ -67,6 +67,7 @@ impl Application {
         let metrics = web::Data::new(service_runtime::metrics::install());
         service_runtime::metrics::register(service_runtime::metrics::HTTP_METRICS);
         service_runtime::metrics::register(crate::export::METRICS);
+        service_runtime::metrics::register(crate::reports::METRICS);
         let listener = TcpListener::bind(bind)
             .with_context(|| format!("cannot listen on REPORTING_BIND={bind}"))?;
         let port = listener.local_addr()?.port();

@@ -156,6 +156,7 @@ async fn the_first_scrape_lists_every_metric_at_zero() {
             "export_chunks_total",
             "export_clicks_total",
             "export_retries_total",
+            "report_cache_total",
             "http_requests_total",
         ],
         &[
@@ -164,6 +165,7 @@ async fn the_first_scrape_lists_every_metric_at_zero() {
             "export_chunks_total",
             "export_clicks_total",
             "export_retries_total",
+            "report_cache_total{result=\"hit\"}",
         ],
     );
     db.drop().await;

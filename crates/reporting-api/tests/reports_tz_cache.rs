@@ -183,6 +183,10 @@ async fn cache_follows_commits(redis_url: &str) {
     let zoned =
         "/api/reports/summary?start_date=2024-01-15&end_date=2024-01-15&timezone=America/New_York";
 
+    let metrics_url = format!("{}/metrics", api.base);
+    let hits =
+        |text: &str| testkit::metrics::metric(text, "report_cache_total", &[("result", "hit")]);
+    let hits_before = hits(&testkit::metrics::scrape(&metrics_url).await);
     for path in [aggregated, summary, zoned] {
         let (first, body) = get_cached(&api, path).await;
         assert_eq!(first, "miss", "{path}");
@@ -190,6 +194,8 @@ async fn cache_follows_commits(redis_url: &str) {
         assert_eq!(second, "hit", "{path}");
         assert_eq!(body, again, "{path}");
     }
+    // The hits are counted for the dashboard (other tests may add theirs).
+    assert!(hits(&testkit::metrics::scrape(&metrics_url).await) >= hits_before + 3.0);
 
     // A click of the covered date commits: the very next answer includes it.
     commit(&db, &[click("b", 1, "2024-01-15T11:00:00Z")]).await;

@@ -171,7 +171,20 @@ where
     Ok(json_response(body, "miss"))
 }
 
+/// Report answers by `result`: `hit` (from the cache) or `miss` (computed,
+/// also when the cache is off or Redis is away).
+pub const REPORT_CACHE_TOTAL: &str = "report_cache_total";
+
+/// The reports' metrics, registered at start.
+pub const METRICS: &[service_runtime::metrics::Metric] =
+    &[service_runtime::metrics::Metric::counter(
+        REPORT_CACHE_TOTAL,
+        "JSON report answers, by result: hit (from the cache) or miss (computed).",
+    )
+    .by("result", &["hit", "miss"])];
+
 fn json_response(body: Vec<u8>, cache: &'static str) -> HttpResponse {
+    metrics::counter!(REPORT_CACHE_TOTAL, "result" => cache).increment(1);
     HttpResponse::Ok()
         .content_type("application/json")
         .insert_header((CACHE_HEADER, cache))
