@@ -18,47 +18,42 @@ NJS_MODULE=/usr/lib/nginx/modules/ngx_http_js_module.so
 VENV="$REPO_ROOT/.venv-deploy"
 REQUIREMENTS="$REPO_ROOT/deploy/validate/requirements.txt"
 
-ensure_nginx() {
+# apt_install PACKAGE… with the packages' services kept from starting: a
+# policy-rc.d answering 101 while they install (unless one is already there).
+apt_install_stopped() {
     local guard=/usr/sbin/policy-rc.d added_guard=0
+    if is_root && [[ ! -e "$guard" ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$guard"
+        chmod 755 "$guard"
+        added_guard=1
+    fi
+    apt_install "$@" || {
+        [[ "$added_guard" == 0 ]] || rm -f "$guard"
+        die "could not install $*"
+    }
+    [[ "$added_guard" == 0 ]] || rm -f "$guard"
+}
+
+ensure_nginx() {
     if command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]]; then
         if [[ -f "$NJS_MODULE" ]]; then
             log "nginx: $(/usr/sbin/nginx -v 2>&1 || nginx -v 2>&1) with njs, already installed"
             return 0
         fi
     fi
-    # The package would start a system nginx on port 80; the tests start
-    # their own. policy-rc.d answering 101 keeps the service down.
-    if is_root && [[ ! -e "$guard" ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$guard"
-        chmod 755 "$guard"
-        added_guard=1
-    fi
-    apt_install nginx libnginx-mod-http-js || {
-        [[ "$added_guard" == 0 ]] || rm -f "$guard"
-        die "could not install nginx and libnginx-mod-http-js"
-    }
-    [[ "$added_guard" == 0 ]] || rm -f "$guard"
+    # The package would start a system nginx on port 80; the tests start their own.
+    apt_install_stopped nginx libnginx-mod-http-js
     [[ -f "$NJS_MODULE" ]] || die "nginx installed but $NJS_MODULE is missing"
     log "nginx: installed nginx and libnginx-mod-http-js"
 }
 
 ensure_promtool() {
-    local guard=/usr/sbin/policy-rc.d added_guard=0
     if command -v promtool >/dev/null; then
         log "promtool: $(promtool --version 2>&1 | head -1), already installed"
         return 0
     fi
     # The package would start a Prometheus server; only its promtool is used.
-    if is_root && [[ ! -e "$guard" ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$guard"
-        chmod 755 "$guard"
-        added_guard=1
-    fi
-    apt_install --no-install-recommends prometheus || {
-        [[ "$added_guard" == 0 ]] || rm -f "$guard"
-        die "could not install prometheus (for promtool)"
-    }
-    [[ "$added_guard" == 0 ]] || rm -f "$guard"
+    apt_install_stopped --no-install-recommends prometheus
     command -v promtool >/dev/null || die "prometheus installed but promtool is missing"
     log "promtool: installed with Debian's prometheus"
 }

@@ -38,6 +38,8 @@ impl MigrationTrait for Migration {
         convert(manager, collation).await
     }
 
+    /// Fails once the tables hold ids that only NO PAD tells apart (`a`
+    /// and `a `): PAD SPACE would make them one key again.
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         convert(manager, PAD_SPACE_BIN).await
     }

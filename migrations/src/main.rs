@@ -2,7 +2,10 @@
 //!
 //! Settings come from flags, the environment and `.env` like the other
 //! binaries; a bad or unreachable `DATABASE_URL` is one line naming it
-//! (password masked) and exit status 1, never a panic.
+//! (password masked) and exit status 1 (`service_runtime::exit_with`), never
+//! a panic.
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
@@ -50,19 +53,14 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() {
-    let settings: Settings = service_runtime::parse_settings();
-    service_runtime::init_tracing();
-    if let Err(error) = run(settings).await {
-        eprintln!("migrate: {error}");
-        std::process::exit(1);
-    }
+async fn main() -> ExitCode {
+    service_runtime::exit_with("migrate", run().await)
 }
 
-async fn run(settings: Settings) -> Result<(), String> {
-    let db = storage::connect_url(&settings.database_url, "DATABASE_URL", 1)
-        .await
-        .map_err(|error| error.to_string())?;
+async fn run() -> anyhow::Result<ExitCode> {
+    let settings: Settings = service_runtime::parse_settings();
+    service_runtime::init_tracing();
+    let db = storage::connect_url(&settings.database_url, "DATABASE_URL", 1).await?;
     let outcome = match settings.command.unwrap_or(Command::Up { num: None }) {
         Command::Up { num } => Migrator::up(&db, num).await,
         Command::Down { num } => Migrator::down(&db, Some(num)).await,
@@ -71,11 +69,10 @@ async fn run(settings: Settings) -> Result<(), String> {
         Command::Refresh => Migrator::refresh(&db).await,
         Command::Reset => Migrator::reset(&db).await,
     };
+    // The driver's errors may quote the URL: only its masked form leaves.
     outcome.map_err(|error| {
-        let text = error.to_string().replace(
-            settings.database_url.expose(),
-            &settings.database_url.redacted(),
-        );
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
-    })
+        let url = &settings.database_url;
+        anyhow::anyhow!(error.to_string().replace(url.expose(), &url.redacted()))
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

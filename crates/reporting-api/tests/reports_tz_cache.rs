@@ -395,3 +395,40 @@ async fn wrong_methods_get_405_with_allow() {
     api.stop();
     db.drop().await;
 }
+
+/// A CSV report starts (200 and headers) only once its query has produced a
+/// row: a query that fails at once is the usual JSON error, never a 200 with
+/// a body that stops short.
+#[tokio::test]
+async fn a_csv_report_whose_query_fails_is_a_json_error_not_a_cut_200() {
+    use sea_orm::ConnectionTrait;
+
+    let db = TestDb::create().await;
+    add_clicks(&db, "2024-05-01 10:00:00", 1, "net", 2).await;
+    let api = Api::start(&db, NO_CACHE).await;
+    let csv = "/api/reports/aggregated?start_date=2024-05-01&end_date=2024-05-01&format=csv";
+    let response = api.get_raw(csv).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.text().await.expect("body").contains("net"));
+    // The table the query reads is gone: the query fails before any row.
+    db.conn
+        .execute_unprepared("DROP TABLE click_daily_stats")
+        .await
+        .expect("drop");
+    let response = api.get_raw(csv).await;
+    assert_eq!(response.status().as_u16(), 500);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.expect("a whole JSON body");
+    assert_eq!(body["error"], "Internal server error");
+    api.stop();
+    db.drop().await;
+}

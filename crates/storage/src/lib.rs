@@ -4,7 +4,7 @@
 pub mod entity;
 mod url;
 
-pub use url::{ConnectError, DatabaseUrl, connect_url, redact};
+pub use url::{ConnectError, DatabaseUrl, connect_url};
 
 use std::time::Duration;
 

@@ -76,8 +76,10 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
-/// `scheme://user:***@rest` for any URL with a password (`user@` alone is kept).
-pub fn redact(text: &str) -> String {
+/// `scheme://user:***@rest` for any URL with a password (`user@` alone is
+/// kept: a MySQL user name is no secret, unlike clickstream's Redis URLs,
+/// where a lone userinfo can be the password).
+fn redact(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else {
         return text.to_owned();
     };

@@ -64,6 +64,24 @@ async fn start_workers(
     (workers, worker_ports)
 }
 
+/// Stops ingest and the workers (each must stop cleanly), then drops the
+/// database and the stream.
+async fn tear_down(
+    shutdown: CancellationToken,
+    ingest: Ingest,
+    workers: Workers,
+    db: TestDb,
+    stream: TestStream,
+) {
+    shutdown.cancel();
+    ingest.stop().await;
+    for worker in workers {
+        worker.await.expect("join").expect("worker stops cleanly");
+    }
+    db.drop().await;
+    stream.drop().await;
+}
+
 async fn posted_clicks_end_up_once(stream: TestStream, cluster: bool) {
     let db = TestDb::create().await;
     let shutdown = CancellationToken::new();
@@ -150,13 +168,7 @@ async fn posted_clicks_end_up_once(stream: TestStream, cluster: bool) {
         assert_eq!(status, 200, "{probe}");
     }
 
-    shutdown.cancel();
-    ingest.stop().await;
-    for worker in workers {
-        worker.await.expect("join").expect("worker stops cleanly");
-    }
-    db.drop().await;
-    stream.drop().await;
+    tear_down(shutdown, ingest, workers, db, stream).await;
 }
 
 /// Ids and sources that differ in any character — a trailing space, letter
@@ -254,13 +266,7 @@ async fn ids_and_sources_that_differ_in_any_character_are_different() {
         }
     }
 
-    shutdown.cancel();
-    ingest.stop().await;
-    for worker in workers {
-        worker.await.expect("join").expect("worker stops cleanly");
-    }
-    db.drop().await;
-    stream.drop().await;
+    tear_down(shutdown, ingest, workers, db, stream).await;
 }
 
 /// The migration to exact identity converts tables that already hold rows:

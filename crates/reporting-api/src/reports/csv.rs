@@ -54,8 +54,8 @@ pub async fn response(
             let line = row
                 .map_err(|e| e.to_string())
                 .and_then(|row| csv_line(&row, &dims));
-            let outcome = line.as_ref().map(|_| ()).map_err(Clone::clone);
             if let Some(started) = started.take() {
+                let outcome = line.as_ref().map(|_| ()).map_err(Clone::clone);
                 let failed = outcome.is_err();
                 let _ = started.send(outcome);
                 if failed {
