@@ -404,7 +404,7 @@ def check_prometheus_rule(rule_path: Path, alerts_path: Path) -> int:
 REPO = Path(__file__).resolve().parent.parent.parent
 # What a metric's name ends with; an identifier in a panel's query that ends
 # so must be a metric some binary registers.
-METRIC_SUFFIXES = ("_total", "_seconds", "_entries", "_lag", "_pending")
+METRIC_SUFFIXES = ("_total", "_seconds", "_bytes", "_entries", "_lag", "_pending")
 HISTOGRAM_SERIES = ("_bucket", "_count", "_sum")
 
 

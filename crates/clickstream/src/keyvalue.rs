@@ -1,5 +1,6 @@
-//! The two plain keys the service keeps besides its streams: Standard
-//! Webhooks message ids (replay protection) and report bodies (the cache).
+//! The plain keys the service keeps besides its streams: Standard Webhooks
+//! message ids (replay protection), report bodies (the cache) and the
+//! reports dashboard's sessions.
 //! Each command touches one key, so they run on any topology.
 
 use std::time::Duration;
@@ -8,7 +9,7 @@ use redis::AsyncCommands;
 use redis::RedisResult;
 
 use crate::Conn;
-use crate::layout::{Layout, report_cache_key};
+use crate::layout::{Layout, dashboard_session_key, report_cache_key};
 
 /// Whether the message id was remembered within its window.
 pub async fn webhook_id_seen(conn: &mut Conn, layout: &Layout, id: &str) -> RedisResult<bool> {
@@ -48,4 +49,29 @@ pub async fn cache_report(
 ) -> RedisResult<()> {
     conn.set_ex(report_cache_key(digest_hex), body, ttl.as_secs().max(1))
         .await
+}
+
+/// Stores a dashboard session's record under the digest of its id, for `ttl`.
+pub async fn open_session(
+    conn: &mut Conn,
+    digest_hex: &str,
+    record: &str,
+    ttl: Duration,
+) -> RedisResult<()> {
+    conn.set_ex(
+        dashboard_session_key(digest_hex),
+        record,
+        ttl.as_secs().max(1),
+    )
+    .await
+}
+
+/// The record of a live dashboard session, if any.
+pub async fn session(conn: &mut Conn, digest_hex: &str) -> RedisResult<Option<String>> {
+    conn.get(dashboard_session_key(digest_hex)).await
+}
+
+/// Ends a dashboard session (nothing happens when it has already ended).
+pub async fn close_session(conn: &mut Conn, digest_hex: &str) -> RedisResult<()> {
+    conn.del(dashboard_session_key(digest_hex)).await
 }

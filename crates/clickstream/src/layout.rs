@@ -13,6 +13,8 @@ pub const DEAD_LETTER_SUFFIX: &str = ":dead-letter";
 pub const WEBHOOK_ID_INFIX: &str = ":webhook-id:";
 /// Prefix of every report cache key.
 pub const REPORT_CACHE_PREFIX: &str = "reports:cache:v1:";
+/// Prefix of the reports dashboard's sessions.
+pub const DASHBOARD_SESSION_PREFIX: &str = "reports:session:v1:";
 
 /// Number of Redis Cluster hash slots.
 pub const SLOTS: u16 = 16_384;
@@ -72,6 +74,11 @@ pub fn dead_letter_key(stream: &str) -> String {
 /// The report cache key of a digest (hex).
 pub fn report_cache_key(digest_hex: &str) -> String {
     format!("{REPORT_CACHE_PREFIX}{digest_hex}")
+}
+
+/// The key of a dashboard session, by the digest (hex) of its id.
+pub fn dashboard_session_key(digest_hex: &str) -> String {
+    format!("{DASHBOARD_SESSION_PREFIX}{digest_hex}")
 }
 
 /// The hash tag of shard `shard` of `shards`: the first of `0`, `0.1`,

@@ -15,6 +15,7 @@
 //! | `<stream>:dead-letter` | per shard: entries set aside, with `dead_letter_reason`, `dead_letter_source_id`, `dead_letter_deliveries`, `dead_letter_at` |
 //! | `<queue>:webhook-id:<id>` | a Standard Webhooks message id, remembered for twice the timestamp tolerance |
 //! | `reports:cache:v1:<sha256>` | a cached report body (its key hashes the query and the versions of its dates) |
+//! | `reports:session:v1:<sha256>` | a reports dashboard session, by the SHA-256 of its cookie (the record names the SHA-256 of the reporting key, never the key) |
 //!
 //! - **Shards.** A click goes to the shard its `offer_id` hashes to
 //!   ([`layout::shard_of`], FNV-1a, fixed forever), decided once when its

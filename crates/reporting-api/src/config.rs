@@ -58,6 +58,10 @@ pub struct Settings {
     #[arg(long, global = true)]
     pub insecure_no_auth: bool,
 
+    /// Minutes a reports dashboard session lasts after its login.
+    #[arg(long, global = true, env = "DASHBOARD_SESSION_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub dashboard_session_minutes: u32,
+
     /// MySQL connections of this process.
     #[arg(long, global = true, env = "REPORTING_DB_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub db_connections: u32,

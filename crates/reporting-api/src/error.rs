@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 pub enum ApiError {
     #[error("unauthorized")]
     Unauthorized,
+    /// 401 at the dashboard's login: the key presented is not configured.
+    #[error("invalid reporting key")]
+    InvalidKey,
     #[error("validation failed")]
     Validation(FieldErrors),
     #[error("not found")]
@@ -44,7 +47,7 @@ impl From<sea_orm::DbErr> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidKey => StatusCode::UNAUTHORIZED,
             Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -59,6 +62,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let body = match self {
             Self::Unauthorized => json!({"error": "Unauthorized"}),
+            Self::InvalidKey => crate::dashboard::invalid_key_body(),
             Self::Validation(details) => json!({"error": "Validation failed", "details": details}),
             Self::NotFound => json!({"error": "Not found"}),
             Self::Conflict(message) => json!({"error": message}),
@@ -95,4 +99,29 @@ impl ResponseError for ApiError {
         }
         response
     }
+}
+
+/// A request body that must be JSON of at most `limit` bytes: 415 when it is
+/// declared otherwise, 413 when larger.
+pub async fn json_body(
+    request: &actix_web::HttpRequest,
+    payload: actix_web::web::Payload,
+    limit: usize,
+) -> Result<actix_web::web::Bytes, ApiError> {
+    use service_runtime::body::{self, BodyError};
+    if body::declared_length(request).is_some_and(|length| length > limit) {
+        return Err(ApiError::TooLarge { limit });
+    }
+    if !body::is_json(request) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    body::read_limited(payload, limit)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge { limit } => ApiError::TooLarge { limit },
+            BodyError::Read(error) => ApiError::Validation(FieldErrors::single(
+                "body",
+                format!("The request body could not be read: {error}."),
+            )),
+        })
 }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod config;
+pub mod dashboard;
 pub mod error;
 pub mod export;
 mod health;

@@ -10,7 +10,7 @@ use sea_orm::DatabaseConnection;
 use service_runtime::routes;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Settings, export, health, openapi, reports};
+use crate::{Settings, dashboard, export, health, openapi, reports};
 
 /// What the handlers share.
 pub struct AppState {
@@ -68,6 +68,7 @@ impl Application {
         service_runtime::metrics::register(service_runtime::metrics::HTTP_METRICS);
         service_runtime::metrics::register(crate::export::METRICS);
         service_runtime::metrics::register(crate::reports::METRICS);
+        service_runtime::metrics::register(crate::dashboard::METRICS);
         let listener = TcpListener::bind(bind)
             .with_context(|| format!("cannot listen on REPORTING_BIND={bind}"))?;
         let port = listener.local_addr()?.port();
@@ -89,6 +90,7 @@ impl Application {
                 .service(routes::get("/api/openapi.json", openapi::serve))
                 .service(web::scope("/api/reports").configure(reports::configure))
                 .service(web::scope("/api/export").configure(export::configure))
+                .configure(dashboard::configure)
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?

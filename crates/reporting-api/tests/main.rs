@@ -3,6 +3,7 @@
 mod export_support;
 mod reports_support;
 
+mod dashboard;
 mod dependencies_down;
 mod export;
 mod export_metrics;

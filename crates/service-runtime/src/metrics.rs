@@ -3,7 +3,10 @@
 //! with a latency histogram.
 //!
 //! Names are constants next to the code that records them; every histogram
-//! of seconds shares [`LATENCY_BUCKETS`].
+//! of seconds shares [`LATENCY_BUCKETS`]. Every binary also exports the
+//! process's own figures, read from `/proc` at each scrape
+//! (`metrics-process`): `process_cpu_seconds_total`,
+//! `process_resident_memory_bytes`, `process_open_fds`, `process_threads`, …
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -15,6 +18,10 @@ use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
+/// CPU seconds (user + system) of the process, from `/proc`.
+pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
+/// Resident memory of the process, from `/proc`.
+pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "process_resident_memory_bytes";
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
 
 /// Buckets of every `*_seconds` histogram: 100 µs to 30 s.
@@ -24,6 +31,18 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+
+/// Records the process's CPU, memory, descriptors and threads now.
+fn collect_process() {
+    PROCESS
+        .get_or_init(|| {
+            let collector = metrics_process::Collector::default();
+            collector.describe();
+            collector
+        })
+        .collect();
+}
 
 /// Installs the process's recorder once and returns its handle (later calls,
 /// e.g. several apps in one test process, share it).
@@ -39,6 +58,7 @@ pub fn install() -> PrometheusHandle {
                     // Another recorder may already be installed (tests): then
                     // this handle renders what this recorder saw, i.e. nothing.
                     let _ = metrics::set_global_recorder(recorder);
+                    collect_process();
                     spawn_upkeep(handle.clone());
                     handle
                 }
@@ -63,6 +83,7 @@ fn spawn_upkeep(handle: PrometheusHandle) {
 
 /// `GET /metrics`.
 pub async fn endpoint(handle: web::Data<PrometheusHandle>) -> HttpResponse {
+    collect_process();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(handle.render())

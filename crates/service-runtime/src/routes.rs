@@ -28,18 +28,32 @@ where
 }
 
 fn one(path: &str, method: Method, route: actix_web::Route) -> Resource {
-    web::resource(path)
-        .route(route)
+    several(path, vec![(method, route)])
+}
+
+/// One path serving several methods, each with its route; other methods: 405
+/// naming them all in `Allow`.
+pub fn several(path: &str, routes: Vec<(Method, actix_web::Route)>) -> Resource {
+    let allow = routes
+        .iter()
+        .map(|(method, _)| method.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    routes
+        .into_iter()
+        .fold(web::resource(path), |resource, (_, route)| {
+            resource.route(route)
+        })
         .default_service(web::to(move || {
-            let allow = method.clone();
+            let allow = allow.clone();
             async move { method_not_allowed(&allow) }
         }))
 }
 
 /// 405 `{"error":"Method not allowed"}` with `Allow: <allowed>`.
-pub fn method_not_allowed(allowed: &Method) -> HttpResponse {
+pub fn method_not_allowed(allowed: &str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, allowed.as_str()))
+        .insert_header((header::ALLOW, allowed))
         .json(json!({"error": "Method not allowed"}))
 }
 

@@ -108,8 +108,25 @@ pub async fn first_scrape(program: &str, envs: &[(&str, String)], bind_variable:
 }
 
 /// Asserts that `text` (a scrape) describes every metric of `names` with a
-/// `# HELP` line, and holds each series of `zeros` at exactly 0.
+/// `# HELP` line, holds each series of `zeros` at exactly 0, and carries
+/// the process's own figures (resident memory above 0, CPU time, threads).
 pub fn assert_registered(text: &str, names: &[&str], zeros: &[&str]) {
+    for (name, positive) in [
+        ("process_resident_memory_bytes", true),
+        ("process_cpu_seconds_total", false),
+        ("process_threads", true),
+        ("process_open_fds", true),
+    ] {
+        let value = text
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} in:\n{text}"));
+        assert!(
+            value >= 0.0 && (!positive || value > 0.0),
+            "{name} = {value}"
+        );
+    }
     for name in names {
         assert!(
             text.contains(&format!("# HELP {name} ")),

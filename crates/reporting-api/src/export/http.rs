@@ -2,7 +2,6 @@
 
 use std::sync::OnceLock;
 
-use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use domain::FieldErrors;
@@ -15,7 +14,6 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::reports::params::RawQuery;
-use service_runtime::body::{self, BodyError};
 
 /// The exporter of this HTTP worker, built on first use from the settings.
 #[derive(Default)]
@@ -73,26 +71,6 @@ fn forward_date(body: &[u8]) -> Result<NaiveDate, ApiError> {
     Ok(date)
 }
 
-/// The body of a forward request: JSON, at most [`MAX_FORWARD_BODY_BYTES`].
-async fn forward_body(request: &HttpRequest, payload: web::Payload) -> Result<Bytes, ApiError> {
-    let limit = MAX_FORWARD_BODY_BYTES;
-    if body::declared_length(request).is_some_and(|length| length > limit) {
-        return Err(ApiError::TooLarge { limit });
-    }
-    if !body::is_json(request) {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    body::read_limited(payload, limit)
-        .await
-        .map_err(|error| match error {
-            BodyError::TooLarge { limit } => ApiError::TooLarge { limit },
-            BodyError::Read(error) => ApiError::Validation(FieldErrors::single(
-                "body",
-                format!("The request body could not be read: {error}."),
-            )),
-        })
-}
-
 /// Exports one date's clicks to Finance.
 #[utoipa::path(
     post,
@@ -118,7 +96,7 @@ pub async fn forward(
     cell: web::Data<ExporterCell>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = forward_body(&request, payload).await?;
+    let body = crate::error::json_body(&request, payload, MAX_FORWARD_BODY_BYTES).await?;
     let date = forward_date(&body)?;
     let exporter = cell.get(&state)?.clone();
     if !exporter.finance().is_available().await {

@@ -17,11 +17,11 @@ use serde_json::json;
 use service_runtime::routes;
 
 use crate::AppState;
-use crate::auth::Authenticated;
+use crate::auth::ReportReader;
 use crate::error::ApiError;
 use model::{
-    AggregatedReport, AggregatedRow, DailyClicks, DateRange, Filters, Pagination, Sorting, Summary,
-    SummaryReport, TopOffer, TopSource,
+    AggregatedReport, AggregatedRow, DailyClicks, DateRange, Filters, HourlyClicks, Pagination,
+    Sorting, Summary, SummaryReport, TopOffer, TopSource,
 };
 use params::{AggregatedParams, Dimension, Format, RawQuery, Scope, SummaryParams};
 
@@ -64,12 +64,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
             ),
             headers(("X-Cache" = String, description = "hit or miss (JSON answers)"))),
         (status = 400, description = "Invalid query; a reason per field", body = model::ErrorBody),
-        (status = 401, description = "Missing or wrong bearer key", body = model::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer key (or dashboard session)", body = model::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn aggregated(
-    _: Authenticated,
+    _: ReportReader,
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -106,17 +106,18 @@ pub async fn aggregated(
         ("offer_id" = Option<u64>, Query, minimum = 1, maximum = 9223372036854775807_u64, description = "Only this offer"),
         ("source" = Option<String>, Query, max_length = 255, description = "Only this source (exact)"),
         ("timezone" = Option<String>, Query, description = "IANA time zone of the dates (default UTC)"),
+        ("interval" = Option<params::Interval>, Query, description = "day (default) or hour: hour adds `hourly`, clicks per local hour (ranges of at most 31 days)"),
     ),
     responses(
         (status = 200, description = "The summary", body = SummaryReport,
             headers(("X-Cache" = String, description = "hit or miss"))),
         (status = 400, description = "Invalid query; a reason per field", body = model::ErrorBody),
-        (status = 401, description = "Missing or wrong bearer key", body = model::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer key (or dashboard session)", body = model::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn summary(
-    _: Authenticated,
+    _: ReportReader,
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -125,7 +126,7 @@ pub async fn summary(
     cached(
         &state,
         "summary",
-        normalised_scope(&params.scope),
+        normalised_summary(&params),
         &params.scope,
         || summary_body(&state.read_db, &params),
     )
@@ -199,6 +200,15 @@ fn normalised_scope(scope: &Scope) -> serde_json::Value {
         "source": scope.source,
         "timezone": scope.timezone,
     })
+}
+
+fn normalised_summary(params: &SummaryParams) -> serde_json::Value {
+    let mut normalised = normalised_scope(&params.scope);
+    // Absent for the default, so the cache keys of plain summaries stay as they were.
+    if params.hourly {
+        normalised["interval"] = json!("hour");
+    }
+    normalised
 }
 
 fn normalised_aggregated(params: &AggregatedParams) -> serde_json::Value {
@@ -289,11 +299,22 @@ async fn summary_body(
     params: &SummaryParams,
 ) -> Result<Vec<u8>, ApiError> {
     let scope = &params.scope;
-    let (totals, daily, offers, sources) = tokio::try_join!(
+    let hourly = async {
+        if params.hourly {
+            let rows = db
+                .query_all_raw(sql::summary_hourly(scope).statement())
+                .await?;
+            hourly_series(scope, rows).map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (totals, daily, offers, sources, hourly) = tokio::try_join!(
         db.query_one_raw(sql::summary_totals(scope).statement()),
         db.query_all_raw(sql::summary_daily(scope).statement()),
         db.query_all_raw(sql::summary_top(scope, "offer_id", SUMMARY_TOP).statement()),
         db.query_all_raw(sql::summary_top(scope, "source", SUMMARY_TOP).statement()),
+        hourly,
     )?;
     let (total_clicks, unique_offers, unique_sources) = match totals {
         Some(row) => (
@@ -348,10 +369,44 @@ async fn summary_body(
             },
         },
         daily,
+        hourly,
         top_offers,
         top_sources,
         filters: filters(scope),
         timezone: timezone_echo(scope),
     };
     serde_json::to_vec(&report).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Every UTC hour of the scope's local days, labelled with its local start.
+fn hourly_series(
+    scope: &params::Scope,
+    rows: Vec<sea_orm::QueryResult>,
+) -> Result<Vec<HourlyClicks>, sea_orm::DbErr> {
+    let zone: chrono_tz::Tz = scope
+        .timezone
+        .parse()
+        .map_err(|_| sea_orm::DbErr::Custom(format!("time zone {}", scope.timezone)))?;
+    let mut counts = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let hour: chrono::NaiveDateTime = row.try_get_by_index(0)?;
+        let clicks: u64 = row.try_get_by_index(1)?;
+        counts.insert(hour, clicks);
+    }
+    let (first, last) = scope.days.utc_hours(scope.start_date, scope.end_date);
+    let hours = (last - first).num_hours().max(0) + 1;
+    Ok((0..hours)
+        .map(|n| first + chrono::Duration::hours(n))
+        .map(|hour| {
+            use chrono::TimeZone;
+            HourlyClicks {
+                hour: zone
+                    .from_utc_datetime(&hour)
+                    .naive_local()
+                    .format("%Y-%m-%dT%H:00:00")
+                    .to_string(),
+                clicks_count: counts.get(&hour).copied().unwrap_or(0),
+            }
+        })
+        .collect())
 }

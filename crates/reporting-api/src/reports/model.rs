@@ -120,6 +120,16 @@ pub struct TopSource {
     pub clicks_count: u64,
 }
 
+/// Clicks of one local hour (`interval=hour`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HourlyClicks {
+    /// The local hour's start, `YYYY-MM-DDTHH:00:00` in the report's zone
+    /// (an hour repeated by a daylight-saving change appears twice).
+    #[schema(value_type = String, example = "2024-01-01T13:00:00")]
+    pub hour: String,
+    pub clicks_count: u64,
+}
+
 /// `GET /api/reports/summary` → 200.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SummaryReport {
@@ -128,6 +138,10 @@ pub struct SummaryReport {
     pub summary: Summary,
     /// Every date of the range, with 0 where there were no clicks.
     pub daily: Vec<DailyClicks>,
+    /// With `interval=hour`: every local hour of the range, with 0 where
+    /// there were no clicks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hourly: Option<Vec<HourlyClicks>>,
     /// The 10 offers with the most clicks (ties: lower offer_id first).
     pub top_offers: Vec<TopOffer>,
     /// The 10 sources with the most clicks (ties: by source).

@@ -113,6 +113,14 @@ pub enum Format {
     Csv,
 }
 
+/// `interval` of the summary; also its OpenAPI schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum Interval {
+    Day,
+    Hour,
+}
+
 /// What every report covers: local dates, the filters and the time zone.
 #[derive(Debug, Clone)]
 pub struct Scope {
@@ -147,7 +155,12 @@ impl AggregatedParams {
 #[derive(Debug, Clone)]
 pub struct SummaryParams {
     pub scope: Scope,
+    /// `interval=hour`: the summary also lists clicks per local hour.
+    pub hourly: bool,
 }
+
+/// Longest range whose summary may list hours (`interval=hour`).
+pub const MAX_HOURLY_DAYS: i64 = 31;
 
 /// The query string as a map; a repeated name keeps its last value (as PHP
 /// did) and an empty value counts as absent (Laravel's empty-to-null).
@@ -289,8 +302,28 @@ pub fn aggregated(
 
 pub fn summary(raw: &RawQuery, settings: &ReportSettings) -> Result<SummaryParams, FieldErrors> {
     let mut errors = FieldErrors::new();
-    match scope(raw, settings, &mut errors) {
-        Some(scope) if errors.is_empty() => Ok(SummaryParams { scope }),
+    let scope = scope(raw, settings, &mut errors);
+    let interval = match raw.get("interval") {
+        None | Some("day") => Some(Interval::Day),
+        Some("hour") => Some(Interval::Hour),
+        Some(_) => {
+            errors.add("interval", "The selected interval is invalid.");
+            None
+        }
+    };
+    if let (Some(Interval::Hour), Some(scope)) = (interval, &scope)
+        && (scope.end_date - scope.start_date).num_days() >= MAX_HOURLY_DAYS
+    {
+        errors.add(
+            "interval",
+            format!("The interval hour allows at most {MAX_HOURLY_DAYS} days."),
+        );
+    }
+    match (scope, interval) {
+        (Some(scope), Some(interval)) if errors.is_empty() => Ok(SummaryParams {
+            scope,
+            hourly: interval == Interval::Hour,
+        }),
         _ => Err(errors),
     }
 }

@@ -77,6 +77,17 @@ fn source(scope: &Scope) -> Source {
             vec![Param::Hour(*first_hour), Param::Hour(*last_hour)],
         ),
     };
+    filter(scope, &mut where_sql, &mut params);
+    Source {
+        table,
+        date_sql,
+        where_sql,
+        params,
+    }
+}
+
+/// Appends the scope's offer and source filters.
+fn filter(scope: &Scope, where_sql: &mut String, params: &mut Vec<Param>) {
     if let Some(offer_id) = scope.offer_id {
         where_sql.push_str(" AND offer_id = ?");
         params.push(Param::Unsigned(offer_id));
@@ -84,12 +95,6 @@ fn source(scope: &Scope) -> Source {
     if let Some(source) = &scope.source {
         where_sql.push_str(" AND source = ?");
         params.push(Param::Text(source.clone()));
-    }
-    Source {
-        table,
-        date_sql,
-        where_sql,
-        params,
     }
 }
 
@@ -299,6 +304,22 @@ pub fn summary_daily(scope: &Scope) -> Query {
         sql: format!(
             "SELECT {date_sql} AS d, CAST(SUM(clicks_count) AS UNSIGNED) AS c \
              FROM {table} WHERE {where_sql} GROUP BY d ORDER BY d"
+        ),
+        params,
+    }
+}
+
+/// Clicks per UTC hour of the scope's local days, in hour order (hours
+/// without clicks absent).
+pub fn summary_hourly(scope: &Scope) -> Query {
+    let (first, last) = scope.days.utc_hours(scope.start_date, scope.end_date);
+    let mut where_sql = "click_hour BETWEEN ? AND ?".to_owned();
+    let mut params = vec![Param::Hour(first), Param::Hour(last)];
+    filter(scope, &mut where_sql, &mut params);
+    Query {
+        sql: format!(
+            "SELECT click_hour AS h, CAST(SUM(clicks_count) AS UNSIGNED) AS c \
+             FROM click_hourly_stats WHERE {where_sql} GROUP BY click_hour ORDER BY click_hour"
         ),
         params,
     }

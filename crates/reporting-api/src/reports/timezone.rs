@@ -39,6 +39,22 @@ impl DaySource {
         }
     }
 
+    /// The first and last UTC hour of local days `start..=end`.
+    pub fn utc_hours(&self, start: NaiveDate, end: NaiveDate) -> (NaiveDateTime, NaiveDateTime) {
+        match self {
+            Self::UtcDaily => (
+                start.and_time(chrono::NaiveTime::MIN),
+                end.and_hms_opt(23, 0, 0)
+                    .unwrap_or_else(|| end.and_time(chrono::NaiveTime::MIN)),
+            ),
+            Self::Hourly {
+                first_hour,
+                last_hour,
+                ..
+            } => (*first_hour, *last_hour),
+        }
+    }
+
     /// SQL of the local date of a `click_hourly_stats` row. Only literals we
     /// formatted ourselves go into it.
     pub fn hourly_date_sql(offsets: &[(NaiveDateTime, i32)]) -> String {
