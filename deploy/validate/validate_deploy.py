@@ -458,6 +458,36 @@ def service_metrics(expr: str, known: set[str], where: str) -> set[str]:
     return used
 
 
+def scraped_metrics(scrapes: list[Path]) -> set[str]:
+    """The metric names in `/metrics` scrapes (Prometheus text format)."""
+    names = set()
+    for scrape in scrapes:
+        for line in scrape.read_text().splitlines():
+            if line.startswith("# TYPE "):
+                names.add(line.split()[2])
+            elif line and not line.startswith("#"):
+                names.add(re.split(r"[{ ]", line, maxsplit=1)[0])
+    return names
+
+
+def check_live(scrapes: list[Path]) -> int:
+    """Every metric the dashboard and the alert rules name is in what the
+    running binaries export (their scrapes together); returns how many."""
+    live = scraped_metrics(scrapes)
+    if not live:
+        raise Invalid("the scrapes hold no metric")
+    named = set()
+    _, queries = check_dashboard(OBSERVABILITY / "grafana-dashboard.json", registered_metrics())
+    groups = yaml.safe_load((OBSERVABILITY / "alerts.yml").read_text())["groups"]
+    queries += [rule["expr"] for group in groups for rule in group["rules"]]
+    for query in queries:
+        named |= service_metrics(query, registered_metrics(), "a query")
+    missing = sorted(name for name in named if name not in live)
+    if missing:
+        raise Invalid(f"named by the dashboard or the alerts but exported by no binary: {', '.join(missing)}")
+    return len(named)
+
+
 def validate(path: Path) -> str:
     """Validates one file the way its kind calls for; returns a summary."""
     if path.name.startswith("docker-compose") or path.name.startswith("compose"):
@@ -475,8 +505,20 @@ def validate(path: Path) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--expect-failure", nargs="+", type=Path, metavar="FIXTURE")
+    parser.add_argument(
+        "--live-metrics", nargs="+", type=Path, metavar="SCRAPE",
+        help="check the dashboard's and the alerts' metrics against these /metrics scrapes",
+    )
     args = parser.parse_args()
 
+    if args.live_metrics:
+        try:
+            count = check_live(args.live_metrics)
+        except Invalid as error:
+            print(f"FAIL {error}")
+            return 1
+        print(f"ok   the {count} metrics the dashboard and the alerts name are in the live scrapes")
+        return 0
     if args.expect_failure:
         for fixture in args.expect_failure:
             if fixture.suffix == ".json":

@@ -176,7 +176,8 @@ impl Worker {
             phase: Phase::OwnPending("0".to_owned()),
             claim_cursor: "0-0".to_owned(),
             next_claim: Instant::now(),
-            next_maintenance: Instant::now() + MAINTENANCE_EVERY,
+            // The first maintenance runs at once, so the backlog gauges appear at start.
+            next_maintenance: Instant::now(),
             shutdown,
             progress: Arc::new(Progress::default()),
         };
