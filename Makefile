@@ -52,6 +52,7 @@ test: services deploy-tools
 	$(CARGO) build --bins
 	$(CARGO) run --quiet --bin clicks-chaos -- --profile short
 	@scripts/conformance.sh
+	@scripts/dashboard-test.sh
 	@echo "make test: all green"
 
 fmt:

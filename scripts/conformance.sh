@@ -51,7 +51,9 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     mysql -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS \`$DATABASE\`" 2>/dev/null || true
-    redis-cli -h 127.0.0.1 DEL "$STREAM" "$STREAM:dead" >/dev/null 2>&1 || true
+    # The stream, its dead-letter stream, webhook ids: every key named after it.
+    redis-cli -h 127.0.0.1 --scan --pattern "${STREAM}*" 2>/dev/null |
+        xargs -r redis-cli -h 127.0.0.1 DEL >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
