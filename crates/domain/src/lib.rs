@@ -3,8 +3,10 @@
 //! Nothing in this crate performs I/O or knows about a web framework, Redis or
 //! MySQL: it is the vocabulary the three binaries share.
 
+pub mod access;
 pub mod click;
 pub mod field_errors;
+pub mod senders;
 pub mod signature;
 pub mod standard_webhooks;
 pub mod stream_entry;

@@ -68,19 +68,32 @@ impl SignatureVerifier {
     ///
     /// Every comparison is constant time (`Mac::verify_slice`).
     pub fn verify(&self, header: Option<&[u8]>, body: &[u8]) -> Result<(), SignatureError> {
+        self.verify_key(header, body).map(|_| ())
+    }
+
+    /// Like [`verify`](Self::verify); returns the position of the key that
+    /// matched (0-based, in the order given).
+    pub fn verify_key(&self, header: Option<&[u8]>, body: &[u8]) -> Result<usize, SignatureError> {
         let header = header.ok_or(SignatureError::Missing)?;
         let expected = decode_header(header)?;
-        let matches = self.keyed.iter().any(|mac| {
-            mac.clone()
-                .chain_update(body)
-                .verify_slice(&expected)
-                .is_ok()
-        });
-        if matches {
-            Ok(())
-        } else {
-            Err(SignatureError::Mismatch)
-        }
+        self.keyed
+            .iter()
+            .position(|mac| {
+                mac.clone()
+                    .chain_update(body)
+                    .verify_slice(&expected)
+                    .is_ok()
+            })
+            .ok_or(SignatureError::Mismatch)
+    }
+
+    /// How many keys it holds.
+    pub fn len(&self) -> usize {
+        self.keyed.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keyed.is_empty()
     }
 }
 

@@ -105,6 +105,19 @@ impl StandardVerifier {
         now: i64,
         tolerance_secs: i64,
     ) -> Result<&'a str, StandardError> {
+        self.verify_key(headers, body, now, tolerance_secs)
+            .map(|(id, _)| id)
+    }
+
+    /// Like [`verify`](Self::verify); also returns the position of the key
+    /// that matched (0-based, in the order of the list).
+    pub fn verify_key<'a>(
+        &self,
+        headers: StandardHeaders<'a>,
+        body: &[u8],
+        now: i64,
+        tolerance_secs: i64,
+    ) -> Result<(&'a str, usize), StandardError> {
         let id = headers
             .id
             .map(str::trim)
@@ -138,7 +151,7 @@ impl StandardVerifier {
         if candidates.is_empty() {
             return Err(StandardError::Malformed(HEADER_SIGNATURE));
         }
-        let matches = self.keyed.iter().any(|mac| {
+        let matched = self.keyed.iter().position(|mac| {
             let mut mac = mac.clone();
             mac.update(id.as_bytes());
             mac.update(b".");
@@ -150,11 +163,9 @@ impl StandardVerifier {
                 .iter()
                 .any(|candidate| mac.clone().verify_slice(candidate).is_ok())
         });
-        if matches {
-            Ok(id)
-        } else {
-            Err(StandardError::Mismatch)
-        }
+        matched
+            .map(|position| (id, position))
+            .ok_or(StandardError::Mismatch)
     }
 }
 

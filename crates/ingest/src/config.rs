@@ -11,9 +11,17 @@ use domain::standard_webhooks::StandardVerifier;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "ingest", version, about, args_override_self = true)]
 pub struct Settings {
-    /// HMAC key(s) of the `X-Signature` header; a comma-separated list accepts any of them (key rotation).
+    /// HMAC key(s) of the `X-Signature` header; a comma-separated list accepts any of them (key rotation). The implicit sender, allowed every source; required unless CLICKS_KEYS_FILE has senders.
     #[arg(long, env = "WEBHOOK_SECRET_KEY", hide_env_values = true, value_parser = service_runtime::SecretValue::new("WEBHOOK_SECRET_KEY", parse_keys))]
-    pub webhook_secret_key: WebhookKeys,
+    pub webhook_secret_key: Option<WebhookKeys>,
+
+    /// The keys file: senders (`[[sender]]`: keys, allowed sources, rate) and reporting keys; followed while running (a change applies within 2 s, or at SIGHUP).
+    #[arg(long, env = "CLICKS_KEYS_FILE")]
+    pub clicks_keys_file: Option<std::path::PathBuf>,
+
+    /// Seconds between checks of CLICKS_KEYS_FILE for a new version (SIGHUP checks at once).
+    #[arg(long, env = "CLICKS_KEYS_FILE_CHECK_SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub clicks_keys_file_check_secs: u64,
 
     #[command(flatten)]
     pub redis: clickstream::RedisSettings,
@@ -143,18 +151,27 @@ fn parse_networks(list: &str) -> Result<Networks, String> {
     crate::guard::parse_networks(list).map(Networks)
 }
 
-/// The secrets, ready for both signature schemes.
-#[derive(Debug, Clone)]
-pub struct WebhookKeys {
-    pub x_signature: SignatureVerifier,
-    pub standard: StandardVerifier,
+/// The `WEBHOOK_SECRET_KEY` list, checked (non-empty, `whsec_` keys
+/// decode); it never prints.
+#[derive(Clone)]
+pub struct WebhookKeys(secrecy::SecretString);
+
+impl std::fmt::Debug for WebhookKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookKeys(…)")
+    }
+}
+
+impl WebhookKeys {
+    pub fn list(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(&self.0)
+    }
 }
 
 fn parse_keys(list: &str) -> Result<WebhookKeys, String> {
-    Ok(WebhookKeys {
-        x_signature: SignatureVerifier::from_key_list(list).map_err(|error| error.to_string())?,
-        standard: StandardVerifier::from_key_list(list).map_err(|error| error.to_string())?,
-    })
+    SignatureVerifier::from_key_list(list).map_err(|error| error.to_string())?;
+    StandardVerifier::from_key_list(list).map_err(|error| error.to_string())?;
+    Ok(WebhookKeys(secrecy::SecretString::from(list.to_owned())))
 }
 
 #[cfg(test)]

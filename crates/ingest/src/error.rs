@@ -37,6 +37,9 @@ pub enum WebhookError {
     Forbidden,
     #[error("the client is over its rate")]
     RateLimited { retry_after_secs: u64 },
+    /// The sender may not post the click's source (details name the field).
+    #[error("the sender may not post this source")]
+    SourceNotAllowed(FieldErrors),
 }
 
 /// The error body of the contract: `{"error": …, "details": {…}}`.
@@ -74,8 +77,12 @@ pub const REJECT_REASONS: &[&str] = &[
     "slow_body",
     "forbidden",
     "rate_limited",
+    SOURCE_NOT_ALLOWED,
     INVALID_ITEM,
 ];
+
+/// The `reason` of a click whose sender may not post its source.
+pub const SOURCE_NOT_ALLOWED: &str = "source_not_allowed";
 
 impl WebhookError {
     /// The `reason` label of the rejection counter (one of [`REJECT_REASONS`]).
@@ -90,6 +97,7 @@ impl WebhookError {
             Self::SlowBody => "slow_body",
             Self::Forbidden => "forbidden",
             Self::RateLimited { .. } => "rate_limited",
+            Self::SourceNotAllowed(_) => SOURCE_NOT_ALLOWED,
         }
     }
 }
@@ -102,7 +110,7 @@ impl ResponseError for WebhookError {
                 StatusCode::BAD_REQUEST
             }
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::SourceNotAllowed(_) => StatusCode::FORBIDDEN,
             Self::SlowBody => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -142,6 +150,7 @@ impl ResponseError for WebhookError {
                 ("Service temporarily unavailable", None)
             }
             Self::Forbidden => ("Forbidden", None),
+            Self::SourceNotAllowed(details) => ("Forbidden", Some(details.clone())),
             Self::SlowBody => ("Request timeout", None),
             Self::RateLimited { .. } => ("Too many requests", None),
             // Logged by the backlog monitor, not per request: under
@@ -187,6 +196,7 @@ mod tests {
             WebhookError::RateLimited {
                 retry_after_secs: 1,
             },
+            WebhookError::SourceNotAllowed(FieldErrors::new()),
         ];
         for error in &errors {
             assert!(REJECT_REASONS.contains(&error.reason()), "{error:?}");

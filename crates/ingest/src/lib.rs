@@ -8,6 +8,7 @@ pub mod guard;
 mod health;
 pub mod openapi;
 mod replay;
+pub mod senders;
 mod startup;
 mod webhooks;
 

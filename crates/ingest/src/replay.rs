@@ -16,14 +16,13 @@ use std::time::Duration;
 
 use actix_web::HttpRequest;
 use clickstream::{Conn, Layout};
-use domain::standard_webhooks::{
-    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, StandardHeaders, StandardVerifier,
-};
+use domain::senders::{IMPLICIT, Sender, SenderError, Senders};
+use domain::standard_webhooks::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, StandardHeaders};
+use std::sync::Arc;
 
 /// How senders prove who they are.
 #[derive(Clone)]
 pub struct ReplayGuard {
-    pub verifier: StandardVerifier,
     pub tolerance: Duration,
     /// Refuse requests without the timestamped headers.
     pub require_timestamp: bool,
@@ -35,13 +34,33 @@ pub struct ReplayGuard {
 pub enum Timestamped {
     /// No `webhook-signature`: the caller checks `X-Signature` instead.
     Absent,
-    /// Verified; the message id.
-    Verified(String),
-    Invalid(domain::standard_webhooks::StandardError),
+    /// Verified: the message id, as remembered (see [`replay_id`]), and
+    /// the sender.
+    Verified(String, Arc<Sender>),
+    Invalid(SenderError),
+}
+
+/// The id a message is remembered by: its `webhook-id`, within its
+/// sender's own namespace (`<sender>/<id>`), so two senders' ids never
+/// collide; the implicit sender's ids stay as they always were.
+pub fn replay_id(sender: &Sender, id: &str) -> String {
+    if sender.name == IMPLICIT {
+        id.to_owned()
+    } else {
+        format!("{}/{id}", sender.name)
+    }
 }
 
 impl ReplayGuard {
-    pub fn check(&self, request: &HttpRequest, body: &[u8]) -> Timestamped {
+    /// Verifies the timestamped headers with `senders` (only `named`'s keys
+    /// when the request names its sender).
+    pub fn check(
+        &self,
+        request: &HttpRequest,
+        body: &[u8],
+        senders: &Senders,
+        named: Option<&str>,
+    ) -> Timestamped {
         let header = |name: &str| {
             request
                 .headers()
@@ -58,8 +77,8 @@ impl ReplayGuard {
         };
         let now = chrono::Utc::now().timestamp();
         let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
-        match self.verifier.verify(headers, body, now, tolerance) {
-            Ok(id) => Timestamped::Verified(id.to_owned()),
+        match senders.by_standard(named, headers, body, now, tolerance) {
+            Ok((id, sender)) => Timestamped::Verified(replay_id(sender, id), Arc::clone(sender)),
             Err(error) => Timestamped::Invalid(error),
         }
     }

@@ -31,6 +31,18 @@ impl Application {
     /// Redis is back.
     pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
         settings.validate()?;
+        let senders = crate::senders::SenderSource::load(
+            settings.clicks_keys_file.clone(),
+            settings
+                .webhook_secret_key
+                .as_ref()
+                .map(|keys| keys.list().to_owned()),
+        )
+        .map_err(anyhow::Error::msg)?;
+        senders.follow(
+            Duration::from_secs(settings.clicks_keys_file_check_secs),
+            shutdown.clone(),
+        );
         let layout = settings.layout();
         let client = Redis::new(&settings.redis)?;
         client.check_topology().await?;
@@ -61,9 +73,8 @@ impl Application {
         );
         spawn_forgetting_idle_clients(guard.clone(), shutdown.clone());
         let webhook_state = web::Data::new(WebhookState {
-            verifier: settings.webhook_secret_key.x_signature.clone(),
+            senders,
             replay: ReplayGuard {
-                verifier: settings.webhook_secret_key.standard.clone(),
                 tolerance: Duration::from_secs(settings.webhook_timestamp_tolerance_secs),
                 require_timestamp: settings.webhook_require_timestamp,
                 redis: redis.clone(),
@@ -82,6 +93,8 @@ impl Application {
         let metrics = web::Data::new(service_runtime::metrics::install());
         service_runtime::metrics::register(service_runtime::metrics::HTTP_METRICS);
         service_runtime::metrics::register(crate::webhooks::METRICS);
+        service_runtime::metrics::register(crate::senders::METRICS);
+        service_runtime::metrics::register(service_runtime::watched::METRICS);
         let listener = TcpListener::bind(settings.ingest_bind)
             .with_context(|| format!("cannot listen on INGEST_BIND={}", settings.ingest_bind))?;
         let port = listener.local_addr()?.port();

@@ -1,14 +1,18 @@
 //! `POST /api/webhook/clicks` and `POST /api/webhook/clicks/batch` (contract: Webhooks).
 //!
 //! Order of checks: size (413), content type (415), signature over the raw
-//! bytes (401), then parsing (400), then the stream (503 or 202).
+//! bytes (401) — which names the sender —, the sender's rate (429), then
+//! parsing (400), the sender's sources (403; per item in a batch), then the
+//! stream (503 or 202).
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use domain::{Click, SignatureVerifier, StreamClick};
+use domain::senders::{HEADER_SENDER, Sender};
+use domain::{Click, FieldErrors, StreamClick};
 use serde::Serialize;
+use std::sync::Arc;
 
 use crate::backlog::{Admission, Backlog};
 use crate::error::{ErrorBody, WebhookError};
@@ -49,7 +53,8 @@ pub const METRICS: &[Metric] = &[
 
 /// What the handlers share.
 pub struct WebhookState {
-    pub verifier: SignatureVerifier,
+    /// Who may post, with which keys and sources.
+    pub senders: crate::senders::SenderSource,
     pub replay: ReplayGuard,
     pub guard: ClientGuard,
     pub backlog: Backlog,
@@ -68,6 +73,7 @@ impl WebhookState {
     async fn enqueue_once(
         &self,
         message_id: Option<&str>,
+        sender: &Sender,
         entries: Vec<Entry>,
     ) -> Result<(), WebhookError> {
         if let Some(id) = message_id
@@ -86,6 +92,12 @@ impl WebhookState {
             .await
             .map_err(WebhookError::Unavailable)?;
         metrics::counter!(CLICKS_ACCEPTED_TOTAL).increment(accepted);
+        metrics::counter!(
+            crate::senders::SENDER_CLICKS_TOTAL,
+            "sender" => sender.name.clone(),
+            "result" => "accepted"
+        )
+        .increment(accepted);
         if let Some(id) = message_id {
             self.replay.remember(id).await;
         }
@@ -122,6 +134,9 @@ pub(crate) struct BatchItemError {
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
 pub(crate) struct SignatureHeaders {
+    /// The sender's name in the keys file: only its keys are tried (without it, every key is).
+    #[param(rename = "X-Sender")]
+    x_sender: Option<String>,
     /// sha256=<hex HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY>; required unless the Standard Webhooks headers are sent.
     #[param(rename = "X-Signature")]
     x_signature: Option<String>,
@@ -147,24 +162,27 @@ pub(crate) struct SignatureHeaders {
         (status = 202, description = "In the stream", body = Accepted),
         (status = 400, description = "Invalid payload structure", body = ErrorBody),
         (status = 401, description = "Invalid signature", body = ErrorBody),
-        (status = 403, description = "Client not in WEBHOOK_ALLOWED_IPS", body = ErrorBody),
+        (status = 403, description = "Client not in WEBHOOK_ALLOWED_IPS, or a source the sender may not post (details.source)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 408, description = "Body not received within WEBHOOK_BODY_TIMEOUT_MS", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
-        (status = 429, description = "Over WEBHOOK_RATE_LIMIT for this client IP; Retry-After", body = ErrorBody),
+        (status = 429, description = "Over WEBHOOK_RATE_LIMIT for this client IP, or over the sender's rate_limit; Retry-After", body = ErrorBody),
         (status = 503, description = "Redis unavailable or backlogged; Retry-After", body = ErrorBody),
     )
 )]
-#[tracing::instrument(name = "webhook_click", skip_all, fields(click_id = tracing::field::Empty))]
+#[tracing::instrument(name = "webhook_click", skip_all, fields(click_id = tracing::field::Empty, sender = tracing::field::Empty))]
 pub async fn receive_click(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<WebhookState>,
 ) -> Result<HttpResponse, WebhookError> {
-    let (body, message_id) =
+    let (body, message_id, sender) =
         authenticated_body(&request, payload, &state, state.max_body_bytes).await?;
     let click = domain::parse_click(&body).map_err(WebhookError::InvalidPayload)?;
     tracing::Span::current().record("click_id", click.click_id.as_str());
+    if let Some(details) = forbidden_source(&sender, &click.source) {
+        return Err(WebhookError::SourceNotAllowed(details));
+    }
     let received_at = now();
     let response = serde_json::to_vec(&Accepted {
         status: "success",
@@ -175,6 +193,7 @@ pub async fn receive_click(
     state
         .enqueue_once(
             message_id.as_deref(),
+            &sender,
             vec![stream_entry(&state.layout, click, received_at)],
         )
         .await?;
@@ -198,17 +217,17 @@ pub async fn receive_click(
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 408, description = "Body not received within WEBHOOK_BODY_TIMEOUT_MS", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
-        (status = 429, description = "Over WEBHOOK_RATE_LIMIT for this client IP; Retry-After", body = ErrorBody),
+        (status = 429, description = "Over WEBHOOK_RATE_LIMIT for this client IP, or over the sender's rate_limit; Retry-After", body = ErrorBody),
         (status = 503, description = "Redis unavailable or backlogged; Retry-After", body = ErrorBody),
     )
 )]
-#[tracing::instrument(name = "webhook_batch", skip_all, fields(clicks = tracing::field::Empty))]
+#[tracing::instrument(name = "webhook_batch", skip_all, fields(clicks = tracing::field::Empty, sender = tracing::field::Empty))]
 pub async fn receive_batch(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<WebhookState>,
 ) -> Result<HttpResponse, WebhookError> {
-    let (body, message_id) =
+    let (body, message_id, sender) =
         authenticated_body(&request, payload, &state, state.max_batch_body_bytes).await?;
     let items = domain::parse_batch(&body).map_err(WebhookError::InvalidBatch)?;
     tracing::Span::current().record("clicks", items.len());
@@ -216,9 +235,20 @@ pub async fn receive_batch(
     let total = items.len();
     let mut entries = Vec::with_capacity(total);
     let mut errors = Vec::new();
+    let mut forbidden = 0;
     for (index, item) in items.into_iter().enumerate() {
         match item {
-            Ok(click) => entries.push(stream_entry(&state.layout, click, received_at)),
+            Ok(click) => match forbidden_source(&sender, &click.source) {
+                None => entries.push(stream_entry(&state.layout, click, received_at)),
+                Some(details) => {
+                    forbidden += 1;
+                    errors.push(BatchItemError {
+                        index,
+                        click_id: Some(click.click_id),
+                        details,
+                    });
+                }
+            },
             Err(invalid) => errors.push(BatchItemError {
                 index,
                 click_id: invalid.click_id,
@@ -227,11 +257,17 @@ pub async fn receive_batch(
         }
     }
     let processed = entries.len();
-    if !errors.is_empty() {
+    if errors.len() > forbidden {
         metrics::counter!(CLICKS_REJECTED_TOTAL, "reason" => crate::error::INVALID_ITEM)
-            .increment(errors.len() as u64);
+            .increment((errors.len() - forbidden) as u64);
     }
-    state.enqueue_once(message_id.as_deref(), entries).await?;
+    if forbidden > 0 {
+        metrics::counter!(CLICKS_REJECTED_TOTAL, "reason" => crate::error::SOURCE_NOT_ALLOWED)
+            .increment(forbidden as u64);
+    }
+    state
+        .enqueue_once(message_id.as_deref(), &sender, entries)
+        .await?;
     Ok(HttpResponse::Accepted().json(BatchAccepted {
         status: "success",
         processed,
@@ -239,6 +275,27 @@ pub async fn receive_batch(
         total,
         errors,
     }))
+}
+
+/// Why `sender` may not post a click of `source`, or `None` when it may.
+fn forbidden_source(sender: &Sender, source: &str) -> Option<FieldErrors> {
+    if sender.allows(source) {
+        return None;
+    }
+    metrics::counter!(
+        crate::senders::SENDER_CLICKS_TOTAL,
+        "sender" => sender.name.clone(),
+        "result" => "forbidden"
+    )
+    .increment(1);
+    tracing::info!(sender = %sender.name, source, "click refused: source not allowed for this sender");
+    Some(FieldErrors::single(
+        "source",
+        format!(
+            "The sender {} may not post clicks of this source.",
+            sender.name
+        ),
+    ))
 }
 
 fn stream_entry(layout: &Layout, click: Click, received_at: DateTime<Utc>) -> Entry {
@@ -254,14 +311,16 @@ fn mime_json() -> header::ContentType {
     header::ContentType::json()
 }
 
-/// Reads the body within `limit` and checks its signature; nothing is parsed
-/// before the signature has been verified.
+/// Reads the body within `limit` and checks its signature, which names its
+/// sender; nothing is parsed before the signature has been verified.
+/// Returns the body, the Standard Webhooks message id (as remembered) and
+/// the sender.
 async fn authenticated_body(
     request: &HttpRequest,
     payload: web::Payload,
     state: &WebhookState,
     limit: usize,
-) -> Result<(Bytes, Option<String>), WebhookError> {
+) -> Result<(Bytes, Option<String>, Arc<Sender>), WebhookError> {
     let peer = request.peer_addr().map(|address| address.ip());
     let forwarded_for = request
         .headers()
@@ -292,8 +351,14 @@ async fn authenticated_body(
             BodyError::TooLarge { limit } => WebhookError::TooLarge { limit },
             BodyError::Read(error) => WebhookError::BodyRead(error),
         })?;
-    match state.replay.check(request, &body) {
-        Timestamped::Verified(id) => return Ok((body, Some(id))),
+    let registry = state.senders.current();
+    let named = request
+        .headers()
+        .get(HEADER_SENDER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim);
+    let (message_id, sender) = match state.replay.check(request, &body, &registry.senders, named) {
+        Timestamped::Verified(id, sender) => (Some(id), sender),
         Timestamped::Invalid(error) => {
             tracing::debug!(%error, "timestamped signature refused");
             return Err(WebhookError::InvalidSignature);
@@ -301,15 +366,21 @@ async fn authenticated_body(
         Timestamped::Absent if state.replay.require_timestamp => {
             return Err(WebhookError::InvalidSignature);
         }
-        Timestamped::Absent => {}
-    }
-    let signature = request
-        .headers()
-        .get("x-signature")
-        .map(header::HeaderValue::as_bytes);
-    state
-        .verifier
-        .verify(signature, &body)
-        .map_err(|_| WebhookError::InvalidSignature)?;
-    Ok((body, None))
+        Timestamped::Absent => {
+            let signature = request
+                .headers()
+                .get("x-signature")
+                .map(header::HeaderValue::as_bytes);
+            let sender = registry
+                .senders
+                .by_signature(named, signature, &body)
+                .map_err(|_| WebhookError::InvalidSignature)?;
+            (None, Arc::clone(sender))
+        }
+    };
+    tracing::Span::current().record("sender", sender.name.as_str());
+    registry
+        .admit(&sender)
+        .map_err(|retry_after_secs| WebhookError::RateLimited { retry_after_secs })?;
+    Ok((body, message_id, sender))
 }

@@ -4,5 +4,6 @@ mod support;
 
 mod dependencies_down;
 mod openapi;
+mod senders;
 mod signed_bodies_fuzz;
 mod webhooks;

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod request_id;
 pub mod routes;
 mod secret_value;
+pub mod watched;
 
 pub use secret_value::SecretValue;
 
