@@ -73,6 +73,8 @@ impl ClusterPersistence {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 pub enum Scenario {
     Single,
+    /// Single clicks with 1,000 senders in the keys file, named and not, against one secret.
+    Senders,
     Batch,
     Drain,
     E2e,
@@ -88,7 +90,7 @@ pub struct RunArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "single,batch,drain,e2e,export,reports"
+        default_value = "single,senders,batch,drain,e2e,export,reports"
     )]
     pub scenarios: Vec<Scenario>,
 

@@ -118,6 +118,42 @@ impl Harness {
     }
 
     async fn start_ingest(&mut self, min_replicas_ack: u32) -> anyhow::Result<()> {
+        let key = self.secret.clone();
+        self.start_ingest_with(min_replicas_ack, Vec::new(), &key, None)
+            .await
+    }
+
+    /// Stops ingest and starts it again with `extra` settings, the load
+    /// signing with `key` and naming `sender` when given.
+    pub async fn restart_ingest_with(
+        &mut self,
+        extra: Vec<(String, String)>,
+        key: &str,
+        sender: Option<&str>,
+    ) -> anyhow::Result<()> {
+        self.stop_ingest().await;
+        let min_replicas_ack = self.redis.min_replicas_ack;
+        self.start_ingest_with(min_replicas_ack, extra, key, sender)
+            .await
+    }
+
+    /// The `WEBHOOK_SECRET_KEY` of this run.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// Where this run keeps its files.
+    pub fn work_dir(&self) -> &std::path::Path {
+        &self.work_dir
+    }
+
+    async fn start_ingest_with(
+        &mut self,
+        min_replicas_ack: u32,
+        extra: Vec<(String, String)>,
+        key: &str,
+        sender: Option<&str>,
+    ) -> anyhow::Result<()> {
         let addr = free_local_addr()?;
         let mut env = vec![
             ("WEBHOOK_SECRET_KEY".to_owned(), self.secret.clone()),
@@ -139,10 +175,15 @@ impl Harness {
             ),
         ];
         env.extend(self.args.ingest_env.iter().cloned());
+        env.extend(extra);
         let program = self.bin_dir.join("ingest");
         let mut ingest = Service::start("ingest", &program, &[], &env, addr, &self.work_dir)?;
         ingest.wait_healthy(START_LIMIT).await?;
-        self.target = Some(Arc::new(Target::new(addr, &self.secret)?));
+        let target = Target::new(addr, key)?;
+        self.target = Some(Arc::new(match sender {
+            Some(sender) => target.naming(sender)?,
+            None => target,
+        }));
         self.ingest = Some(ingest);
         note(format!(
             "ingest ready on {addr} (REDIS_MIN_REPLICAS_ACK {min_replicas_ack})"

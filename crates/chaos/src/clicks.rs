@@ -19,6 +19,8 @@ pub struct ClickKey {
 
 const OFFERS: u64 = 40;
 const SOURCES: [&str; 5] = ["net_a", "net_b", "net_c", "net_d", "net_e"];
+/// The sources of the suite's narrow sender (the other sender may post any).
+pub const NARROW_SOURCES: [&str; 3] = ["net_a", "net_b", "net_c"];
 /// Timestamps fall on 2025-06-10 and 2025-06-11, UTC.
 const SECONDS_SPREAD: u64 = 2 * 86_400;
 const FIRST_SECOND: i64 = 1_749_513_600; // 2025-06-10T00:00:00Z
@@ -66,7 +68,7 @@ impl ClickNames {
         json!({
             "click_id": self.click_id(key),
             "offer_id": offer_id(key),
-            "source": SOURCES[((hash >> 29) % SOURCES.len() as u64) as usize],
+            "source": source_of(key),
             "timestamp": timestamp,
             "signature": format!("chaos-{hash:016x}"),
         })
@@ -82,6 +84,11 @@ impl ClickNames {
         let clicks: Vec<serde_json::Value> = keys.iter().map(|key| self.click(*key)).collect();
         Bytes::from(json!({ "clicks": clicks }).to_string())
     }
+}
+
+/// The `source` of a click.
+pub fn source_of(key: ClickKey) -> &'static str {
+    SOURCES[((spread(key) >> 29) % SOURCES.len() as u64) as usize]
 }
 
 /// The `offer_id` of a click, which decides its stream shard.

@@ -20,6 +20,7 @@ use sea_orm::DatabaseConnection;
 use testkit::{MariaDbInstance, RedisInstance, RedisOptions, TestDb};
 
 use crate::clicks::ClickNames;
+use crate::load::Identities;
 use crate::proxy::FaultProxy;
 use crate::redis_cluster::StageCluster;
 
@@ -84,8 +85,26 @@ impl Cluster {
             .await
             .map_err(|error| anyhow::anyhow!("cannot create the scenario's database: {error}"))?;
         let ingest_addr = free_local_addr()?;
-        let secret = format!("chaos-secret-{}", testkit::unique_suffix());
-        let target = Arc::new(Target::new(ingest_addr, &secret)?);
+        // Two senders, as ingest's keys file lists them (see `load::Identities`).
+        let suffix = testkit::unique_suffix();
+        let (narrow_key, broad_key) = (
+            format!("chaos-narrow-{suffix}"),
+            format!("chaos-broad-{suffix}"),
+        );
+        let keys_file = self.settings.work_dir.join(format!("keys-s{number}.toml"));
+        std::fs::write(
+            &keys_file,
+            format!(
+                "[[sender]]\nname = \"chaos-narrow\"\nsources = [{}]\nkeys = [\"{narrow_key}\"]\n\n\
+                 [[sender]]\nname = \"chaos-broad\"\nsources = [\"net_*\"]\nkeys = [\"{broad_key}\"]\n",
+                crate::clicks::NARROW_SOURCES.map(|s| format!("\"{s}\"")).join(", ")
+            ),
+        )
+        .with_context(|| format!("write {}", keys_file.display()))?;
+        let identities = Arc::new(Identities {
+            narrow: Arc::new(Target::new(ingest_addr, &narrow_key)?),
+            broad: Arc::new(Target::new(ingest_addr, &broad_key)?),
+        });
         Ok(Stage {
             number,
             names: ClickNames::new(&self.run_id, number),
@@ -93,9 +112,9 @@ impl Cluster {
             redis_url: self.redis.url(),
             worker_db_url: db.url.clone(),
             db,
-            secret,
+            keys_file,
             ingest_addr,
-            target,
+            identities,
             ingest: None,
             workers: Vec::new(),
             settings: self.settings.clone(),
@@ -163,9 +182,10 @@ pub struct Stage {
     pub worker_db_url: String,
     /// The scenario's database, reached directly.
     pub db: TestDb,
-    secret: String,
+    /// Ingest's `CLICKS_KEYS_FILE`: the load's two senders.
+    keys_file: PathBuf,
     ingest_addr: SocketAddr,
-    target: Arc<Target>,
+    identities: Arc<Identities>,
     ingest: Option<Service>,
     workers: Vec<WorkerSlot>,
     settings: ChildSettings,
@@ -182,8 +202,9 @@ pub struct Stage {
 }
 
 impl Stage {
-    pub fn target(&self) -> Arc<Target> {
-        Arc::clone(&self.target)
+    /// The webhook senders the load signs as.
+    pub fn identities(&self) -> Arc<Identities> {
+        Arc::clone(&self.identities)
     }
 
     pub fn conn(&self) -> &DatabaseConnection {
@@ -220,7 +241,10 @@ impl Stage {
     /// Starts ingest (again, on the same port) and waits until it is healthy.
     pub async fn start_ingest(&mut self) -> anyhow::Result<()> {
         let env = vec![
-            ("WEBHOOK_SECRET_KEY".to_owned(), self.secret.clone()),
+            (
+                "CLICKS_KEYS_FILE".to_owned(),
+                self.keys_file.display().to_string(),
+            ),
             ("REDIS_URL".to_owned(), self.redis_url.clone()),
             ("CLICKS_QUEUE_NAME".to_owned(), self.stream.clone()),
             ("CLICKS_STREAM_SHARDS".to_owned(), self.shards.to_string()),

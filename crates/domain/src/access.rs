@@ -180,6 +180,26 @@ pub fn key_digest(key: &[u8]) -> [u8; 32] {
     Sha256::digest(key).into()
 }
 
+/// `text` as a TOML basic string (quotes, backslashes and control
+/// characters escaped), for the entries the key commands print.
+pub fn toml_string(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\t' => quoted.push_str("\\t"),
+            '\n' => quoted.push_str("\\n"),
+            '\r' => quoted.push_str("\\r"),
+            c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
 fn check_name(kind: &str, index: usize, name: &str) -> Result<(), String> {
     let ok = (1..=64).contains(&name.len())
         && name

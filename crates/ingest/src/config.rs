@@ -11,6 +11,9 @@ use domain::standard_webhooks::StandardVerifier;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "ingest", version, about, args_override_self = true)]
 pub struct Settings {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// HMAC key(s) of the `X-Signature` header; a comma-separated list accepts any of them (key rotation). The implicit sender, allowed every source; required unless CLICKS_KEYS_FILE has senders.
     #[arg(long, env = "WEBHOOK_SECRET_KEY", hide_env_values = true, value_parser = service_runtime::SecretValue::new("WEBHOOK_SECRET_KEY", parse_keys))]
     pub webhook_secret_key: Option<WebhookKeys>,
@@ -141,6 +144,14 @@ impl Settings {
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms)
     }
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Serve the webhooks (the default).
+    Serve,
+    /// Make keys for the keys file (CLICKS_KEYS_FILE).
+    Keys(crate::keys_cli::KeysArgs),
 }
 
 /// A parsed list of networks (a newtype so clap treats it as one value).

@@ -6,11 +6,12 @@ mod config;
 mod error;
 pub mod guard;
 mod health;
+pub mod keys_cli;
 pub mod openapi;
 mod replay;
 pub mod senders;
 mod startup;
 mod webhooks;
 
-pub use config::Settings;
+pub use config::{Command, Settings};
 pub use startup::Application;

@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use ingest::{Application, Settings};
+use ingest::{Application, Command, Settings};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -8,7 +8,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<ExitCode> {
-    let settings: Settings = service_runtime::parse_settings();
+    let mut settings: Settings = service_runtime::parse_settings();
+    if let Some(Command::Keys(args)) = settings.command.take() {
+        return Ok(ingest::keys_cli::run(args));
+    }
     service_runtime::init_tracing();
     let shutdown = service_runtime::shutdown_on_signals();
     let application = Application::build(settings, shutdown).await?;

@@ -1,13 +1,15 @@
 //! Settings of `reporting-api`: every one a flag and an environment variable.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use service_runtime::SecretValue;
 
-use crate::auth::ApiKeys;
 use crate::export::ExportArgs;
+use crate::keys::KeySource;
+use crate::keys::cli::KeysArgs;
 
 /// Reports and the Finance export of the clicks service.
 #[derive(Debug, Clone, Parser)]
@@ -44,7 +46,8 @@ pub struct Settings {
     )]
     pub reporting_bind: SocketAddr,
 
-    /// Comma-separated bearer keys for /api/reports/* and /api/export/*.
+    /// Comma-separated bearer keys for /api/reports/* and /api/export/*,
+    /// each with every scope and no restriction.
     #[arg(
         long,
         global = true,
@@ -54,7 +57,17 @@ pub struct Settings {
     )]
     pub reporting_api_keys: Option<SecretString>,
 
-    /// Serve without authentication (refused otherwise when REPORTING_API_KEYS is unset).
+    /// The keys file: its [[reporting_key]] entries (scopes, sources,
+    /// offers) are in force besides REPORTING_API_KEYS, and follow the
+    /// file's changes without a restart.
+    #[arg(long, global = true, env = "CLICKS_KEYS_FILE")]
+    pub clicks_keys_file: Option<PathBuf>,
+
+    /// Seconds between checks of CLICKS_KEYS_FILE for a new version (SIGHUP checks at once).
+    #[arg(long, global = true, env = "CLICKS_KEYS_FILE_CHECK_SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub clicks_keys_file_check_secs: u64,
+
+    /// Serve without authentication (refused otherwise when neither REPORTING_API_KEYS nor CLICKS_KEYS_FILE is set).
     #[arg(long, global = true)]
     pub insecure_no_auth: bool,
 
@@ -193,6 +206,8 @@ pub enum Command {
     Serve,
     /// Export clicks to Finance (for cron); exit status 0 only when everything was delivered.
     Export(ExportArgs),
+    /// Reporting keys: `keys new` makes one (needs no database).
+    Keys(KeysArgs),
 }
 
 impl Settings {
@@ -202,17 +217,10 @@ impl Settings {
             .unwrap_or(&self.database_url)
     }
 
-    /// The bearer keys, or why the API must not start.
-    pub fn api_keys(&self) -> Result<ApiKeys, &'static str> {
-        match self
-            .reporting_api_keys
-            .as_ref()
-            .and_then(|keys| ApiKeys::from_list(keys.expose_secret()))
-        {
-            Some(keys) => Ok(keys),
-            None if self.insecure_no_auth => Ok(ApiKeys::disabled()),
-            None => Err("REPORTING_API_KEYS is required (or start with --insecure-no-auth)"),
-        }
+    /// The reporting keys (the keys file read now), or why the API must
+    /// not start: one line naming the variable, never a key.
+    pub fn api_keys(&self) -> Result<KeySource, String> {
+        KeySource::load(self)
     }
 }
 

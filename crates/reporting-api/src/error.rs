@@ -15,6 +15,9 @@ pub enum ApiError {
     /// 401 at the dashboard's login: the key presented is not configured.
     #[error("invalid reporting key")]
     InvalidKey,
+    /// 403: the key is in force but lacks this scope.
+    #[error("the key lacks the {} scope", .0.name())]
+    Forbidden(domain::access::Scope),
     #[error("validation failed")]
     Validation(FieldErrors),
     #[error("not found")]
@@ -48,6 +51,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized | Self::InvalidKey => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -63,6 +67,10 @@ impl ResponseError for ApiError {
         let body = match self {
             Self::Unauthorized => json!({"error": "Unauthorized"}),
             Self::InvalidKey => crate::dashboard::invalid_key_body(),
+            Self::Forbidden(scope) => json!({
+                "error": "Forbidden",
+                "details": {"scope": [format!("This key does not have the {} scope.", scope.name())]},
+            }),
             Self::Validation(details) => json!({"error": "Validation failed", "details": details}),
             Self::NotFound => json!({"error": "Not found"}),
             Self::Conflict(message) => json!({"error": message}),

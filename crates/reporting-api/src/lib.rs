@@ -6,9 +6,10 @@ pub mod dashboard;
 pub mod error;
 pub mod export;
 mod health;
+pub mod keys;
 pub mod openapi;
 pub mod reports;
 mod startup;
 
 pub use config::{Command, FinanceSettings, ReportSettings, Settings};
-pub use startup::{AppState, Application};
+pub use startup::{AppState, Application, ConfigurationError};

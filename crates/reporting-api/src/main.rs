@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use reporting_api::{Application, Command, Settings, export};
+use reporting_api::{Application, Command, ConfigurationError, Settings, export, keys};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -12,17 +12,18 @@ async fn run() -> anyhow::Result<ExitCode> {
     service_runtime::init_tracing();
     match settings.command.take() {
         None | Some(Command::Serve) => {
-            if let Err(reason) = settings.api_keys() {
-                eprintln!("reporting-api: configuration error: {reason}");
-                return Ok(ExitCode::from(2));
-            }
             let shutdown = service_runtime::shutdown_on_signals();
-            Application::build(settings, shutdown)
-                .await?
-                .run_until_stopped()
-                .await?;
+            match Application::build(settings, shutdown).await {
+                Ok(app) => app.run_until_stopped().await?,
+                Err(error) if error.is::<ConfigurationError>() => {
+                    eprintln!("reporting-api: configuration error: {error}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(error) => return Err(error),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Export(args)) => Ok(export::run_cli(settings, args).await),
+        Some(Command::Keys(args)) => Ok(keys::cli::run(args)),
     }
 }

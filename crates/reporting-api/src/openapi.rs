@@ -59,7 +59,8 @@ use crate::reports::{self, model};
 )]
 pub struct ApiDoc;
 
-/// `Authorization: Bearer <key>` with a key of `REPORTING_API_KEYS`.
+/// `Authorization: Bearer <key>` with a reporting key in force
+/// (`REPORTING_API_KEYS` or `CLICKS_KEYS_FILE`) that has the route's scope.
 struct BearerKey;
 
 impl Modify for BearerKey {

@@ -10,7 +10,14 @@ use sea_orm::DatabaseConnection;
 use service_runtime::routes;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Settings, dashboard, export, health, openapi, reports};
+use crate::keys::KeySource;
+use crate::{Settings, auth, dashboard, export, health, openapi, reports};
+
+/// A setting that keeps the API from starting (e.g. a malformed keys
+/// file): one line naming the variable, never a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigurationError(pub String);
 
 /// What the handlers share.
 pub struct AppState {
@@ -61,19 +68,24 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let keys = web::Data::new(settings.api_keys().map_err(anyhow::Error::msg)?);
+        let keys: web::Data<KeySource> =
+            web::Data::new(settings.api_keys().map_err(ConfigurationError)?);
         let bind = settings.reporting_bind;
+        let check_every = std::time::Duration::from_secs(settings.clicks_keys_file_check_secs);
         let state = web::Data::new(AppState::connect(settings).await?);
         let metrics = web::Data::new(service_runtime::metrics::install());
         service_runtime::metrics::register(service_runtime::metrics::HTTP_METRICS);
         service_runtime::metrics::register(crate::export::METRICS);
         service_runtime::metrics::register(crate::reports::METRICS);
         service_runtime::metrics::register(crate::dashboard::METRICS);
+        service_runtime::metrics::register(service_runtime::watched::METRICS);
         let listener = TcpListener::bind(bind)
             .with_context(|| format!("cannot listen on REPORTING_BIND={bind}"))?;
         let port = listener.local_addr()?.port();
+        let follow = keys.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(auth::caller_span))
                 .wrap(actix_web::middleware::from_fn(
                     service_runtime::metrics::middleware,
                 ))
@@ -96,7 +108,12 @@ impl Application {
         .listen(listener)?
         .disable_signals()
         .run();
-        tracing::info!(port, "reporting-api listening");
+        follow.follow(check_every, shutdown.clone());
+        tracing::info!(
+            port,
+            keys = follow.current().len(),
+            "reporting-api listening"
+        );
         Ok(Self {
             port,
             server,

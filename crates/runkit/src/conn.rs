@@ -24,6 +24,8 @@ pub struct Target {
     pub addr: SocketAddr,
     host: HeaderValue,
     key: Arc<str>,
+    /// `X-Sender`, when requests name their sender.
+    sender: Option<HeaderValue>,
 }
 
 impl Target {
@@ -37,7 +39,14 @@ impl Target {
             addr,
             host,
             key: Arc::from(key),
+            sender: None,
         })
+    }
+
+    /// The same target, its requests naming `sender` (`X-Sender`).
+    pub fn naming(mut self, sender: &str) -> anyhow::Result<Self> {
+        self.sender = Some(HeaderValue::from_str(sender).context("X-Sender")?);
+        Ok(self)
     }
 
     /// `http://host:port[/…]` with a loopback host.
@@ -57,10 +66,14 @@ impl Target {
         body: Bytes,
     ) -> anyhow::Result<Request<Full<Bytes>>> {
         let signature = domain::sign(self.key.as_bytes(), &body);
-        Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(path)
-            .header(HOST, self.host.clone())
+            .header(HOST, self.host.clone());
+        if let Some(sender) = &self.sender {
+            request = request.header("x-sender", sender.clone());
+        }
+        request
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(
                 "x-signature",

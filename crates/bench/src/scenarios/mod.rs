@@ -8,6 +8,7 @@ mod export;
 mod probe;
 mod replica_ack;
 mod reports;
+mod senders;
 mod webhooks;
 
 use std::future::Future;
@@ -125,6 +126,7 @@ async fn setup_and_run(h: &mut Harness) -> anyhow::Result<Measured> {
     let mut rows = Vec::new();
     for scenario in [
         Scenario::Single,
+        Scenario::Senders,
         Scenario::Batch,
         Scenario::Drain,
         Scenario::E2e,
@@ -138,6 +140,7 @@ async fn setup_and_run(h: &mut Harness) -> anyhow::Result<Measured> {
         note(format!("scenario {name}"));
         let result = match scenario {
             Scenario::Single => webhooks::single(h).await.map(|row| vec![row]),
+            Scenario::Senders => senders::run(h).await,
             Scenario::Batch => webhooks::batch(h).await.map(|row| vec![row]),
             Scenario::Drain => drain::run(h).await,
             Scenario::E2e => e2e::run(h).await.map(|row| vec![row]),
@@ -189,6 +192,7 @@ fn failed(
 fn name(scenario: Scenario) -> &'static str {
     match scenario {
         Scenario::Single => "single",
+        Scenario::Senders => "senders",
         Scenario::Batch => "batch",
         Scenario::Drain => "drain",
         Scenario::E2e => "e2e",

@@ -19,8 +19,42 @@ use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::clicks::{ClickKey, ClickNames};
+use crate::clicks::{ClickKey, ClickNames, NARROW_SOURCES, source_of};
 use crate::ledger::{Answer, RequestRecord, State, Tally};
+
+/// The webhook senders the load signs as, both at ingest's address: the
+/// narrow one may post only [`NARROW_SOURCES`] (a request whose clicks are
+/// all of those goes as it), the broad one any source (everything else).
+/// Ingest knows them from its keys file; a click posted by the wrong one
+/// would be refused (403), so the suite's counts prove the split exact.
+#[derive(Debug)]
+pub struct Identities {
+    pub narrow: Arc<Target>,
+    pub broad: Arc<Target>,
+}
+
+impl Identities {
+    /// One target for every request (the load's own tests).
+    #[cfg(test)]
+    pub fn single(target: Arc<Target>) -> Arc<Self> {
+        Arc::new(Self {
+            narrow: Arc::clone(&target),
+            broad: target,
+        })
+    }
+
+    /// The sender of a request carrying `keys`.
+    fn for_request(&self, keys: &[ClickKey]) -> &Target {
+        if keys
+            .iter()
+            .all(|key| NARROW_SOURCES.contains(&source_of(*key)))
+        {
+            &self.narrow
+        } else {
+            &self.broad
+        }
+    }
+}
 
 mod source;
 #[cfg(test)]
@@ -87,7 +121,7 @@ struct Progress {
 }
 
 impl Load {
-    pub fn start(target: Arc<Target>, names: ClickNames, plan: LoadPlan) -> Self {
+    pub fn start(identities: Arc<Identities>, names: ClickNames, plan: LoadPlan) -> Self {
         let started = Instant::now();
         let stop = CancellationToken::new();
         let progress = Arc::new(Progress::default());
@@ -97,7 +131,7 @@ impl Load {
             let period =
                 (plan.rate > 0).then(|| Duration::from_secs_f64(senders as f64 / plan.rate as f64));
             let sender = Sender {
-                target: Arc::clone(&target),
+                identities: Arc::clone(&identities),
                 names: names.clone(),
                 source: Source::new(&plan.workload, index, plan.seed),
                 conn: None,
@@ -166,7 +200,7 @@ impl Load {
 }
 
 struct Sender {
-    target: Arc<Target>,
+    identities: Arc<Identities>,
     names: ClickNames,
     source: Source,
     conn: Option<HttpConn>,
@@ -317,7 +351,12 @@ impl Sender {
             self.conn = None;
         }
         if self.conn.is_none() {
-            match tokio::time::timeout(CONNECT_TIMEOUT, HttpConn::connect(self.target.addr)).await {
+            match tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                HttpConn::connect(self.identities.broad.addr),
+            )
+            .await
+            {
                 Ok(Ok(conn)) => self.conn = Some(conn),
                 Ok(Err(_)) | Err(_) => {
                     // Refused (ingest is down): do not spin.
@@ -331,7 +370,11 @@ impl Sender {
         } else {
             SINGLE_PATH
         };
-        let http = self.target.signed_post(path, request.body.clone()).ok()?;
+        let http = self
+            .identities
+            .for_request(&request.keys)
+            .signed_post(path, request.body.clone())
+            .ok()?;
         let conn = self.conn.as_mut()?;
         match tokio::time::timeout(self.request_timeout, conn.send(http)).await {
             Ok(Ok(answer)) => Some(answer),

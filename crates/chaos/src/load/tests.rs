@@ -139,8 +139,8 @@ fn plan(senders: usize, workload: Workload, retry_grace: Duration) -> LoadPlan {
     }
 }
 
-fn target(addr: SocketAddr) -> Arc<Target> {
-    Arc::new(Target::new(addr, "test-key").expect("target"))
+fn target(addr: SocketAddr) -> Arc<super::Identities> {
+    super::Identities::single(Arc::new(Target::new(addr, "test-key").expect("target")))
 }
 
 #[tokio::test]

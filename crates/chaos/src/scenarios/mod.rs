@@ -209,7 +209,7 @@ impl Scene<'_> {
     }
 
     pub fn start_load(&self, plan: LoadPlan) -> Load {
-        Load::start(self.stage.target(), self.stage.names.clone(), plan)
+        Load::start(self.stage.identities(), self.stage.names.clone(), plan)
     }
 
     /// Waits `duration`, failing as soon as a child that should run has exited.

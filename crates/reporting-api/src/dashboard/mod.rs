@@ -18,13 +18,14 @@ use std::time::Duration;
 
 use actix_web::http::{Method, header};
 use actix_web::{HttpRequest, HttpResponse, web};
+use domain::access::Scope;
 use serde_json::json;
 use service_runtime::routes;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::auth::ApiKeys;
 use crate::error::ApiError;
+use crate::keys::KeySource;
 
 /// Sent with the page and its assets.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
@@ -157,12 +158,13 @@ fn session_ttl(state: &AppState) -> Duration {
 struct Login {
     key: Option<serde_json::Value>,
 }
-/// `POST /dashboard/session`: `{"key": "<reporting key>"}` → 200 and the cookie.
+/// `POST /dashboard/session`: `{"key": "<reporting key>"}` → 200 and the
+/// cookie; 401 for a key not in force, 403 for one without `reports:read`.
 async fn open_session(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-    keys: web::Data<ApiKeys>,
+    keys: web::Data<KeySource>,
 ) -> Result<HttpResponse, ApiError> {
     let body = crate::error::json_body(&request, payload, MAX_LOGIN_BYTES).await?;
     let login: Login = domain::parse_object(&body).map_err(ApiError::Validation)?;
@@ -172,34 +174,49 @@ async fn open_session(
             "The key field is required and must be a string.",
         )));
     };
-    if key.is_empty() || !keys.accepts(key.as_bytes()) {
-        metrics::counter!(SESSIONS_TOTAL, "event" => "refused").increment(1);
-        return Err(ApiError::InvalidKey);
-    }
+    let accepted = match keys.current().find(key.as_bytes()) {
+        Some(found) if !key.is_empty() => crate::auth::permit(found, Scope::ReportsRead),
+        _ => Err(ApiError::InvalidKey),
+    };
+    let found = match accepted {
+        Ok(found) => found,
+        Err(refusal) => {
+            metrics::counter!(SESSIONS_TOTAL, "event" => "refused").increment(1);
+            return Err(refusal);
+        }
+    };
     let ttl = session_ttl(&state);
-    let (id, record) = session::open(&state.redis, key.as_bytes(), ttl).await?;
+    let digest = domain::access::key_digest(key.as_bytes());
+    let (id, record) = session::open(&state.redis, &digest, ttl).await?;
     metrics::counter!(SESSIONS_TOTAL, "event" => "opened").increment(1);
-    tracing::info!(expires_at = record.expires_at, "dashboard session opened");
+    tracing::info!(
+        key = found.name,
+        expires_at = record.expires_at,
+        "dashboard session opened"
+    );
     Ok(hardened(HttpResponse::Ok())
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .cookie(session::cookie(&id, ttl, over_https(&request)))
-        .json(record.describe()))
+        .json(record.describe(&found)))
 }
 
-/// `GET /dashboard/session`: 200 with the session's expiry, or 401.
+/// `GET /dashboard/session`: 200 with the session's expiry and key name,
+/// or 401.
 async fn show_session(
     request: HttpRequest,
     state: web::Data<AppState>,
-    keys: web::Data<ApiKeys>,
+    keys: web::Data<KeySource>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(id) = session::cookie_id(&request) else {
         return Err(ApiError::Unauthorized);
     };
-    match session::find(&state.redis, &id).await? {
-        Some(record) if record.key_matches(&keys) => Ok(hardened(HttpResponse::Ok())
+    let record = session::find(&state.redis, &id).await?;
+    let keys = keys.current();
+    match record.and_then(|record| record.key_in(&keys).map(|key| (record, key))) {
+        Some((record, key)) => Ok(hardened(HttpResponse::Ok())
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(record.describe())),
-        _ => Err(ApiError::Unauthorized),
+            .json(record.describe(&key))),
+        None => Err(ApiError::Unauthorized),
     }
 }
 
@@ -217,14 +234,15 @@ async fn close_session(
         .finish())
 }
 
-/// Dashboard sessions by event: opened, refused (wrong key), closed (logout).
+/// Dashboard sessions by event: opened, refused (a wrong key, or one
+/// without `reports:read`), closed (logout).
 pub const SESSIONS_TOTAL: &str = "dashboard_sessions_total";
 
 /// The dashboard's metrics, registered at start.
 pub const METRICS: &[service_runtime::metrics::Metric] =
     &[service_runtime::metrics::Metric::counter(
         SESSIONS_TOTAL,
-        "Dashboard sessions, by event: opened, refused (a wrong key) or closed (logout).",
+        "Dashboard sessions, by event: opened, refused (a wrong key, or one without reports:read) or closed (logout).",
     )
     .by("event", &["opened", "refused", "closed"])];
 

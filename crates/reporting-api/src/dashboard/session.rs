@@ -4,9 +4,11 @@
 //!
 //! Redis keeps each session under the SHA-256 of its id (a leaked Redis
 //! dump opens no session) with the SHA-256 of the key it was opened with (a
-//! dump holds no key) and expires it after `DASHBOARD_SESSION_MINUTES`. A
-//! session stands for its key only while that key is configured, and only
-//! for reading reports (`reports:read`): the export routes want the key.
+//! dump holds no key) and expires it after `DASHBOARD_SESSION_MINUTES`. On
+//! every use the key is looked up by that digest in the keys in force now:
+//! a session stands for its key only while that key is in force with
+//! `reports:read`, only for reading reports (the export routes want the
+//! key), and sees only the rows that key sees.
 
 use std::time::Duration;
 
@@ -16,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::auth::ApiKeys;
 use crate::error::ApiError;
+use crate::keys::{ApiKeys, Key};
 
 /// The cookie's name.
 pub const COOKIE: &str = "clicks_session";
@@ -36,18 +38,24 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn key_matches(&self, keys: &ApiKeys) -> bool {
-        hex::decode(&self.key).is_ok_and(|fingerprint| keys.still_has(&fingerprint))
+    /// The session's key among `keys` (those in force now), if it is
+    /// there and may read reports.
+    pub fn key_in(&self, keys: &ApiKeys) -> Option<Key> {
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(&self.key, &mut digest).ok()?;
+        keys.by_digest(&digest)
+            .filter(|key| key.allows(domain::access::Scope::ReportsRead))
     }
 
-    /// The body of `GET`/`POST /dashboard/session`.
-    pub fn describe(&self) -> serde_json::Value {
+    /// The body of `GET`/`POST /dashboard/session`, naming its key.
+    pub fn describe(&self, key: &Key) -> serde_json::Value {
         let now = chrono::Utc::now().timestamp();
         json!({
             "expires_at": chrono::DateTime::from_timestamp(self.expires_at, 0)
                 .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             "expires_in": (self.expires_at - now).max(0),
             "scopes": SCOPES,
+            "name": key.name,
         })
     }
 }
@@ -107,15 +115,16 @@ async fn redis<T>(
     }
 }
 
-/// Opens a session for `key` (already accepted); returns its id and record.
+/// Opens a session for the key whose SHA-256 is `key_digest` (already
+/// accepted); returns its id and record.
 pub async fn open(
     conn: &clickstream::Conn,
-    key: &[u8],
+    key_digest: &[u8; 32],
     ttl: Duration,
 ) -> Result<(String, Record), ApiError> {
     let id = hex::encode(rand::random::<[u8; 32]>());
     let record = Record {
-        key: hex::encode(crate::auth::fingerprint(key)),
+        key: hex::encode(key_digest),
         expires_at: chrono::Utc::now().timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(0),
     };
     let text = serde_json::to_string(&record).map_err(|e| ApiError::Internal(e.into()))?;
@@ -175,16 +184,36 @@ mod tests {
     fn a_record_names_its_key_by_digest_only() {
         let keys = ApiKeys::from_list("the-key").expect("keys");
         let record = Record {
-            key: hex::encode(crate::auth::fingerprint(b"the-key")),
+            key: hex::encode(domain::access::key_digest(b"the-key")),
             expires_at: 0,
         };
-        assert!(record.key_matches(&keys));
+        let key = record.key_in(&keys).expect("in force");
+        assert_eq!(key.name, "REPORTING_API_KEYS[1]");
+        assert_eq!(record.describe(&key)["name"], "REPORTING_API_KEYS[1]");
         assert!(
             !serde_json::to_string(&record)
                 .expect("json")
                 .contains("the-key")
         );
         let other = ApiKeys::from_list("another").expect("keys");
-        assert!(!record.key_matches(&other));
+        assert!(record.key_in(&other).is_none());
+        let rotated = ApiKeys::from_list("another, the-key").expect("keys");
+        assert_eq!(
+            record.key_in(&rotated).expect("kept").name,
+            "REPORTING_API_KEYS[2]"
+        );
+    }
+
+    #[test]
+    fn a_session_stands_only_while_its_key_may_read_reports() {
+        let file = domain::access::parse(
+            "[[reporting_key]]\nname = \"exporter\"\nkey = \"the-key\"\nscopes = [\"export:read\"]\n",
+        )
+        .expect("file");
+        let record = Record {
+            key: hex::encode(domain::access::key_digest(b"the-key")),
+            expires_at: 0,
+        };
+        assert!(record.key_in(&ApiKeys::from_file(&file, None)).is_none());
     }
 }

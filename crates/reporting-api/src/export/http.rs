@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::exporter::{ExportError, Exporter};
 use super::{chunk, record};
 use crate::AppState;
-use crate::auth::Authenticated;
+use crate::auth::{Authorized, ExportRead, ExportWrite};
 use crate::error::ApiError;
 use crate::reports::params::RawQuery;
 
@@ -81,6 +81,7 @@ fn forward_date(body: &[u8]) -> Result<NaiveDate, ApiError> {
         (status = 200, description = "Delivered (also for a date without clicks)", body = crate::openapi::ForwardResponse),
         (status = 400, description = "Invalid date", body = crate::reports::model::ErrorBody),
         (status = 401, description = "Missing or wrong bearer key", body = crate::reports::model::ErrorBody),
+        (status = 403, description = "The key lacks the export:write scope", body = crate::reports::model::ErrorBody),
         (status = 409, description = "An export of this date is already running", body = crate::reports::model::ErrorBody),
         (status = 413, description = "Body larger than 16 KiB", body = crate::reports::model::ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = crate::reports::model::ErrorBody),
@@ -90,7 +91,7 @@ fn forward_date(body: &[u8]) -> Result<NaiveDate, ApiError> {
     security(("bearer" = []))
 )]
 pub async fn forward(
-    _: Authenticated,
+    _: Authorized<ExportWrite>,
     request: HttpRequest,
     state: web::Data<AppState>,
     cell: web::Data<ExporterCell>,
@@ -142,11 +143,12 @@ pub async fn forward(
         (status = 200, description = "Finance availability and the date's export record", body = crate::openapi::ExportStatusResponse),
         (status = 400, description = "Invalid date", body = crate::reports::model::ErrorBody),
         (status = 401, description = "Missing or wrong bearer key", body = crate::reports::model::ErrorBody),
+        (status = 403, description = "The key lacks the export:read scope", body = crate::reports::model::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn status(
-    _: Authenticated,
+    _: Authorized<ExportRead>,
     state: web::Data<AppState>,
     cell: web::Data<ExporterCell>,
     request: HttpRequest,

@@ -65,11 +65,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
             headers(("X-Cache" = String, description = "hit or miss (JSON answers)"))),
         (status = 400, description = "Invalid query; a reason per field", body = model::ErrorBody),
         (status = 401, description = "Missing or wrong bearer key (or dashboard session)", body = model::ErrorBody),
+        (status = 403, description = "The key lacks the reports:read scope", body = model::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn aggregated(
-    _: ReportReader,
+    reader: ReportReader,
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -80,8 +81,9 @@ pub async fn aggregated(
             .get(header::ACCEPT)
             .and_then(|value| value.to_str().ok()),
     );
-    let params = params::aggregated(&raw, &state.settings.reports, accepts_csv)
+    let mut params = params::aggregated(&raw, &state.settings.reports, accepts_csv)
         .map_err(ApiError::Validation)?;
+    params.scope.restriction = reader.restriction();
     if params.format == Format::Csv {
         return csv::response(&state.read_db, &params).await;
     }
@@ -113,16 +115,19 @@ pub async fn aggregated(
             headers(("X-Cache" = String, description = "hit or miss"))),
         (status = 400, description = "Invalid query; a reason per field", body = model::ErrorBody),
         (status = 401, description = "Missing or wrong bearer key (or dashboard session)", body = model::ErrorBody),
+        (status = 403, description = "The key lacks the reports:read scope", body = model::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn summary(
-    _: ReportReader,
+    reader: ReportReader,
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let raw = RawQuery::parse(request.query_string()).map_err(ApiError::Validation)?;
-    let params = params::summary(&raw, &state.settings.reports).map_err(ApiError::Validation)?;
+    let mut params =
+        params::summary(&raw, &state.settings.reports).map_err(ApiError::Validation)?;
+    params.scope.restriction = reader.restriction();
     cached(
         &state,
         "summary",
@@ -193,13 +198,22 @@ fn json_response(body: Vec<u8>, cache: &'static str) -> HttpResponse {
 }
 
 fn normalised_scope(scope: &Scope) -> serde_json::Value {
-    json!({
+    let mut normalised = json!({
         "start_date": scope.start_date,
         "end_date": scope.end_date,
         "offer_id": scope.offer_id,
         "source": scope.source,
         "timezone": scope.timezone,
-    })
+    });
+    // A restricted key's answers are its own: the restriction is part of
+    // the key. Absent when unrestricted, so those keys stay as they were.
+    if let Some(restriction) = &scope.restriction {
+        normalised["restriction"] = json!({
+            "sources": restriction.sources,
+            "offers": restriction.offers,
+        });
+    }
+    normalised
 }
 
 fn normalised_summary(params: &SummaryParams) -> serde_json::Value {

@@ -9,6 +9,7 @@ use domain::FieldErrors;
 
 use super::timezone::{self, DaySource};
 use crate::ReportSettings;
+use crate::keys::Restriction;
 
 /// Most rows of one page.
 pub const MAX_LIMIT: u64 = 1000;
@@ -131,6 +132,17 @@ pub struct Scope {
     /// The IANA name as given (`UTC` by default).
     pub timezone: String,
     pub days: DaySource,
+    /// The rows the caller's key may see (`None`: every row); set by the
+    /// handler from the key, never from the query.
+    pub restriction: Option<Restriction>,
+}
+
+impl Scope {
+    /// Whether only some offers' or sources' rows count: by the query's
+    /// filters or the key's restriction.
+    pub fn is_filtered(&self) -> bool {
+        self.offer_id.is_some() || self.source.is_some() || self.restriction.is_some()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -415,6 +427,7 @@ fn scope(raw: &RawQuery, settings: &ReportSettings, errors: &mut FieldErrors) ->
         source: source?,
         timezone: timezone_name.to_owned(),
         days: days?,
+        restriction: None,
     })
 }
 

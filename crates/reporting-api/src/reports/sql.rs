@@ -6,6 +6,11 @@
 //! (`click_date BETWEEN ? AND ?`), or by `(offer_id, click_date)` /
 //! `(source, click_date)` when filtered; reports in another zone read
 //! `click_hourly_stats` the same way by UTC hour (see `timezone`).
+//!
+//! A restricted key's sources and offers (`Scope::restriction`) are one
+//! more filter in every `WHERE` (`source IN (…)`, `offer_id IN (…)`), next
+//! to the query's own: the two intersect. The fast paths that read tables
+//! without those columns, or skip filters, are taken only unfiltered.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use sea_orm::{DbBackend, Statement, Value};
@@ -86,7 +91,7 @@ fn source(scope: &Scope) -> Source {
     }
 }
 
-/// Appends the scope's offer and source filters.
+/// Appends the scope's offer and source filters, and its key's restriction.
 fn filter(scope: &Scope, where_sql: &mut String, params: &mut Vec<Param>) {
     if let Some(offer_id) = scope.offer_id {
         where_sql.push_str(" AND offer_id = ?");
@@ -96,6 +101,26 @@ fn filter(scope: &Scope, where_sql: &mut String, params: &mut Vec<Param>) {
         where_sql.push_str(" AND source = ?");
         params.push(Param::Text(source.clone()));
     }
+    let Some(restriction) = &scope.restriction else {
+        return;
+    };
+    if let Some(offers) = &restriction.offers {
+        where_sql.push_str(&format!(
+            " AND offer_id IN ({})",
+            placeholders(offers.len())
+        ));
+        params.extend(offers.iter().map(|offer| Param::Unsigned(*offer)));
+    }
+    if let Some(sources) = &restriction.sources {
+        where_sql.push_str(&format!(" AND source IN ({})", placeholders(sources.len())));
+        params.extend(sources.iter().map(|source| Param::Text(source.clone())));
+    }
+}
+
+/// `?, ?, …` (`count` of them, at least one: an empty `IN ()` is invalid
+/// SQL, and the keys file refuses empty lists).
+fn placeholders(count: usize) -> String {
+    vec!["?"; count.max(1)].join(", ")
 }
 
 /// Column alias of a dimension in the aggregated queries.
@@ -108,7 +133,8 @@ fn alias(dimension: Dimension) -> &'static str {
 }
 
 /// Whether rows are the table's own rows (no `GROUP BY` needed): the daily
-/// table's key is exactly (date, offer_id, source).
+/// table's key is exactly (date, offer_id, source). Filters (and a
+/// restriction) only drop whole rows, so they keep this true.
 fn ungrouped(params: &AggregatedParams) -> bool {
     params.scope.days == DaySource::UtcDaily && params.group_by.is_all()
 }
@@ -123,8 +149,7 @@ pub fn aggregated_rows(params: &AggregatedParams, page: Option<(u64, u64)>) -> Q
         && offset + limit <= TOP_K_MAX
         && ungrouped(params)
         && params.sort_by == SortKey::ClicksCount
-        && params.scope.offer_id.is_none()
-        && params.scope.source.is_none()
+        && !params.scope.is_filtered()
     {
         return top_by_clicks(params, limit, offset);
     }
@@ -249,10 +274,10 @@ pub fn aggregated_total(params: &AggregatedParams) -> Query {
 
 /// For an unfiltered UTC summary, the per-dimension daily table that holds
 /// `column` (`offer_id`, or `source` — which also serves totals): far fewer
-/// rows than every (offer, source) pair of every day.
+/// rows than every (offer, source) pair of every day. Those tables lack the
+/// other column, so a filtered or restricted scope reads the full table.
 fn summary_source(scope: &Scope, column: &'static str) -> Source {
-    let unfiltered_utc =
-        scope.days == DaySource::UtcDaily && scope.offer_id.is_none() && scope.source.is_none();
+    let unfiltered_utc = scope.days == DaySource::UtcDaily && !scope.is_filtered();
     if !unfiltered_utc {
         return source(scope);
     }
