@@ -326,6 +326,7 @@ mod tests {
             cli.run.scenarios,
             vec![
                 Scenario::Single,
+                Scenario::Senders,
                 Scenario::Batch,
                 Scenario::Drain,
                 Scenario::E2e,

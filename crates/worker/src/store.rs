@@ -321,17 +321,23 @@ async fn upsert_counts<K>(
 }
 
 /// Moves the report version of each date, invalidating cached reports that cover it.
+///
+/// A date's first version is random, not 1: a database dropped and created
+/// again under the same URL (a restore, a test) must not repeat the versions
+/// of the old one, or a report cached from the old data would look current.
 async fn bump_date_versions(
     txn: &impl ConnectionTrait,
     dates: &BTreeSet<NaiveDate>,
 ) -> Result<(), DbErr> {
-    let mut sql = SqlText::with_capacity(120 + dates.len() * 20);
+    let mut sql = SqlText::with_capacity(120 + dates.len() * 40);
     sql.raw("INSERT INTO report_date_versions (click_date, version) VALUES ");
     for (index, date) in dates.iter().enumerate() {
         if index > 0 {
             sql.comma();
         }
-        sql.raw("(").date(*date).raw(", 1)");
+        // Below 2^62: room for a practically endless number of bumps.
+        let first = rand::random::<u64>() >> 2;
+        sql.raw("(").date(*date).raw(", ").int(first).raw(")");
     }
     sql.raw(" ON DUPLICATE KEY UPDATE version = version + 1");
     txn.execute_unprepared(sql.as_str()).await?;
