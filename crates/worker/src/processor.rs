@@ -176,13 +176,16 @@ impl Worker {
             phase: Phase::OwnPending("0".to_owned()),
             claim_cursor: "0-0".to_owned(),
             next_claim: Instant::now(),
-            // The first maintenance runs at once, so the backlog gauges appear at start.
-            next_maintenance: Instant::now(),
+            next_maintenance: Instant::now() + MAINTENANCE_EVERY,
             shutdown,
             progress: Arc::new(Progress::default()),
         };
         let mut conn = worker.control.clone();
         stream::ensure_group(&mut conn, &worker.options.names).await?;
+        // The backlog gauges from the first scrape on, not the first maintenance.
+        if let Err(error) = worker.record_progress().await {
+            tracing::warn!(%error, "cannot measure the stream's backlog yet");
+        }
         Ok(worker)
     }
 
@@ -484,6 +487,15 @@ impl Worker {
 
     async fn try_maintain(&self) -> anyhow::Result<()> {
         self.trim_acknowledged().await?;
+        self.record_progress().await?;
+        let mut conn = self.control.clone();
+        stream::forget_idle_consumers(&mut conn, &self.options.names, FORGET_CONSUMERS_AFTER)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the `stream_lag` and `stream_pending` gauges of this shard.
+    async fn record_progress(&self) -> anyhow::Result<()> {
         let mut conn = self.control.clone();
         if let Some((lag, pending)) = stream::group_progress(&mut conn, &self.options.names).await?
         {
@@ -493,8 +505,6 @@ impl Worker {
             }
             metrics::gauge!(STREAM_PENDING, "stream" => stream).set(pending as f64);
         }
-        stream::forget_idle_consumers(&mut conn, &self.options.names, FORGET_CONSUMERS_AFTER)
-            .await?;
         Ok(())
     }
 

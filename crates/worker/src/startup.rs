@@ -39,6 +39,10 @@ impl Application {
         let db = storage::connect_url(&settings.database_url, "DATABASE_URL", connections).await?;
         let redis = Redis::new(&settings.redis)?;
         redis.check_topology().await?;
+        // Before the lanes start: each measures its backlog as it starts.
+        let metrics = web::Data::new(service_runtime::metrics::install());
+        service_runtime::metrics::register(service_runtime::metrics::HTTP_METRICS);
+        service_runtime::metrics::register(crate::processor::METRICS);
         let mut lanes = Vec::new();
         // Consumer names repeat across shards: each shard has its own group.
         for names in consumers
@@ -67,9 +71,6 @@ impl Application {
             db,
             progress: lanes.iter().map(Worker::progress).collect(),
         });
-        let metrics = web::Data::new(service_runtime::metrics::install());
-        service_runtime::metrics::register(service_runtime::metrics::HTTP_METRICS);
-        service_runtime::metrics::register(crate::processor::METRICS);
         let listener = TcpListener::bind(settings.worker_bind)
             .with_context(|| format!("cannot listen on WORKER_BIND={}", settings.worker_bind))?;
         let port = listener.local_addr()?.port();
