@@ -402,3 +402,15 @@ pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, String> {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// The first UTC date `CLICKS_RETENTION_DAYS` = `days` keeps, on `today`:
+/// ingest refuses clicks of earlier dates. The worker still stores one day
+/// more (clicks accepted just before midnight), and the retention job
+/// deletes only dates before that day, so no click is ever stored for a date
+/// whose raw clicks — the dedupe of `click_id` — may already be gone.
+pub fn retention_first_kept(today: NaiveDate, days: u32) -> NaiveDate {
+    today
+        .checked_sub_days(chrono::Days::new(u64::from(days)))
+        .unwrap_or(MIN_DATE)
+        .max(MIN_DATE)
+}

@@ -22,6 +22,10 @@ pub struct Settings {
     #[arg(long, env = "CLICKS_KEYS_FILE")]
     pub clicks_keys_file: Option<std::path::PathBuf>,
 
+    /// Days of clicks the service keeps (UTC dates): clicks of older dates are refused (400), since their raw rows — the dedupe of click_id — may be deleted. Unset: any date.
+    #[arg(long, env = "CLICKS_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36_600))]
+    pub clicks_retention_days: Option<u32>,
+
     /// Seconds between checks of CLICKS_KEYS_FILE for a new version (SIGHUP checks at once).
     #[arg(long, env = "CLICKS_KEYS_FILE_CHECK_SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub clicks_keys_file_check_secs: u64,

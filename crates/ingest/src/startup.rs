@@ -87,6 +87,7 @@ impl Application {
             max_body_bytes: settings.max_body_bytes,
             body_timeout: Duration::from_millis(settings.body_timeout_ms),
             max_batch_body_bytes: settings.max_batch_body_bytes,
+            retention_days: settings.clicks_retention_days,
         });
         let health_state = web::Data::new(HealthState { redis, backlog });
 

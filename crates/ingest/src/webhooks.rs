@@ -65,6 +65,8 @@ pub struct WebhookState {
     /// Longest a client may take to send its body.
     pub body_timeout: std::time::Duration,
     pub max_batch_body_bytes: usize,
+    /// `CLICKS_RETENTION_DAYS`: clicks of older UTC dates are refused.
+    pub retention_days: Option<u32>,
 }
 
 impl WebhookState {
@@ -180,6 +182,9 @@ pub async fn receive_click(
         authenticated_body(&request, payload, &state, state.max_body_bytes).await?;
     let click = domain::parse_click(&body).map_err(WebhookError::InvalidPayload)?;
     tracing::Span::current().record("click_id", click.click_id.as_str());
+    if let Some(details) = expired(state.retention_days, &click) {
+        return Err(WebhookError::InvalidPayload(details));
+    }
     if let Some(details) = forbidden_source(&sender, &click.source) {
         return Err(WebhookError::SourceNotAllowed(details));
     }
@@ -238,9 +243,17 @@ pub async fn receive_batch(
     let mut forbidden = 0;
     for (index, item) in items.into_iter().enumerate() {
         match item {
-            Ok(click) => match forbidden_source(&sender, &click.source) {
-                None => entries.push(stream_entry(&state.layout, click, received_at)),
-                Some(details) => {
+            Ok(click) => match (
+                expired(state.retention_days, &click),
+                forbidden_source(&sender, &click.source),
+            ) {
+                (None, None) => entries.push(stream_entry(&state.layout, click, received_at)),
+                (Some(details), _) => errors.push(BatchItemError {
+                    index,
+                    click_id: Some(click.click_id),
+                    details,
+                }),
+                (None, Some(details)) => {
                     forbidden += 1;
                     errors.push(BatchItemError {
                         index,
@@ -275,6 +288,21 @@ pub async fn receive_batch(
         total,
         errors,
     }))
+}
+
+/// Why a click is older than the service keeps (`CLICKS_RETENTION_DAYS`),
+/// or `None` when it is not.
+fn expired(retention_days: Option<u32>, click: &Click) -> Option<FieldErrors> {
+    let days = retention_days?;
+    let first = domain::click::retention_first_kept(now().date_naive(), days);
+    (click.date() < first).then(|| {
+        FieldErrors::single(
+            "timestamp",
+            format!(
+                "The timestamp must not be before {first} (the service keeps {days} days of clicks)."
+            ),
+        )
+    })
 }
 
 /// Why `sender` may not post a click of `source`, or `None` when it may.

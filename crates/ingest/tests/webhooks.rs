@@ -835,3 +835,45 @@ async fn metrics_are_exposed_and_move() {
     assert!(after.contains("enqueue_duration_seconds"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn clicks_older_than_the_retention_are_refused() {
+    let app = spawn_with(&["--clicks-retention-days=30"], None).await;
+    let mut recent = valid_click("recent");
+    recent["timestamp"] = json!(chrono::Utc::now().to_rfc3339());
+    let (status, body) = app.post_signed("/api/webhook/clicks", &recent).await;
+    assert_eq!(status, 202, "{body}");
+    // valid_click is dated 2025-06-11: long before the 30 days kept.
+    let (status, body) = app
+        .post_signed("/api/webhook/clicks", &valid_click("old"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let reason = body["details"]["timestamp"][0].as_str().expect("reason");
+    assert!(reason.contains("keeps 30 days of clicks"), "{reason}");
+    let mut also_recent = valid_click("recent-2");
+    also_recent["timestamp"] = recent["timestamp"].clone();
+    let (status, body) = app
+        .post_signed(
+            "/api/webhook/clicks/batch",
+            &json!({"clicks": [valid_click("old-2"), also_recent]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        (body["processed"].as_u64(), body["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(body["errors"][0]["index"], 0);
+    assert!(
+        body["errors"][0]["details"]["timestamp"].is_array(),
+        "{body}"
+    );
+    let ids: Vec<String> = app
+        .entries()
+        .await
+        .into_iter()
+        .map(|e| e.click.click_id)
+        .collect();
+    assert_eq!(ids, ["recent", "recent-2"]);
+    app.stop().await;
+}

@@ -75,6 +75,11 @@ pub struct Settings {
     #[arg(long, global = true, env = "DASHBOARD_SESSION_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1440))]
     pub dashboard_session_minutes: u32,
 
+    /// Days of raw clicks to keep (`reporting-api retention` deletes older
+    /// dates once exported; aggregates are kept). Unset: keep everything.
+    #[arg(long, global = true, env = "CLICKS_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36_600))]
+    pub clicks_retention_days: Option<u32>,
+
     /// MySQL connections of this process.
     #[arg(long, global = true, env = "REPORTING_DB_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub db_connections: u32,
@@ -206,6 +211,8 @@ pub enum Command {
     Serve,
     /// Export clicks to Finance (for cron); exit status 0 only when everything was delivered.
     Export(ExportArgs),
+    /// Delete the raw clicks of dates older than CLICKS_RETENTION_DAYS once exported (for cron).
+    Retention(crate::retention::RetentionArgs),
     /// Reporting keys: `keys new` makes one (needs no database).
     Keys(KeysArgs),
 }

@@ -9,6 +9,7 @@ mod health;
 pub mod keys;
 pub mod openapi;
 pub mod reports;
+pub mod retention;
 mod startup;
 
 pub use config::{Command, FinanceSettings, ReportSettings, Settings};

@@ -25,5 +25,8 @@ async fn run() -> anyhow::Result<ExitCode> {
         }
         Some(Command::Export(args)) => Ok(export::run_cli(settings, args).await),
         Some(Command::Keys(args)) => Ok(keys::cli::run(args)),
+        Some(Command::Retention(args)) => {
+            Ok(reporting_api::retention::run_cli(&settings, args).await)
+        }
     }
 }

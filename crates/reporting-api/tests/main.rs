@@ -14,3 +14,4 @@ mod keys_restricted;
 mod openapi;
 mod reports;
 mod reports_tz_cache;
+mod retention;

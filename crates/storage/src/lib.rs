@@ -2,6 +2,7 @@
 //! reporting API read or write, and how to open a pool.
 
 pub mod entity;
+pub mod retention;
 mod url;
 
 pub use url::{ConnectError, DatabaseUrl, connect_url};

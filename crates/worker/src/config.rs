@@ -68,6 +68,12 @@ pub struct Settings {
     #[arg(long, global = true, env = "WORKER_CLAIM_IDLE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub claim_idle_secs: u64,
 
+    /// Days of clicks the service keeps (as ingest and `reporting-api retention` use it): a click
+    /// more than a day older than ingest accepts is dead-lettered, since its date's raw clicks — the
+    /// dedupe of click_id — may be deleted. Unset: any date.
+    #[arg(long, global = true, env = "CLICKS_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36_600))]
+    pub clicks_retention_days: Option<u32>,
+
     /// Deliveries after which an entry goes to the dead-letter stream.
     #[arg(long, global = true, env = "WORKER_MAX_DELIVERIES", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_deliveries: u64,

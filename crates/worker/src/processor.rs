@@ -81,6 +81,8 @@ pub struct WorkerOptions {
     pub block: Duration,
     pub claim_idle: Duration,
     pub max_deliveries: u64,
+    /// `CLICKS_RETENTION_DAYS`: older clicks are set aside (see `sort`).
+    pub retention_days: Option<u32>,
 }
 
 /// What one step did.
@@ -337,12 +339,18 @@ impl Worker {
         Ok(())
     }
 
-    /// Decodes each entry; undecodable or over-delivered ones are set aside.
+    /// Decodes each entry; undecodable or over-delivered ones are set aside,
+    /// and so are clicks of dates retention may have deleted (one day before
+    /// the first date ingest accepts): storing one could count it twice.
     fn sort(&self, entries: Vec<RawEntry>) -> Batch {
         let mut batch = Batch {
             clicks: Vec::with_capacity(entries.len()),
             ..Batch::default()
         };
+        let oldest = self.options.retention_days.map(|days| {
+            let first = domain::click::retention_first_kept(chrono::Utc::now().date_naive(), days);
+            first.pred_opt().unwrap_or(first)
+        });
         for (index, entry) in entries.iter().enumerate() {
             if entry.deliveries > self.options.max_deliveries {
                 batch.rejected.push((
@@ -355,6 +363,15 @@ impl Worker {
                 continue;
             }
             match StreamClick::decode(&entry.fields) {
+                Ok(click) if oldest.is_some_and(|oldest| click.click.date() < oldest) => {
+                    batch.rejected.push((
+                        index,
+                        format!(
+                            "dated {}, older than CLICKS_RETENTION_DAYS keeps",
+                            click.click.date()
+                        ),
+                    ));
+                }
                 Ok(click) => batch.clicks.push(click),
                 Err(error) => batch
                     .rejected

@@ -55,6 +55,7 @@ impl Application {
                 block: settings.block(),
                 claim_idle: settings.claim_idle(),
                 max_deliveries: settings.max_deliveries,
+                retention_days: settings.clicks_retention_days,
             };
             let lane = Worker::start(options, redis.clone(), db.clone(), shutdown.clone())
                 .await

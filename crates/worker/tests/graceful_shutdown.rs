@@ -228,6 +228,7 @@ async fn shutdown_under_load_loses_nothing_and_finishes_the_batch_in_hand() {
                 block: Duration::from_millis(50),
                 claim_idle: Duration::from_secs(60),
                 max_deliveries: 5,
+                retention_days: None,
             },
             redis,
             db.conn.clone(),

@@ -31,6 +31,7 @@ impl Env {
             block: Duration::from_millis(100),
             claim_idle: Duration::from_secs(60),
             max_deliveries: 5,
+            retention_days: None,
         }
     }
 
@@ -789,6 +790,33 @@ async fn dead_letters_can_be_listed_and_replayed_and_count_once() {
         "the garbage entry is dead-lettered again"
     );
     assert!(remaining[0].reason.contains("undecodable"));
+    env.assert_aggregates_match_clicks().await;
+    env.drop().await;
+}
+
+#[tokio::test]
+async fn clicks_older_than_retention_keeps_are_dead_lettered_not_stored() {
+    let env = Env::new().await;
+    // testkit's clicks are dated June 2025; one of today besides.
+    let mut today = click("keep", 0);
+    today.timestamp = chrono::Utc::now();
+    env.add(&[click("old", 0), today, click("old", 1)]).await;
+    let mut options = env.options("w1");
+    options.retention_days = Some(30);
+    let mut worker = env.worker_with(options).await;
+    drain(&mut worker).await;
+    assert_eq!(env.clicks().await, 1, "only today's click is stored");
+    let letters = env.dead_letters().await;
+    assert_eq!(letters.len(), 2);
+    for letter in &letters {
+        assert!(
+            letter
+                .reason
+                .contains("older than CLICKS_RETENTION_DAYS keeps"),
+            "{}",
+            letter.reason
+        );
+    }
     env.assert_aggregates_match_clicks().await;
     env.drop().await;
 }

@@ -130,6 +130,7 @@ async fn check(db: &TestDb, entries: &[Fields]) -> Result<(), TestCaseError> {
             block: Duration::from_millis(10),
             claim_idle: Duration::from_secs(60),
             max_deliveries: 5,
+            retention_days: None,
         },
         redis,
         db.conn.clone(),
