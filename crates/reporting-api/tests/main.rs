@@ -15,3 +15,4 @@ mod openapi;
 mod reports;
 mod reports_tz_cache;
 mod retention;
+mod tls_database;

@@ -38,6 +38,9 @@ impl DatabaseUrl {
         if host_port.is_empty() || host_port.starts_with(':') {
             return Err("has no host".to_owned());
         }
+        if let Some((_, query)) = rest.split_once('?') {
+            check_tls_options(query)?;
+        }
         // sqlx reads the `mysql` scheme only.
         Ok(Self(SecretString::from(format!("mysql://{rest}"))))
     }
@@ -74,6 +77,38 @@ impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "DatabaseUrl({})", self.redacted())
     }
+}
+
+/// The TLS options of the URL's query, as the driver reads them:
+/// `ssl-mode` = `DISABLED`, `PREFERRED` (the default: TLS when the server
+/// offers it, unverified), `REQUIRED`, `VERIFY_CA` or `VERIFY_IDENTITY`
+/// (any case), and `ssl-ca` = a PEM file of the CA (else the system roots),
+/// which must be readable now rather than at the first connection.
+fn check_tls_options(query: &str) -> Result<(), String> {
+    const MODES: [&str; 5] = [
+        "disabled",
+        "preferred",
+        "required",
+        "verify_ca",
+        "verify_identity",
+    ];
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "ssl-mode" | "sslmode" if !MODES.contains(&value.to_ascii_lowercase().as_str()) => {
+                return Err(format!(
+                    "has ssl-mode={value}; expected DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY"
+                ));
+            }
+            "ssl-ca" | "sslca" => {
+                std::fs::File::open(value).map_err(|error| {
+                    format!("has ssl-ca={value}, which cannot be read: {error}")
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// `scheme://user:***@rest` for any URL with a password (`user@` alone is
@@ -163,6 +198,29 @@ mod tests {
                 .unwrap_or_else(|| panic!("{bad:?} refused"));
             assert!(!reason.contains("pw"), "{reason}");
         }
+    }
+
+    #[test]
+    fn tls_options_are_checked_when_read() {
+        for good in [
+            "mysql://u@h/d?ssl-mode=REQUIRED",
+            "mysql://u@h/d?ssl-mode=verify_identity&ssl-ca=/dev/null",
+            "mysql://u@h/d?sslmode=Disabled",
+        ] {
+            assert!(DatabaseUrl::parse(good).is_ok(), "{good}");
+        }
+        let reason = DatabaseUrl::parse("mysql://u:pw@h/d?ssl-mode=ALWAYS").expect_err("bad mode");
+        assert!(
+            reason.contains("ssl-mode=ALWAYS") && reason.contains("VERIFY_IDENTITY"),
+            "{reason}"
+        );
+        let reason =
+            DatabaseUrl::parse("mysql://u:pw@h/d?ssl-mode=VERIFY_CA&ssl-ca=/nonexistent/ca.pem")
+                .expect_err("missing CA");
+        assert!(
+            reason.contains("ssl-ca=/nonexistent/ca.pem") && !reason.contains("pw"),
+            "{reason}"
+        );
     }
 
     #[test]

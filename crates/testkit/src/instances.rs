@@ -27,3 +27,4 @@ mod tls;
 pub use self::mariadb::MariaDbInstance;
 pub use self::redis::{RedisInstance, RedisOptions};
 pub use self::redis_cluster::RedisCluster;
+pub use self::tls::TlsFiles;

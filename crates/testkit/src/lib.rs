@@ -10,7 +10,7 @@ pub mod http;
 pub mod instances;
 pub mod metrics;
 
-pub use instances::{MariaDbInstance, RedisCluster, RedisInstance, RedisOptions};
+pub use instances::{MariaDbInstance, RedisCluster, RedisInstance, RedisOptions, TlsFiles};
 use migration::{Migrator, MigratorTrait};
 use rand::Rng;
 use sea_orm::{ConnectionTrait, DatabaseConnection};

@@ -16,6 +16,7 @@ use sea_orm::ConnectionTrait;
 use tempfile::TempDir;
 
 use super::process::{ServerProcess, find_program, free_port, log_tail};
+use super::tls::TlsFiles;
 use crate::TestDb;
 
 /// How long the server may take to accept connections (crash recovery included).
@@ -40,11 +41,30 @@ pub struct MariaDbInstance {
     port: u16,
     process: Option<ServerProcess>,
     dir: TempDir,
+    /// Server options of this instance besides [`SERVER_OPTIONS`].
+    extra: Vec<String>,
+    tls: Option<TlsFiles>,
 }
 
 impl MariaDbInstance {
     /// Starts a server with an empty data directory and waits until it runs queries.
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// Like [`start`](Self::start), the server also speaking TLS with a
+    /// certificate for 127.0.0.1 and localhost from a CA of its own
+    /// ([`tls_files`](Self::tls_files)); root still logs in without it.
+    pub async fn start_tls() -> Self {
+        Self::start_with(true).await
+    }
+
+    /// The CA and certificates of a [`start_tls`](Self::start_tls) server.
+    pub fn tls_files(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
+    async fn start_with(tls: bool) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("clicks-test-mariadb-")
             .tempdir()
@@ -57,10 +77,23 @@ impl MariaDbInstance {
             .await
             .expect("copy task")
             .expect("copy the MariaDB template data directory");
+        let tls = tls.then(|| TlsFiles::generate(dir.path()));
+        let extra = tls
+            .iter()
+            .flat_map(|files| {
+                [
+                    format!("--ssl-ca={}", files.ca_cert.display()),
+                    format!("--ssl-cert={}", files.server_cert.display()),
+                    format!("--ssl-key={}", files.server_key.display()),
+                ]
+            })
+            .collect();
         let mut instance = Self {
             port: free_port(),
             process: None,
             dir,
+            extra,
+            tls,
         };
         instance.launch().await;
         instance
@@ -126,6 +159,7 @@ impl MariaDbInstance {
             "--user=root".to_owned(),
         ];
         args.extend(SERVER_OPTIONS.iter().map(|option| (*option).to_owned()));
+        args.extend(self.extra.iter().cloned());
         let program = find_program(&["mariadbd", "/usr/sbin/mariadbd", "/usr/sbin/mysqld"]);
         let mut process =
             ServerProcess::spawn("mariadbd", &program, &args, &dir.join("mariadbd.log"));
