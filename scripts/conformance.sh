@@ -41,32 +41,11 @@ ensure_venv() {
     log "conformance: installed schemathesis into $VENV"
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    mysql -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS \`$DATABASE\`" 2>/dev/null || true
-    # The stream, its dead-letter stream, webhook ids: every key named after it.
-    redis-cli -h 127.0.0.1 --scan --pattern "${STREAM}*" 2>/dev/null |
-        xargs -r redis-cli -h 127.0.0.1 DEL >/dev/null 2>&1 || true
+    stop_pids "${PIDS[@]}"
+    drop_test_data "$DATABASE" "$STREAM"
 }
 trap cleanup EXIT
-
-wait_ready() {
-    local url="$1"
-    for _ in $(seq 1 100); do
-        if curl -fsS "$url" >/dev/null 2>&1; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "conformance: $url did not answer"
-}
 
 ensure_venv
 for binary in ingest reporting-api migrate; do
@@ -88,9 +67,9 @@ RUST_LOG=warn DATABASE_URL="$SERVER/$DATABASE" REPORTING_API_KEYS="$API_KEY" \
     REPORTING_BIND="127.0.0.1:$REPORTING_PORT" FINANCE_SERVICE_URL="http://127.0.0.1:$FINANCE_PORT" \
     FINANCE_MAX_RETRIES=0 "$BIN/reporting-api" &
 PIDS+=("$!")
-wait_ready "http://127.0.0.1:$INGEST_PORT/livez"
-wait_ready "http://127.0.0.1:$REPORTING_PORT/livez"
-wait_ready "http://127.0.0.1:$FINANCE_PORT/health"
+wait_http "http://127.0.0.1:$INGEST_PORT/livez"
+wait_http "http://127.0.0.1:$REPORTING_PORT/livez"
+wait_http "http://127.0.0.1:$FINANCE_PORT/health"
 
 run() {
     local name="$1"

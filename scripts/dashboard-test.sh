@@ -50,10 +50,6 @@ ensure_node_modules() {
     log "dashboard: installed the test's npm packages into tests/dashboard/node_modules"
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 cleanup() {
     local status=$? name
     if ((status != 0)) && [[ -d "$LOGS" ]]; then
@@ -61,27 +57,10 @@ cleanup() {
             [[ -s "$LOGS/$name.log" ]] && warn "--- last lines of $name's log" && tail -n 20 "$LOGS/$name.log" >&2
         done
     fi
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    mysql -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS \`$DATABASE\`" 2>/dev/null || true
-    # The stream, its dead-letter stream, webhook ids: every key named after it.
-    redis-cli -h 127.0.0.1 --scan --pattern "${STREAM}*" 2>/dev/null |
-        xargs -r redis-cli -h 127.0.0.1 DEL >/dev/null 2>&1 || true
+    stop_pids "${PIDS[@]}"
+    drop_test_data "$DATABASE" "$STREAM"
 }
 trap cleanup EXIT
-
-wait_ready() {
-    local url="$1"
-    for _ in $(seq 1 100); do
-        if curl -fsS "$url" >/dev/null 2>&1; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "dashboard: $url did not answer (logs in ${LOGS#"$REPO_ROOT"/})"
-}
 
 ensure_chromium
 ensure_node_modules
@@ -105,9 +84,9 @@ PIDS+=("$!")
 RUST_LOG=warn DATABASE_URL="$SERVER/$DATABASE" REDIS_URL="$REDIS" REPORTING_API_KEYS="$API_KEY" \
     REPORTING_BIND="127.0.0.1:$REPORTING_PORT" "$BIN/reporting-api" >"$LOGS/reporting-api.log" 2>&1 &
 PIDS+=("$!")
-wait_ready "http://127.0.0.1:$INGEST_PORT/livez"
-wait_ready "http://127.0.0.1:$WORKER_PORT/livez"
-wait_ready "http://127.0.0.1:$REPORTING_PORT/livez"
+wait_http "http://127.0.0.1:$INGEST_PORT/livez" "logs in ${LOGS#"$REPO_ROOT"/}"
+wait_http "http://127.0.0.1:$WORKER_PORT/livez" "logs in ${LOGS#"$REPO_ROOT"/}"
+wait_http "http://127.0.0.1:$REPORTING_PORT/livez" "logs in ${LOGS#"$REPO_ROOT"/}"
 
 log "+ node --test tests/dashboard/dashboard.test.mjs"
 REPORTING_URL="http://127.0.0.1:$REPORTING_PORT" INGEST_URL="http://127.0.0.1:$INGEST_PORT" \

@@ -12,6 +12,12 @@
 #                             true when HOST:PORT is this machine's default port
 #   apt_install PACKAGE…      installs Debian packages (root only; runs
 #                             `apt-get update` once per script)
+#   free_port                 prints a free TCP port of 127.0.0.1
+#   wait_http URL [HINT]      waits (≤ 10 s) for URL to answer 2xx, else dies
+#   stop_pids PID…            stops the processes a script started, by pid
+#   drop_test_data DB STREAM  drops the database DB (local server) and every
+#                             Redis key named after STREAM (the stream, its
+#                             dead letters, webhook ids)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ENV_FILE="${ENV_FILE:-$REPO_ROOT/.env}"
@@ -168,3 +174,33 @@ parse_redis_url() {
 DEFAULT_DATABASE_URL="mysql://root@127.0.0.1:3306/clicks_service"
 DEFAULT_REDIS_URL="redis://127.0.0.1:6379"
 DEFAULT_TEST_DATABASE_URL="mysql://root@127.0.0.1:3306"
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_http() {
+    local url="$1" hint="${2:-}"
+    for _ in $(seq 1 100); do
+        if curl -fsS "$url" >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$url did not answer${hint:+ ($hint)}"
+}
+
+stop_pids() {
+    local pid
+    for pid in "$@"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+
+drop_test_data() {
+    local database="$1" stream="$2"
+    mysql -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS \`$database\`" 2>/dev/null || true
+    redis-cli -h 127.0.0.1 --scan --pattern "${stream}*" 2>/dev/null |
+        xargs -r redis-cli -h 127.0.0.1 DEL >/dev/null 2>&1 || true
+}

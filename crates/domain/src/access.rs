@@ -88,11 +88,27 @@ impl SourcePattern {
     }
 }
 
+/// The sources a sender may post: any of its patterns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sources(pub Vec<SourcePattern>);
+
+impl Sources {
+    /// Every source (`"*"`).
+    pub fn any() -> Self {
+        Self(vec![SourcePattern::Any])
+    }
+
+    /// Whether `source` is allowed (exact bytes, no folding).
+    pub fn allow(&self, source: &str) -> bool {
+        self.0.iter().any(|pattern| pattern.matches(source))
+    }
+}
+
 /// One sender, checked.
 #[derive(Clone)]
 pub struct SenderEntry {
     pub name: String,
-    pub sources: Vec<SourcePattern>,
+    pub sources: Sources,
     /// The keys as given (a `whsec_` key is decoded by the verifiers).
     pub keys: Vec<String>,
     pub rate_limit: Option<u32>,
@@ -115,7 +131,7 @@ impl std::fmt::Debug for SenderEntry {
 impl SenderEntry {
     /// Whether this sender may post clicks of `source`.
     pub fn allows(&self, source: &str) -> bool {
-        self.sources.iter().any(|pattern| pattern.matches(source))
+        self.sources.allow(source)
     }
 }
 
@@ -283,7 +299,7 @@ pub fn parse(text: &str) -> Result<KeysFile, String> {
         }
         file.senders.push(SenderEntry {
             name: sender.name,
-            sources,
+            sources: Sources(sources),
             keys: sender.keys,
             rate_limit: sender.rate_limit,
             rate_burst: sender.rate_burst,

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::access::{SenderEntry, SourcePattern};
+use crate::access::{SenderEntry, Sources};
 use crate::signature::{SignatureError, SignatureVerifier};
 use crate::standard_webhooks::{StandardError, StandardHeaders, StandardVerifier};
 
@@ -31,7 +31,7 @@ pub struct Sender {
     pub name: String,
     /// Its place in [`Senders`] (for per-sender state such as rate limits).
     pub index: usize,
-    sources: Vec<SourcePattern>,
+    sources: Sources,
     /// `(requests per second, burst)`.
     pub rate: Option<(u32, u32)>,
     signature: SignatureVerifier,
@@ -52,7 +52,7 @@ impl std::fmt::Debug for Sender {
 impl Sender {
     /// Whether this sender may post clicks of `source` (exact bytes).
     pub fn allows(&self, source: &str) -> bool {
-        self.sources.iter().any(|pattern| pattern.matches(source))
+        self.sources.allow(source)
     }
 }
 
@@ -102,7 +102,7 @@ impl Senders {
             })
             .unwrap_or_default();
         let mut add = |name: &str,
-                       sources: Vec<SourcePattern>,
+                       sources: Sources,
                        rate: Option<(u32, u32)>,
                        own: &[&str]|
          -> Result<(), String> {
@@ -123,7 +123,7 @@ impl Senders {
             Ok(())
         };
         if !implicit_keys.is_empty() {
-            add(IMPLICIT, vec![SourcePattern::Any], None, &implicit_keys)?;
+            add(IMPLICIT, Sources::any(), None, &implicit_keys)?;
         }
         for entry in entries.iter().filter(|entry| entry.enabled) {
             let own: Vec<&str> = entry.keys.iter().map(String::as_str).collect();

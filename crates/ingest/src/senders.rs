@@ -9,14 +9,12 @@
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use domain::senders::{Sender, Senders};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use service_runtime::metrics::Metric;
-use service_runtime::watched::Watched;
-use tokio_util::sync::CancellationToken;
+use service_runtime::watched::{Source, Watched};
 
 /// Clicks by sender and result: accepted (in the stream) or forbidden (a
 /// source the sender may not post).
@@ -63,44 +61,22 @@ impl Registry {
     }
 }
 
-/// Where the registry comes from.
-pub enum SenderSource {
-    /// `WEBHOOK_SECRET_KEY` only: fixed for the life of the process.
-    Fixed(Arc<Registry>),
-    /// The keys file, followed.
-    Followed(Arc<Watched<Registry>>),
-}
+/// Where the registry comes from: `WEBHOOK_SECRET_KEY` alone (fixed for
+/// the life of the process), or the keys file (followed).
+pub type SenderSource = Source<Registry>;
 
-impl SenderSource {
-    /// Builds the registry now; a problem is one line naming its variable.
-    pub fn load(file: Option<PathBuf>, implicit: Option<String>) -> Result<Self, String> {
-        let build = move |text: &str| {
-            let file = domain::access::parse(text)?;
-            Senders::new(&file.senders, implicit.as_deref()).map(Registry::new)
-        };
-        match file {
-            Some(path) => Watched::load(path, "CLICKS_KEYS_FILE", Arc::new(build))
-                .map(|watched| Self::Followed(Arc::new(watched))),
-            None => build("")
-                .map(|registry| Self::Fixed(Arc::new(registry)))
-                .map_err(|error| format!("WEBHOOK_SECRET_KEY: {error}")),
-        }
-    }
-
-    /// Follows the keys file, if there is one, checking it every `every`,
-    /// until `shutdown`.
-    pub fn follow(&self, every: Duration, shutdown: CancellationToken) {
-        if let Self::Followed(watched) = self {
-            watched.follow(every, shutdown);
-        }
-    }
-
-    /// The registry in force.
-    pub fn current(&self) -> Arc<Registry> {
-        match self {
-            Self::Fixed(registry) => Arc::clone(registry),
-            Self::Followed(watched) => watched.current(),
-        }
+/// Builds the registry now; a problem is one line naming its variable.
+pub fn load(file: Option<PathBuf>, implicit: Option<String>) -> Result<SenderSource, String> {
+    let build = move |text: &str| {
+        let file = domain::access::parse(text)?;
+        Senders::new(&file.senders, implicit.as_deref()).map(Registry::new)
+    };
+    match file {
+        Some(path) => Watched::load(path, "CLICKS_KEYS_FILE", Arc::new(build))
+            .map(|watched| Source::Followed(Arc::new(watched))),
+        None => build("")
+            .map(|registry| Source::Fixed(Arc::new(registry)))
+            .map_err(|error| format!("WEBHOOK_SECRET_KEY: {error}")),
     }
 }
 
@@ -127,9 +103,9 @@ mod tests {
 
     #[test]
     fn without_a_file_the_secret_is_the_one_sender() {
-        let source = SenderSource::load(None, Some("k".to_owned())).expect("source");
+        let source = load(None, Some("k".to_owned())).expect("source");
         assert_eq!(source.current().senders.len(), 1);
-        let error = SenderSource::load(None, None).err().expect("no sender");
+        let error = load(None, None).err().expect("no sender");
         assert!(
             error.starts_with("WEBHOOK_SECRET_KEY: no sender"),
             "{error}"

@@ -31,7 +31,7 @@ impl Application {
     /// Redis is back.
     pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
         settings.validate()?;
-        let senders = crate::senders::SenderSource::load(
+        let senders = crate::senders::load(
             settings.clicks_keys_file.clone(),
             settings
                 .webhook_secret_key

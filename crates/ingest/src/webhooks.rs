@@ -70,6 +70,15 @@ pub struct WebhookState {
 }
 
 impl WebhookState {
+    /// The retention window as of now, when `CLICKS_RETENTION_DAYS` is set.
+    fn retention(&self) -> Option<Retention> {
+        let days = self.retention_days?;
+        Some(Retention {
+            days,
+            first: domain::click::retention_first_kept(now().date_naive(), days),
+        })
+    }
+
     /// Enqueues `entries`, unless `message_id` (Standard Webhooks) was seen
     /// within the replay window: a replay is acknowledged, not enqueued again.
     async fn enqueue_once(
@@ -182,7 +191,7 @@ pub async fn receive_click(
         authenticated_body(&request, payload, &state, state.max_body_bytes).await?;
     let click = domain::parse_click(&body).map_err(WebhookError::InvalidPayload)?;
     tracing::Span::current().record("click_id", click.click_id.as_str());
-    if let Some(details) = expired(state.retention_days, &click) {
+    if let Some(details) = state.retention().and_then(|kept| kept.refuses(&click)) {
         return Err(WebhookError::InvalidPayload(details));
     }
     if let Some(details) = forbidden_source(&sender, &click.source) {
@@ -241,10 +250,11 @@ pub async fn receive_batch(
     let mut entries = Vec::with_capacity(total);
     let mut errors = Vec::new();
     let mut forbidden = 0;
+    let retention = state.retention();
     for (index, item) in items.into_iter().enumerate() {
         match item {
             Ok(click) => match (
-                expired(state.retention_days, &click),
+                retention.as_ref().and_then(|kept| kept.refuses(&click)),
                 forbidden_source(&sender, &click.source),
             ) {
                 (None, None) => entries.push(stream_entry(&state.layout, click, received_at)),
@@ -290,19 +300,25 @@ pub async fn receive_batch(
     }))
 }
 
-/// Why a click is older than the service keeps (`CLICKS_RETENTION_DAYS`),
-/// or `None` when it is not.
-fn expired(retention_days: Option<u32>, click: &Click) -> Option<FieldErrors> {
-    let days = retention_days?;
-    let first = domain::click::retention_first_kept(now().date_naive(), days);
-    (click.date() < first).then(|| {
-        FieldErrors::single(
-            "timestamp",
-            format!(
-                "The timestamp must not be before {first} (the service keeps {days} days of clicks)."
-            ),
-        )
-    })
+/// The oldest UTC date `CLICKS_RETENTION_DAYS` lets in, fixed for one request.
+struct Retention {
+    days: u32,
+    first: chrono::NaiveDate,
+}
+
+impl Retention {
+    /// Why `click` is older than the service keeps, or `None` when it is not.
+    fn refuses(&self, click: &Click) -> Option<FieldErrors> {
+        (click.date() < self.first).then(|| {
+            FieldErrors::single(
+                "timestamp",
+                format!(
+                    "The timestamp must not be before {} (the service keeps {} days of clicks).",
+                    self.first, self.days
+                ),
+            )
+        })
+    }
 }
 
 /// Why `sender` may not post a click of `source`, or `None` when it may.

@@ -227,7 +227,7 @@ impl Settings {
     /// The reporting keys (the keys file read now), or why the API must
     /// not start: one line naming the variable, never a key.
     pub fn api_keys(&self) -> Result<KeySource, String> {
-        KeySource::load(self)
+        crate::keys::load(self)
     }
 }
 

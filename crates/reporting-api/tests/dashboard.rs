@@ -8,7 +8,7 @@ use reqwest::header::{
     CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, ETAG, IF_NONE_MATCH, LOCATION, SET_COOKIE,
 };
 use serde_json::{Value, json};
-use support::{Api, KEY, add_clicks};
+use support::{Api, KEY, add_clicks, cookie_of, series};
 use testkit::TestDb;
 
 const NO_CACHE: &[&str] = &["--report-cache-ttl-secs=0"];
@@ -136,12 +136,6 @@ async fn login(api: &Api, body: &Value, headers: &[(&str, &str)]) -> reqwest::Re
         request = request.header(*name, *value);
     }
     request.send().await.expect("login")
-}
-
-/// The `name=value` of a `Set-Cookie` answer, for a `Cookie` header.
-fn cookie_of(response: &reqwest::Response) -> String {
-    let set = response.headers()[SET_COOKIE].to_str().expect("ascii");
-    set.split(';').next().expect("name=value").to_owned()
 }
 
 /// `method path` with only the cookie; the status.
@@ -357,20 +351,6 @@ async fn a_session_ends_when_its_key_is_no_longer_configured() {
     db.drop().await;
 }
 
-fn hourly(body: &Value) -> Vec<(String, u64)> {
-    body["hourly"]
-        .as_array()
-        .expect("hourly")
-        .iter()
-        .map(|h| {
-            (
-                h["hour"].as_str().expect("hour").to_owned(),
-                h["clicks_count"].as_u64().expect("count"),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn the_summary_lists_every_local_hour_on_request() {
     let db = TestDb::create().await;
@@ -392,7 +372,7 @@ async fn the_summary_lists_every_local_hour_on_request() {
     let utc = api
         .ok("/api/reports/summary?start_date=2024-03-10&end_date=2024-03-10&interval=hour")
         .await;
-    let hours = hourly(&utc);
+    let hours = series(&utc, "hourly", "hour");
     assert_eq!(hours.len(), 24);
     assert_eq!(hours[0], ("2024-03-10T00:00:00".into(), 0));
     assert_eq!(hours[5], ("2024-03-10T05:00:00".into(), 3));
@@ -407,7 +387,7 @@ async fn the_summary_lists_every_local_hour_on_request() {
              &timezone=America/New_York&interval=hour",
         )
         .await;
-    let hours = hourly(&new_york);
+    let hours = series(&new_york, "hourly", "hour");
     assert_eq!(hours.len(), 23);
     assert!(!hours.iter().any(|(hour, _)| hour == "2024-03-10T02:00:00"));
     let nonzero: Vec<_> = hours.iter().filter(|(_, c)| *c > 0).cloned().collect();
@@ -428,7 +408,13 @@ async fn the_summary_lists_every_local_hour_on_request() {
              &timezone=America/New_York&interval=hour&offer_id=1",
         )
         .await;
-    assert_eq!(hourly(&offer).iter().map(|(_, c)| c).sum::<u64>(), 7);
+    assert_eq!(
+        series(&offer, "hourly", "hour")
+            .iter()
+            .map(|(_, c)| c)
+            .sum::<u64>(),
+        7
+    );
 
     for (query, reason) in [
         ("interval=minute", "The selected interval is invalid."),

@@ -3,7 +3,7 @@
 //! `keys new` command prints them), the keys file followed without a
 //! restart, and the one line a broken keys file stops the start with.
 
-use crate::keys_support::{KeysFile, entry, forbidden, forward_as, get_as, json_as, ok_as};
+use crate::keys_support::{KeysFile, entry, forbidden, forward_as, json_as, ok_as};
 use crate::reports_support::{self as support, Api, KEY};
 
 use clap::Parser;
@@ -84,7 +84,7 @@ async fn every_route_wants_its_scope() {
     let digest = hex::encode(domain::access::key_digest(HASHED_KEY.as_bytes()));
     for key in ["unknown-key", "", "hashed", &digest] {
         for path in [SUMMARY, STATUS] {
-            let response = get_as(&api, key, path).await;
+            let response = api.get_raw_as(key, path).await;
             assert_eq!(response.status(), 401, "{key:?} {path}");
             assert_eq!(response.headers()["www-authenticate"], "Bearer");
             assert_eq!(
@@ -192,7 +192,7 @@ async fn a_key_made_by_keys_new_works_from_its_sha256_entry() {
     let body = ok_as(&api, &key, SUMMARY).await;
     assert_eq!(body["summary"]["total_clicks"], 3, "{body}");
     assert_eq!(
-        get_as(&api, &format!("{key}x"), SUMMARY).await.status(),
+        api.get_raw_as(&format!("{key}x"), SUMMARY).await.status(),
         401
     );
     assert_eq!(
@@ -221,7 +221,7 @@ where
 }
 
 async fn status_of(api: &Api, key: &str) -> u16 {
-    get_as(api, key, SUMMARY).await.status().as_u16()
+    api.get_raw_as(key, SUMMARY).await.status().as_u16()
 }
 
 #[tokio::test]
@@ -243,21 +243,7 @@ async fn the_keys_file_is_followed_without_a_restart() {
     );
     assert_eq!(status_of(&api, "alpha-key").await, 200);
     assert_eq!(status_of(&api, "gamma-key").await, 401);
-    let opened = api
-        .client
-        .post(format!("{}/dashboard/session", api.base))
-        .json(&json!({"key": "alpha-key"}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(opened.status(), 200);
-    let cookie = opened.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
+    let cookie = api.open_session("alpha-key").await;
     let by_cookie = |path: &'static str| {
         api.client
             .get(format!("{}{path}", api.base))

@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use serde_json::Value;
 use testkit::TestDb;
 
-use crate::keys_support::{KeysFile, entry, get_as, ok_as};
+use crate::keys_support::{KeysFile, entry, ok_as};
 use crate::reports_support::{Api, add_clicks};
 
 /// (UTC hour, offer, source, clicks).
@@ -238,12 +238,12 @@ async fn check_aggregated(
     }
 
     // CSV: every row, the same numbers.
-    let response = get_as(
-        api,
-        caller.key,
-        &format!("{query}&group_by=offer_id,source&format=csv"),
-    )
-    .await;
+    let response = api
+        .get_raw_as(
+            caller.key,
+            &format!("{query}&group_by=offer_id,source&format=csv"),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let text = response.text().await.expect("csv");
     let mut lines = text.lines();
@@ -376,21 +376,7 @@ async fn a_restricted_key_sees_only_its_rows_in_every_report() {
     check_aggregated(&api, &CALLERS[2], "America/New_York", (Some(2), None)).await;
 
     // A dashboard session sees what its key sees.
-    let opened = api
-        .client
-        .post(format!("{}/dashboard/session", api.base))
-        .json(&serde_json::json!({"key": net_a.key}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(opened.status(), 200);
-    let cookie = opened.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
+    let cookie = api.open_session(net_a.key).await;
     let summary = format!("/api/reports/summary?{RANGE}");
     let by_cookie: Value = api
         .client
@@ -409,17 +395,6 @@ async fn a_restricted_key_sees_only_its_rows_in_every_report() {
     db.drop().await;
 }
 
-/// The `X-Cache` header and JSON body of a GET as `key`.
-async fn cached_as(api: &Api, key: &str, path: &str) -> (String, Value) {
-    let response = get_as(api, key, path).await;
-    assert_eq!(response.status(), 200, "{path}");
-    let cache = response.headers()["x-cache"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    (cache, response.json().await.expect("json"))
-}
-
 #[tokio::test]
 async fn the_cache_never_serves_one_keys_rows_to_another() {
     let (db, file) = seeded().await;
@@ -431,24 +406,24 @@ async fn the_cache_never_serves_one_keys_rows_to_another() {
         format!("/api/reports/aggregated?{RANGE}&group_by=source"),
         format!("/api/reports/aggregated?{RANGE}"),
     ] {
-        let (first, full) = cached_as(&api, FULL.key, &path).await;
+        let (first, full) = api.cached_as(FULL.key, &path).await;
         assert_eq!(first, "miss", "{path}");
-        let (again, cached) = cached_as(&api, FULL.key, &path).await;
+        let (again, cached) = api.cached_as(FULL.key, &path).await;
         assert_eq!((again.as_str(), &cached), ("hit", &full), "{path}");
 
-        let (first, own) = cached_as(&api, net_a.key, &path).await;
+        let (first, own) = api.cached_as(net_a.key, &path).await;
         assert_eq!(first, "miss", "{path}: the unrestricted answer was served");
         assert_ne!(own, full, "{path}");
-        let (again, cached) = cached_as(&api, net_a.key, &path).await;
+        let (again, cached) = api.cached_as(net_a.key, &path).await;
         assert_eq!((again.as_str(), &cached), ("hit", &own), "{path}");
         // Another restriction has its own entry too.
         assert_eq!(
-            cached_as(&api, CALLERS[3].key, &path).await.0,
+            api.cached_as(CALLERS[3].key, &path).await.0,
             "miss",
             "{path}"
         );
         assert_eq!(
-            cached_as(&api, FULL.key, &path).await,
+            api.cached_as(FULL.key, &path).await,
             ("hit".to_owned(), full)
         );
     }

@@ -54,19 +54,9 @@ pub fn entry(name: &str, key: &str, scopes: &[&str], extra: &str) -> String {
     )
 }
 
-/// GET `path_and_query` with `key` as the bearer key.
-pub async fn get_as(api: &Api, key: &str, path_and_query: &str) -> reqwest::Response {
-    api.client
-        .get(format!("{}{path_and_query}", api.base))
-        .bearer_auth(key)
-        .send()
-        .await
-        .expect("request")
-}
-
 /// GET with `key`; the status and the JSON body.
 pub async fn json_as(api: &Api, key: &str, path_and_query: &str) -> (u16, Value) {
-    let response = get_as(api, key, path_and_query).await;
+    let response = api.get_raw_as(key, path_and_query).await;
     let status = response.status().as_u16();
     (status, response.json().await.expect("json body"))
 }

@@ -48,12 +48,42 @@ impl Api {
 
     /// GET `path_and_query` with the key; status, headers and body.
     pub async fn get_raw(&self, path_and_query: &str) -> reqwest::Response {
+        self.get_raw_as(KEY, path_and_query).await
+    }
+
+    /// GET `path_and_query` with `key` as the bearer key.
+    pub async fn get_raw_as(&self, key: &str, path_and_query: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path_and_query}", self.base))
-            .bearer_auth(KEY)
+            .bearer_auth(key)
             .send()
             .await
             .expect("request")
+    }
+
+    /// GET with `key`, expecting 200; the `X-Cache` header and the JSON body.
+    pub async fn cached_as(&self, key: &str, path_and_query: &str) -> (String, Value) {
+        let response = self.get_raw_as(key, path_and_query).await;
+        assert_eq!(response.status().as_u16(), 200, "{path_and_query}");
+        let cache = response.headers()["x-cache"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        (cache, response.json().await.expect("json"))
+    }
+
+    /// Opens a dashboard session with `key`, expecting 200; its cookie as
+    /// `name=value`, for a `Cookie` header.
+    pub async fn open_session(&self, key: &str) -> String {
+        let opened = self
+            .client
+            .post(format!("{}/dashboard/session", self.base))
+            .json(&serde_json::json!({ "key": key }))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(opened.status(), 200, "login with {key}");
+        cookie_of(&opened)
     }
 
     /// GET with the key; status and JSON body.
@@ -73,6 +103,29 @@ impl Api {
     pub fn stop(&self) {
         self.shutdown.cancel();
     }
+}
+
+/// The `name=value` of a `Set-Cookie` answer, for a `Cookie` header.
+pub fn cookie_of(response: &reqwest::Response) -> String {
+    let set = response.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .expect("ascii");
+    set.split(';').next().expect("name=value").to_owned()
+}
+
+/// A report's series `field` (`daily`, `hourly`) as (`label`, clicks) pairs.
+pub fn series(body: &Value, field: &str, label: &str) -> Vec<(String, u64)> {
+    body[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("{field} in {body}"))
+        .iter()
+        .map(|point| {
+            (
+                point[label].as_str().expect("label").to_owned(),
+                point["clicks_count"].as_u64().expect("count"),
+            )
+        })
+        .collect()
 }
 
 /// Adds `clicks` clicks at UTC `hour` (`YYYY-MM-DD HH:00:00`) to the hourly,

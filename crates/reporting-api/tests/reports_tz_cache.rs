@@ -5,24 +5,10 @@ use crate::reports_support as support;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use support::{Api, add_clicks};
+use support::{Api, KEY, add_clicks, series};
 use testkit::TestDb;
 
 const NO_CACHE: &[&str] = &["--report-cache-ttl-secs=0"];
-
-fn daily(body: &Value) -> Vec<(String, u64)> {
-    body["daily"]
-        .as_array()
-        .expect("daily")
-        .iter()
-        .map(|d| {
-            (
-                d["date"].as_str().expect("date").to_owned(),
-                d["clicks_count"].as_u64().expect("count"),
-            )
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn new_york_days_straddle_two_utc_days() {
@@ -50,7 +36,7 @@ async fn new_york_days_straddle_two_utc_days() {
         .ok("/api/reports/summary?start_date=2024-01-14&end_date=2024-01-16")
         .await;
     assert_eq!(
-        daily(&utc),
+        series(&utc, "daily", "date"),
         [
             ("2024-01-14".into(), 0),
             ("2024-01-15".into(), 10),
@@ -63,7 +49,7 @@ async fn new_york_days_straddle_two_utc_days() {
         .ok("/api/reports/summary?start_date=2024-01-14&end_date=2024-01-16&timezone=America/New_York")
         .await;
     assert_eq!(
-        daily(&ny),
+        series(&ny, "daily", "date"),
         [
             ("2024-01-14".into(), 4),
             ("2024-01-15".into(), 7),
@@ -111,7 +97,10 @@ async fn new_york_days_straddle_two_utc_days() {
     let london = api
         .ok("/api/reports/summary?start_date=2024-01-14&end_date=2024-01-16&timezone=Europe/London")
         .await;
-    assert_eq!(daily(&london), daily(&utc));
+    assert_eq!(
+        series(&london, "daily", "date"),
+        series(&utc, "daily", "date")
+    );
 
     // Offsets that are not whole hours cannot be cut from hourly aggregates.
     for zone in ["Asia/Kolkata", "Asia/Kathmandu"] {
@@ -152,16 +141,6 @@ async fn commit(db: &TestDb, clicks: &[domain::StreamClick]) {
         .expect("store");
 }
 
-async fn get_cached(api: &Api, path: &str) -> (String, Value) {
-    let response = api.get_raw(path).await;
-    assert_eq!(response.status().as_u16(), 200, "{path}");
-    let cache = response.headers()["x-cache"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    (cache, response.json().await.expect("json"))
-}
-
 #[tokio::test]
 async fn the_cache_never_serves_an_answer_older_than_the_last_commit() {
     cache_follows_commits(testkit::DEFAULT_REDIS_URL).await;
@@ -188,9 +167,9 @@ async fn cache_follows_commits(redis_url: &str) {
         |text: &str| testkit::metrics::metric(text, "report_cache_total", &[("result", "hit")]);
     let hits_before = hits(&testkit::metrics::scrape(&metrics_url).await);
     for path in [aggregated, summary, zoned] {
-        let (first, body) = get_cached(&api, path).await;
+        let (first, body) = api.cached_as(KEY, path).await;
         assert_eq!(first, "miss", "{path}");
-        let (second, again) = get_cached(&api, path).await;
+        let (second, again) = api.cached_as(KEY, path).await;
         assert_eq!(second, "hit", "{path}");
         assert_eq!(body, again, "{path}");
     }
@@ -199,28 +178,30 @@ async fn cache_follows_commits(redis_url: &str) {
 
     // A click of the covered date commits: the very next answer includes it.
     commit(&db, &[click("b", 1, "2024-01-15T11:00:00Z")]).await;
-    let (cache, body) = get_cached(&api, aggregated).await;
+    let (cache, body) = api.cached_as(KEY, aggregated).await;
     assert_eq!(cache, "miss");
     assert_eq!(body["data"][0]["clicks_count"], 2);
-    let (cache, body) = get_cached(&api, summary).await;
+    let (cache, body) = api.cached_as(KEY, summary).await;
     assert_eq!(cache, "miss");
     assert_eq!(body["summary"]["total_clicks"], 2);
-    assert_eq!(get_cached(&api, aggregated).await.0, "hit");
+    assert_eq!(api.cached_as(KEY, aggregated).await.0, "hit");
 
     // A duplicate adds nothing and changes no version: still a hit.
     commit(&db, &[click("b", 1, "2024-01-15T11:00:00Z")]).await;
-    assert_eq!(get_cached(&api, aggregated).await.0, "hit");
+    assert_eq!(api.cached_as(KEY, aggregated).await.0, "hit");
 
     // Clicks of other dates leave UTC answers cached …
     commit(&db, &[click("c", 1, "2024-01-16T03:00:00Z")]).await;
-    assert_eq!(get_cached(&api, aggregated).await.0, "hit");
+    assert_eq!(api.cached_as(KEY, aggregated).await.0, "hit");
     // … but a zone's day spans two UTC dates: 16 Jan 03:00 UTC is 15 Jan in New York.
-    let (cache, body) = get_cached(&api, zoned).await;
+    let (cache, body) = api.cached_as(KEY, zoned).await;
     assert_eq!(cache, "miss");
     assert_eq!(body["summary"]["total_clicks"], 3);
 
     // Other queries have other keys.
-    let (cache, body) = get_cached(&api, &format!("{aggregated}&offer_id=2")).await;
+    let (cache, body) = api
+        .cached_as(KEY, &format!("{aggregated}&offer_id=2"))
+        .await;
     assert_eq!(cache, "miss");
     assert_eq!(body["data"], json!([]));
     api.stop();
@@ -237,7 +218,7 @@ async fn without_redis_reports_are_answered_uncached() {
         "/api/reports/summary?start_date=2024-01-15&end_date=2024-01-15",
     ] {
         for _ in 0..2 {
-            let (cache, body) = get_cached(&api, path).await;
+            let (cache, body) = api.cached_as(KEY, path).await;
             assert_eq!(cache, "miss");
             assert_eq!(body["status"], "success");
         }

@@ -130,6 +130,39 @@ impl<T: Send + Sync + 'static> Watched<T> {
     }
 }
 
+/// A value fixed for the life of the process, or followed in a file.
+pub enum Source<T> {
+    Fixed(Arc<T>),
+    Followed(Arc<Watched<T>>),
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Source<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fixed(value) => write!(f, "Fixed({value:?})"),
+            Self::Followed(watched) => write!(f, "Followed({:?})", watched.current.load()),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Source<T> {
+    /// The value in force now.
+    pub fn current(&self) -> Arc<T> {
+        match self {
+            Self::Fixed(value) => Arc::clone(value),
+            Self::Followed(watched) => watched.current(),
+        }
+    }
+
+    /// Follows the file, if there is one, checking it every `every`, until
+    /// `shutdown`.
+    pub fn follow(&self, every: Duration, shutdown: CancellationToken) {
+        if let Self::Followed(watched) = self {
+            watched.follow(every, shutdown);
+        }
+    }
+}
+
 fn build_from<T>(build: &Build<T>, text: &[u8]) -> Result<T, String> {
     let text = std::str::from_utf8(text).map_err(|_| "is not UTF-8".to_owned())?;
     build(text)

@@ -50,19 +50,21 @@ pub async fn judge(
     date: NaiveDate,
     completed: &str,
 ) -> Result<Verdict, DbErr> {
-    let exported = db
-        .query_one_raw(statement(
-            "SELECT COUNT(*) FROM click_exports WHERE export_date = ? AND state = ?",
-            vec![date.into(), completed.into()],
-        ))
-        .await?
-        .map(|row| row.try_get_by_index::<i64>(0))
-        .transpose()?
-        .unwrap_or(0);
+    let exported = count(
+        db,
+        "SELECT COUNT(*) FROM click_exports WHERE export_date = ? AND state = ?",
+        vec![date.into(), completed.into()],
+    )
+    .await?;
     if exported == 0 {
         return Ok(Verdict::KeptNotExported);
     }
-    let late = unexported(db, date).await?;
+    let late = count(
+        db,
+        "SELECT COUNT(*) FROM clicks WHERE click_date = ? AND export_chunk = 0",
+        vec![date.into()],
+    )
+    .await?;
     Ok(if late > 0 {
         Verdict::KeptClicksAfterExport(late)
     } else {
@@ -70,27 +72,20 @@ pub async fn judge(
     })
 }
 
-/// Raw clicks of `date` not yet sent to Finance.
-async fn unexported(db: &impl ConnectionTrait, date: NaiveDate) -> Result<u64, DbErr> {
-    let count: i64 = db
-        .query_one_raw(statement(
-            "SELECT COUNT(*) FROM clicks WHERE click_date = ? AND export_chunk = 0",
-            vec![date.into()],
-        ))
-        .await?
-        .map(|row| row.try_get_by_index(0))
-        .transpose()?
-        .unwrap_or(0);
-    Ok(u64::try_from(count).unwrap_or(0))
-}
-
 /// Raw clicks of `date`.
 pub async fn clicks_of(db: &impl ConnectionTrait, date: NaiveDate) -> Result<u64, DbErr> {
+    count(
+        db,
+        "SELECT COUNT(*) FROM clicks WHERE click_date = ?",
+        vec![date.into()],
+    )
+    .await
+}
+
+/// The `COUNT(*)` a statement answers.
+async fn count(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
     let count: i64 = db
-        .query_one_raw(statement(
-            "SELECT COUNT(*) FROM clicks WHERE click_date = ?",
-            vec![date.into()],
-        ))
+        .query_one_raw(statement(sql, values))
         .await?
         .map(|row| row.try_get_by_index(0))
         .transpose()?

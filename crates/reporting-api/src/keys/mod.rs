@@ -17,13 +17,11 @@ pub mod cli;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use domain::access::{KeysFile, Scope, key_digest};
 use secrecy::ExposeSecret;
-use service_runtime::watched::Watched;
+use service_runtime::watched::{Source, Watched};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
-use tokio_util::sync::CancellationToken;
 
 use crate::Settings;
 
@@ -195,77 +193,47 @@ fn list_keys(list: &str) -> Vec<Key> {
 
 /// Where the keys in force come from: fixed at start (`REPORTING_API_KEYS`
 /// alone, or `--insecure-no-auth`), or followed in the keys file.
-pub enum KeySource {
-    Fixed(Arc<ApiKeys>),
-    Followed(Arc<Watched<ApiKeys>>),
-}
+pub type KeySource = Source<ApiKeys>;
 
-impl std::fmt::Debug for KeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Fixed(keys) => write!(f, "KeySource::Fixed({keys:?})"),
-            Self::Followed(watched) => write!(f, "KeySource::Followed({:?})", watched.current()),
-        }
+/// The keys from the settings, or why the API must not start (one line
+/// naming the variable, never a key).
+pub fn load(settings: &Settings) -> Result<KeySource, String> {
+    let list = settings
+        .reporting_api_keys
+        .as_ref()
+        .map(|keys| keys.expose_secret().to_owned());
+    if let Some(path) = &settings.clicks_keys_file {
+        return follow_file(path.clone(), list);
+    }
+    match list.as_deref().and_then(ApiKeys::from_list) {
+        Some(keys) => Ok(Source::Fixed(Arc::new(keys))),
+        None if settings.insecure_no_auth => Ok(Source::Fixed(Arc::new(ApiKeys::disabled()))),
+        None => Err(format!(
+            "REPORTING_API_KEYS or {KEYS_FILE_VARIABLE} is required (or start with --insecure-no-auth)"
+        )),
     }
 }
 
-impl KeySource {
-    /// The keys from the settings, or why the API must not start (one line
-    /// naming the variable, never a key).
-    pub fn load(settings: &Settings) -> Result<Self, String> {
-        let list = settings
-            .reporting_api_keys
-            .as_ref()
-            .map(|keys| keys.expose_secret().to_owned());
-        if let Some(path) = &settings.clicks_keys_file {
-            return Self::follow_file(path.clone(), list);
-        }
-        match list.as_deref().and_then(ApiKeys::from_list) {
-            Some(keys) => Ok(Self::Fixed(Arc::new(keys))),
-            None if settings.insecure_no_auth => Ok(Self::Fixed(Arc::new(ApiKeys::disabled()))),
-            None => Err(format!(
-                "REPORTING_API_KEYS or {KEYS_FILE_VARIABLE} is required (or start with --insecure-no-auth)"
-            )),
-        }
+fn follow_file(path: PathBuf, list: Option<String>) -> Result<KeySource, String> {
+    let shown = path.display().to_string();
+    let watched = Watched::load(
+        path,
+        KEYS_FILE_VARIABLE,
+        Arc::new(move |text: &str| {
+            let file = domain::access::parse(text)?;
+            let keys = ApiKeys::from_file(&file, list.as_deref());
+            if keys.is_empty() {
+                tracing::warn!("no reporting key is in force: every request is refused");
+            }
+            Ok(keys)
+        }),
+    )?;
+    if watched.current().is_empty() {
+        return Err(format!(
+            "{KEYS_FILE_VARIABLE}={shown}: lists no reporting_key and REPORTING_API_KEYS is unset: no key could call the API"
+        ));
     }
-
-    fn follow_file(path: PathBuf, list: Option<String>) -> Result<Self, String> {
-        let shown = path.display().to_string();
-        let watched = Watched::load(
-            path,
-            KEYS_FILE_VARIABLE,
-            Arc::new(move |text: &str| {
-                let file = domain::access::parse(text)?;
-                let keys = ApiKeys::from_file(&file, list.as_deref());
-                if keys.is_empty() {
-                    tracing::warn!("no reporting key is in force: every request is refused");
-                }
-                Ok(keys)
-            }),
-        )?;
-        if watched.current().is_empty() {
-            return Err(format!(
-                "{KEYS_FILE_VARIABLE}={shown}: lists no reporting_key and REPORTING_API_KEYS is unset: no key could call the API"
-            ));
-        }
-        Ok(Self::Followed(Arc::new(watched)))
-    }
-
-    /// The keys in force now.
-    pub fn current(&self) -> Arc<ApiKeys> {
-        match self {
-            Self::Fixed(keys) => Arc::clone(keys),
-            Self::Followed(watched) => watched.current(),
-        }
-    }
-
-    /// Follows the keys file (if any) until `shutdown`.
-    /// Follows the keys file, if there is one, checking it every `every`.
-    pub fn follow(&self, every: Duration, shutdown: CancellationToken) {
-        if let Self::Followed(watched) = self {
-            watched.follow(every, shutdown);
-        }
-    }
+    Ok(Source::Followed(Arc::new(watched)))
 }
 
 #[cfg(test)]
