@@ -11,7 +11,7 @@ use domain::StreamClick;
 
 use crate::payload::ClickGen;
 
-/// Entries per `clickstream::enqueue::append` call (one pipeline per shard).
+/// Clicks per `clickstream::enqueue::append` call (one pipeline per shard, packed).
 const PRELOAD_CHUNK: u64 = 10_000;
 /// Clicks per generated batch (the batch webhook's most).
 const GENERATED_BATCH: u64 = 1000;
@@ -98,6 +98,15 @@ impl BenchStream {
             .context("XLEN")
     }
 
+    /// The clicks the stream holds, summed over its shards (packed entries
+    /// hold many).
+    pub async fn clicks(&self) -> anyhow::Result<u64> {
+        let mut conn = self.conn.clone();
+        clickstream::inspect::click_count(&mut conn, self.layout.streams())
+            .await
+            .context("XRANGE")
+    }
+
     /// The persistence settings of (one node of) this Redis.
     pub async fn persistence(&self) -> anyhow::Result<String> {
         let mut conn = self.conn.clone();
@@ -137,7 +146,7 @@ mod tests {
             .await
             .expect("preload");
         assert_eq!(appended, 12_345);
-        assert_eq!(stream.len().await.expect("XLEN"), 12_345);
+        assert_eq!(stream.clicks().await.expect("XRANGE"), 12_345);
         let mut conn = stream.conn.clone();
         for shard in stream.layout.streams() {
             let one = std::slice::from_ref(shard);
@@ -162,7 +171,7 @@ mod tests {
             .await
             .expect("preload");
         assert_eq!(appended, 3000);
-        assert_eq!(stream.len().await.expect("XLEN"), 3000);
+        assert_eq!(stream.clicks().await.expect("XRANGE"), 3000);
         let mut conn = stream.conn.clone();
         let mut masters = std::collections::BTreeSet::new();
         for shard in stream.layout.streams() {

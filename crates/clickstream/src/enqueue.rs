@@ -1,9 +1,13 @@
 //! Appending clicks to the stream, many requests per round trip.
 //!
-//! Every click becomes one stream entry (`XADD <shard key> * …`, the fields
-//! of `domain::stream_entry`) on the shard its `offer_id` routes to, decided
-//! once when the [`Entry`] is made. Entries are never trimmed here: only the
-//! worker trims, and only below what its group has acknowledged.
+//! Every click goes to the shard its `offer_id` routes to, decided once when
+//! its [`Entry`] is made. The clicks of one shard written together go into
+//! packed stream entries of up to `PACK_MAX_CLICKS` clicks (fields `clicks`
+//! and `click_count`, see `domain::stream_entry`); a click alone is written
+//! in the one-click form. Packing makes Redis, and each replica, do its
+//! per-command work once per pack instead of once per click. Entries are
+//! never trimmed here: only the worker trims, and only below what its group
+//! has acknowledged.
 //!
 //! Requests do not talk to Redis themselves. They hand their entries to the
 //! [`Enqueuer`] and wait for its answer. One collector task takes whatever has
@@ -20,13 +24,15 @@
 //! is absorbed by the worker's exactly-once storage.
 //!
 //! Memory stays bounded: the hand-off channel holds a fixed number of
-//! requests, a collection carries at most `ENQUEUE_MAX_PIPELINE` entries, and
+//! requests, a collection carries at most `ENQUEUE_MAX_PIPELINE` clicks, and
 //! at most `ENQUEUE_MAX_IN_FLIGHT` collections are outstanding.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use domain::StreamClick;
+use domain::stream_entry::{self, ClickValues, PACK_MAX_CLICKS};
 use redis::Value;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -36,14 +42,14 @@ use crate::layout::{Layout, SlotPipeline};
 
 /// Time for Redis to acknowledge one pipeline.
 pub const ENQUEUE_DURATION_SECONDS: &str = "enqueue_duration_seconds";
-/// Entries per pipeline.
+/// Clicks per collection (written as one pipeline per shard).
 pub const ENQUEUE_PIPELINE_ENTRIES: &str = "enqueue_pipeline_entries";
 
-/// One stream entry: its shard and its field/value pairs.
+/// One click on its way to the stream: its shard and its encoded values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     shard: usize,
-    fields: [(&'static str, String); 6],
+    values: ClickValues,
 }
 
 impl Entry {
@@ -51,7 +57,7 @@ impl Entry {
     pub fn new(layout: &Layout, click: &StreamClick) -> Self {
         Self {
             shard: layout.shard_of(click.click.offer_id.get()),
-            fields: click.encode(),
+            values: click.values(),
         }
     }
 
@@ -84,6 +90,35 @@ struct Job {
 #[derive(Clone)]
 pub struct Enqueuer {
     jobs: mpsc::Sender<Job>,
+    pack_ratio: PackRatio,
+}
+
+/// Clicks per stream entry in what this enqueuer wrote lately: 1 when
+/// requests come one at a time, up to `PACK_MAX_CLICKS` under load. The
+/// backlog is measured in entries; this turns it into clicks.
+#[derive(Debug, Clone)]
+pub struct PackRatio(Arc<AtomicU64>);
+
+impl Default for PackRatio {
+    fn default() -> Self {
+        Self(Arc::new(AtomicU64::new(1.0_f64.to_bits())))
+    }
+}
+
+impl PackRatio {
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+
+    /// Moves the average a quarter of the way towards this collection's ratio.
+    fn record(&self, clicks: usize, entries: usize) {
+        if entries == 0 {
+            return;
+        }
+        let observed = clicks as f64 / entries as f64;
+        let average = self.get() * 0.75 + observed * 0.25;
+        self.0.store(average.max(1.0).to_bits(), Ordering::Relaxed);
+    }
 }
 
 pub struct EnqueuerLimits {
@@ -102,13 +137,21 @@ impl Enqueuer {
     /// `Enqueuer` clone is dropped, after answering what it has taken.
     pub fn start(redis: Conn, layout: &Layout, limits: EnqueuerLimits) -> (Self, JoinHandle<()>) {
         let (jobs, receiver) = mpsc::channel(HANDOFF_CAPACITY);
+        let pack_ratio = PackRatio::default();
         let collector = Collector {
             redis,
             stream_keys: layout.streams().into(),
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits,
+            pack_ratio: pack_ratio.clone(),
         };
-        (Self { jobs }, tokio::spawn(collector.run(receiver)))
+        let enqueuer = Self { jobs, pack_ratio };
+        (enqueuer, tokio::spawn(collector.run(receiver)))
+    }
+
+    /// Clicks per entry lately, shared with whoever measures the backlog.
+    pub fn pack_ratio(&self) -> PackRatio {
+        self.pack_ratio.clone()
     }
 
     /// Appends `entries` to the stream; `Ok` only once Redis has acknowledged all of them.
@@ -130,6 +173,7 @@ struct Collector {
     stream_keys: Arc<[String]>,
     in_flight: Arc<Semaphore>,
     limits: EnqueuerLimits,
+    pack_ratio: PackRatio,
 }
 
 impl Collector {
@@ -155,8 +199,9 @@ impl Collector {
             let redis = self.redis.clone();
             let keys = Arc::clone(&self.stream_keys);
             let limits = Replication::of(&self.limits);
+            let pack_ratio = self.pack_ratio.clone();
             pipelines.spawn(async move {
-                write_collection(redis, &keys, jobs, size, limits).await;
+                write_collection(redis, &keys, jobs, size, limits, &pack_ratio).await;
                 drop(permit);
             });
             while pipelines.try_join_next().is_some() {}
@@ -192,8 +237,10 @@ async fn write_collection(
     jobs: Vec<Job>,
     size: usize,
     replication: Replication,
+    pack_ratio: &PackRatio,
 ) {
     let mut pipelines = shard_pipelines(keys, jobs.iter().flat_map(|job| &job.entries));
+    pack_ratio.record(size, pipelines.iter().map(|(_, xadds)| xadds).sum());
     let started = std::time::Instant::now();
     let writes = pipelines.iter_mut().map(|(pipe, count)| {
         let mut redis = redis.clone();
@@ -229,22 +276,37 @@ async fn write_collection(
     }
 }
 
-/// One pipeline of `XADD`s per shard, with the number of entries in each.
+/// One pipeline of `XADD`s per shard, with the number of `XADD`s in each:
+/// a shard's clicks in packs of up to `PACK_MAX_CLICKS`, in the order given.
 fn shard_pipelines<'a>(
     keys: &[String],
     entries: impl Iterator<Item = &'a Entry>,
 ) -> Vec<(SlotPipeline, usize)> {
-    let mut pipelines: Vec<(SlotPipeline, usize)> =
-        (0..keys.len()).map(|_| (SlotPipeline::new(), 0)).collect();
+    let mut per_shard: Vec<Vec<&ClickValues>> = vec![Vec::new(); keys.len()];
     for entry in entries {
-        let (pipe, count) = &mut pipelines[entry.shard];
-        let command = pipe.cmd("XADD", &keys[entry.shard]).arg("*");
-        for (field, value) in &entry.fields {
-            command.arg(*field).arg(value.as_str());
-        }
-        *count += 1;
+        per_shard[entry.shard].push(&entry.values);
     }
-    pipelines
+    keys.iter()
+        .zip(per_shard)
+        .map(|(key, clicks)| {
+            let mut pipe = SlotPipeline::new();
+            let mut count = 0;
+            for pack in clicks.chunks(PACK_MAX_CLICKS) {
+                let command = pipe.cmd("XADD", key).arg("*");
+                if let [one] = pack {
+                    for (field, value) in stream_entry::named(one) {
+                        command.arg(field).arg(value);
+                    }
+                } else {
+                    for (field, value) in stream_entry::pack(pack.iter().copied()) {
+                        command.arg(field).arg(value);
+                    }
+                }
+                count += 1;
+            }
+            (pipe, count)
+        })
+        .collect()
 }
 
 /// Appends `entries` directly, one pipeline per shard, one shard after the
@@ -296,7 +358,7 @@ async fn write_pipeline(
     let expected = count + usize::from(replication.min_replicas > 0);
     if reply.len() != expected {
         return Err(EnqueueError::Redis(format!(
-            "{} replies for {count} entries",
+            "{} replies for {count} XADDs",
             reply.len()
         )));
     }

@@ -15,6 +15,25 @@
 //! Decoding applies the same rules as the webhook, so an entry written by
 //! hand (or by a buggy producer) can never reach MySQL malformed: it fails to
 //! decode and ends in the dead-letter stream instead.
+//!
+//! # Packed entries
+//!
+//! Under load ingest writes the clicks of one shard that arrive together as
+//! one *packed* entry of up to [`PACK_MAX_CLICKS`] clicks, so Redis (and each
+//! replica) does its per-command work once per pack rather than once per
+//! click:
+//!
+//! | field         | value                                                   |
+//! |---------------|---------------------------------------------------------|
+//! | `clicks`      | a JSON array with one array per click: the six values above, in that order |
+//! | `click_count` | the number of clicks, in decimal (for people reading the stream) |
+//!
+//! A single click is always written in the one-click form, byte for byte as
+//! before packing existed. Each click of a pack is decoded on its own, so one
+//! bad click is set aside without its neighbours. Workers that know packs
+//! must run before ingest writes them: an older worker dead-letters a pack
+//! as undecodable (nothing is lost; `worker dead-letter replay` brings it
+//! back).
 
 use chrono::{DateTime, Utc};
 
@@ -31,6 +50,78 @@ pub const FIELDS: [&str; 6] = [
     fields::SIGNATURE,
     FIELD_RECEIVED_AT,
 ];
+
+/// Field of a packed entry: its clicks' values, as JSON.
+pub const FIELD_CLICKS: &str = "clicks";
+/// Field of a packed entry: how many clicks it holds.
+pub const FIELD_CLICK_COUNT: &str = "click_count";
+/// Most clicks in one packed entry. It bounds an entry's size (about 40 KB
+/// at the longest fields) and how far a worker's read can overshoot its
+/// batch size.
+pub const PACK_MAX_CLICKS: usize = 128;
+
+/// One click's values as written, in [`FIELDS`] order.
+pub type ClickValues = [String; 6];
+
+/// The clicks an entry holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryClicks {
+    /// The entry's own fields are one click.
+    One,
+    /// A packed entry: each click's values.
+    Packed(Vec<ClickValues>),
+}
+
+/// Reads a packed entry's clicks; [`EntryClicks::One`] for the one-click form.
+/// Fails only when the pack itself is malformed, not when a click in it is.
+pub fn unpack<F, V>(pairs: &[(F, V)]) -> Result<EntryClicks, DecodeError>
+where
+    F: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    let Some((_, packed)) = pairs
+        .iter()
+        .rev()
+        .find(|(field, _)| field.as_ref() == FIELD_CLICKS.as_bytes())
+    else {
+        return Ok(EntryClicks::One);
+    };
+    let clicks: Vec<ClickValues> =
+        serde_json::from_slice(packed.as_ref()).map_err(|error| DecodeError::Invalid {
+            field: FIELD_CLICKS,
+            reason: error.to_string(),
+        })?;
+    if clicks.is_empty() {
+        return Err(DecodeError::Invalid {
+            field: FIELD_CLICKS,
+            reason: "no clicks".to_owned(),
+        });
+    }
+    Ok(EntryClicks::Packed(clicks))
+}
+
+/// The `clicks` and `click_count` values of a packed entry.
+pub fn pack<'a>(
+    clicks: impl ExactSizeIterator<Item = &'a ClickValues>,
+) -> [(&'static str, String); 2] {
+    let count = clicks.len();
+    let clicks: Vec<&ClickValues> = clicks.collect();
+    let json = serde_json::to_string(&clicks).expect("strings always serialize");
+    [(FIELD_CLICKS, json), (FIELD_CLICK_COUNT, count.to_string())]
+}
+
+/// Every click of an entry, either form; the first bad one fails it all.
+/// For tools and tests: the worker decodes a pack's clicks one by one.
+pub fn decode_entry<F, V>(pairs: &[(F, V)]) -> Result<Vec<StreamClick>, DecodeError>
+where
+    F: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    match unpack(pairs)? {
+        EntryClicks::One => Ok(vec![StreamClick::decode(pairs)?]),
+        EntryClicks::Packed(clicks) => clicks.iter().map(StreamClick::decode_values).collect(),
+    }
+}
 
 /// A click as read back from the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +153,16 @@ impl StreamClick {
             (fields::SIGNATURE, click.signature.clone()),
             (FIELD_RECEIVED_AT, format_timestamp(self.received_at)),
         ]
+    }
+
+    /// The values of [`encode`](Self::encode), without the field names.
+    pub fn values(&self) -> ClickValues {
+        self.encode().map(|(_, value)| value)
+    }
+
+    /// Decodes one click of a packed entry.
+    pub fn decode_values(values: &ClickValues) -> Result<Self, DecodeError> {
+        Self::decode(&named(values))
     }
 
     /// Decodes an entry from its field/value pairs. Unknown fields are ignored
@@ -109,6 +210,11 @@ impl StreamClick {
             received_at,
         })
     }
+}
+
+/// A click's values with their field names: its one-click entry.
+pub fn named(values: &ClickValues) -> [(&'static str, &str); 6] {
+    std::array::from_fn(|slot| (FIELDS[slot], values[slot].as_str()))
 }
 
 #[cfg(test)]
@@ -177,6 +283,21 @@ mod tests {
         }
 
         #[test]
+        fn packs_round_trip_click_by_click(
+            clicks in proptest::collection::vec(arbitrary_click(), 1..20)
+        ) {
+            let clicks: Vec<StreamClick> = clicks
+                .into_iter()
+                .map(|click| StreamClick { click, received_at: received() })
+                .collect();
+            let values: Vec<ClickValues> = clicks.iter().map(StreamClick::values).collect();
+            let pairs = pack(values.iter());
+            prop_assert_eq!(pairs[1].1.clone(), clicks.len().to_string());
+            prop_assert_eq!(unpack(&pairs), Ok(EntryClicks::Packed(values)));
+            prop_assert_eq!(decode_entry(&pairs), Ok(clicks));
+        }
+
+        #[test]
         fn arbitrary_entries_never_panic(
             pairs in proptest::collection::vec(
                 (prop_oneof![
@@ -188,6 +309,60 @@ mod tests {
             )
         ) {
             let _ = StreamClick::decode(&pairs);
+            let _ = decode_entry(&pairs);
         }
+    }
+
+    #[test]
+    fn a_one_click_entry_is_one_click() {
+        let entry = StreamClick {
+            click: Click {
+                click_id: "c".into(),
+                offer_id: crate::OfferId::new(7).expect("positive"),
+                source: "s".into(),
+                timestamp: received(),
+                signature: "sig\nwith a line break".into(),
+            },
+            received_at: received(),
+        };
+        let pairs = entry.encode();
+        assert_eq!(unpack(&pairs), Ok(EntryClicks::One));
+        assert_eq!(decode_entry(&pairs), Ok(vec![entry.clone()]));
+        assert_eq!(StreamClick::decode_values(&entry.values()), Ok(entry));
+    }
+
+    #[test]
+    fn a_malformed_pack_is_refused_whole_and_a_bad_click_alone() {
+        for bad in ["", "[]", "{}", "[[\"a\"]]", "[[1,2,3,4,5,6]]"] {
+            let pairs = [(FIELD_CLICKS, bad)];
+            assert!(
+                matches!(
+                    unpack(&pairs),
+                    Err(DecodeError::Invalid {
+                        field: FIELD_CLICKS,
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
+        let good = [
+            "a",
+            "7",
+            "s",
+            "2025-06-11T14:00:01.123456Z",
+            "sig",
+            "2025-06-11T14:00:01.123456Z",
+        ]
+        .map(str::to_owned);
+        let mut bad = good.clone();
+        bad[1] = "0".to_owned();
+        let pairs = pack([good.clone(), bad.clone()].iter());
+        let EntryClicks::Packed(clicks) = unpack(&pairs).expect("a pack") else {
+            panic!("not a pack");
+        };
+        assert!(StreamClick::decode_values(&clicks[0]).is_ok());
+        assert!(StreamClick::decode_values(&clicks[1]).is_err());
+        assert!(decode_entry(&pairs).is_err());
     }
 }

@@ -7,6 +7,11 @@
 //! counted, so a cluster master that is down stops only its own shards). Webhooks then read an
 //! atomic: no Redis round trip per request.
 //!
+//! The backlog is kept in clicks: entries times the clicks per entry this
+//! ingest has been writing lately (`clickstream::enqueue::PackRatio`; 1 when
+//! requests come one at a time, up to a pack's size under load), so
+//! `STREAM_MAX_BACKLOG` bounds Redis's memory whatever the packing.
+//!
 //! - backlog ≥ `STREAM_MAX_BACKLOG`, or Redis unreachable: webhooks get 503
 //!   with `Retry-After`, so nothing grows without bound;
 //! - backlog ≥ [`READY_FRACTION`] of it: `/readyz` turns false first, so a
@@ -19,6 +24,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use clickstream::Conn;
+use clickstream::enqueue::PackRatio;
 use tokio_util::sync::CancellationToken;
 
 /// How often the backlog is measured.
@@ -61,7 +67,13 @@ impl Backlog {
     /// Starts polling the stream (all its shard keys, summed) until
     /// `shutdown`; `max` 0 turns the limit off (the backlog is still measured
     /// for health).
-    pub fn start(redis: Conn, streams: Vec<String>, max: u64, shutdown: CancellationToken) -> Self {
+    pub fn start(
+        redis: Conn,
+        streams: Vec<String>,
+        pack_ratio: PackRatio,
+        max: u64,
+        shutdown: CancellationToken,
+    ) -> Self {
         let backlog = Self {
             latest: Arc::new(AtomicU64::new(0)),
             shards_unanswered: Arc::new(AtomicUsize::new(0)),
@@ -80,7 +92,10 @@ impl Backlog {
                 let measured =
                     clickstream::backlog::measure(&redis, &streams, POLL_EVERY * 4).await;
                 let (value, unanswered) = match measured {
-                    Ok(measured) => (measured.entries, measured.unanswered),
+                    Ok(measured) => (
+                        (measured.entries as f64 * pack_ratio.get()) as u64,
+                        measured.unanswered,
+                    ),
                     Err(error) => {
                         tracing::debug!(%error, "cannot measure the stream backlog");
                         (UNKNOWN, streams.len())

@@ -62,6 +62,7 @@ impl Application {
         let backlog = Backlog::start(
             redis.clone(),
             layout.streams().to_vec(),
+            enqueuer.pack_ratio(),
             settings.stream_max_backlog,
             shutdown.clone(),
         );

@@ -47,7 +47,7 @@ pub const METRICS: &[Metric] = &[
     ),
     Metric::histogram(
         clickstream::enqueue::ENQUEUE_PIPELINE_ENTRIES,
-        "Entries per collection written to Redis.",
+        "Clicks per collection written to Redis (one pipeline per shard, in packed entries).",
     ),
 ];
 

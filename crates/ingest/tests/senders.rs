@@ -152,12 +152,8 @@ impl App {
             .await
             .expect("xrange")
             .iter()
-            .map(|entry| {
-                domain::StreamClick::decode(&entry.fields)
-                    .expect("entry")
-                    .click
-                    .click_id
-            })
+            .flat_map(|entry| domain::stream_entry::decode_entry(&entry.fields).expect("entry"))
+            .map(|click| click.click.click_id)
             .collect()
     }
 

@@ -126,7 +126,9 @@ impl TestApp {
             .await
             .expect("xrange")
             .iter()
-            .map(|entry| domain::StreamClick::decode(&entry.fields).expect("decodable entry"))
+            .flat_map(|entry| {
+                domain::stream_entry::decode_entry(&entry.fields).expect("decodable entry")
+            })
             .collect()
     }
 

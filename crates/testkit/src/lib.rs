@@ -199,8 +199,30 @@ pub fn click(prefix: &str, n: u64) -> domain::Click {
     }
 }
 
-/// Appends clicks to `layout`'s shards the way ingest does.
+/// Appends clicks to `layout`'s shards one entry per click: the form ingest
+/// writes for a click that arrives alone. Tests that count entries (pending,
+/// claimed, trimmed) rely on it; [`xadd_packed`] writes packs.
 pub async fn xadd_clicks(
+    conn: &mut clickstream::Conn,
+    layout: &clickstream::Layout,
+    clicks: &[domain::Click],
+) {
+    for click in clicks {
+        append(conn, layout, std::slice::from_ref(click)).await;
+    }
+}
+
+/// Appends clicks to `layout`'s shards the way ingest does under load:
+/// each shard's clicks in packed entries.
+pub async fn xadd_packed(
+    conn: &mut clickstream::Conn,
+    layout: &clickstream::Layout,
+    clicks: &[domain::Click],
+) {
+    append(conn, layout, clicks).await;
+}
+
+async fn append(
     conn: &mut clickstream::Conn,
     layout: &clickstream::Layout,
     clicks: &[domain::Click],

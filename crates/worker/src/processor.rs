@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use clickstream::consumer as stream;
 use clickstream::{Conn, RawEntry, Redis, StreamNames};
 use domain::StreamClick;
+use domain::stream_entry::{self, ClickValues, EntryClicks};
 use rand::Rng;
 use sea_orm::{DatabaseConnection, DbErr};
 use service_runtime::metrics::Metric;
@@ -28,9 +29,10 @@ pub const WORKER_CLICKS_INSERTED_TOTAL: &str = "worker_clicks_inserted_total";
 pub const WORKER_CLICKS_DUPLICATE_TOTAL: &str = "worker_clicks_duplicate_total";
 /// Entries moved to the dead-letter stream.
 pub const WORKER_DEAD_LETTERED_TOTAL: &str = "worker_dead_lettered_total";
-/// Entries of the stream not yet delivered to the group (at the last maintenance).
+/// Clicks of the stream not yet delivered to the group (at the last
+/// maintenance): entries times the clicks per entry the worker has been reading.
 pub const STREAM_LAG: &str = "stream_lag";
-/// Entries delivered to the group and not yet acknowledged.
+/// Clicks delivered to the group and not yet acknowledged (estimated the same way).
 pub const STREAM_PENDING: &str = "stream_pending";
 
 /// The worker's own metrics, registered at start.
@@ -54,11 +56,11 @@ pub const METRICS: &[Metric] = &[
     ),
     Metric::gauge(
         STREAM_LAG,
-        "Entries of a stream not yet delivered to the group.",
+        "Clicks of a stream not yet delivered to the group (entries times the clicks per entry lately read).",
     ),
     Metric::gauge(
         STREAM_PENDING,
-        "Entries delivered to the group and not yet acknowledged.",
+        "Clicks delivered to the group and not yet acknowledged (entries times the clicks per entry lately read).",
     ),
 ];
 
@@ -119,8 +121,35 @@ enum Phase {
 pub struct Batch {
     pub entries: Vec<RawEntry>,
     pub clicks: Vec<StreamClick>,
-    /// Indexes into `entries` with the reason each is set aside.
-    pub rejected: Vec<(usize, String)>,
+    /// For each click, the index in `entries` of the entry it came from.
+    origins: Vec<usize>,
+    /// What is set aside, with the reason: whole entries, or single clicks
+    /// of a packed entry (as a one-click entry under the pack's ID).
+    pub rejected: Vec<(RawEntry, String)>,
+}
+
+impl Batch {
+    fn set_aside(&mut self, entry: RawEntry, reason: String) {
+        self.rejected.push((entry, reason));
+    }
+
+    /// Sets aside one click of entry `origin`: the entry itself when it
+    /// holds only this click, else the click alone.
+    fn set_aside_click(&mut self, origin: usize, values: &ClickValues, reason: String) {
+        let entry = &self.entries[origin];
+        let entry = match stream_entry::unpack(&entry.fields) {
+            Ok(EntryClicks::Packed(_)) => RawEntry {
+                id: entry.id.clone(),
+                fields: stream_entry::named(values)
+                    .iter()
+                    .map(|(field, value)| (field.as_bytes().to_vec(), value.as_bytes().to_vec()))
+                    .collect(),
+                deliveries: entry.deliveries,
+            },
+            _ => entry.clone(),
+        };
+        self.set_aside(entry, reason);
+    }
 }
 
 /// Shared with the health endpoint: when the loop last finished a step.
@@ -158,6 +187,9 @@ pub struct Worker {
     next_maintenance: Instant,
     shutdown: CancellationToken,
     progress: Arc<Progress>,
+    /// Recent clicks per entry (packed entries hold many), so that a read
+    /// asks for about `batch_size` clicks' worth of entries.
+    clicks_per_entry: f64,
 }
 
 impl Worker {
@@ -181,6 +213,7 @@ impl Worker {
             next_maintenance: Instant::now() + MAINTENANCE_EVERY,
             shutdown,
             progress: Arc::new(Progress::default()),
+            clicks_per_entry: 1.0,
         };
         let mut conn = worker.control.clone();
         stream::ensure_group(&mut conn, &worker.options.names).await?;
@@ -239,13 +272,25 @@ impl Worker {
             let mut conn = self.control.clone();
             stream::load_delivery_counts(&mut conn, &self.options.names, &mut entries).await?;
         }
-        Ok(Some(self.sort(entries)))
+        let batch = self.sort(entries);
+        let clicks = (batch.clicks.len() + batch.rejected.len()) as f64;
+        let observed = clicks / batch.entries.len() as f64;
+        self.clicks_per_entry = (self.clicks_per_entry + observed) / 2.0;
+        Ok(Some(batch))
+    }
+
+    /// Entries to ask for: about `batch_size` clicks' worth at the recent
+    /// clicks per entry, at least one. [`store`](Self::store) commits any
+    /// overshoot in parts of `batch_size`.
+    fn read_count(&self) -> usize {
+        let entries = self.options.batch_size as f64 / self.clicks_per_entry.max(1.0);
+        (entries.ceil() as usize).clamp(1, self.options.batch_size.max(1))
     }
 
     /// Entries to process, and whether they may have been delivered before
     /// (then their delivery counts must be looked up).
     async fn read_entries(&mut self) -> anyhow::Result<(Vec<RawEntry>, bool)> {
-        let count = self.options.batch_size;
+        let count = self.read_count();
         if let Phase::OwnPending(after) = &self.phase {
             let after = after.clone();
             let mut conn = self.control.clone();
@@ -339,65 +384,96 @@ impl Worker {
         Ok(())
     }
 
-    /// Decodes each entry; undecodable or over-delivered ones are set aside,
-    /// and so are clicks of dates retention may have deleted (one day before
-    /// the first date ingest accepts): storing one could count it twice.
+    /// Decodes each entry's clicks; undecodable or over-delivered entries
+    /// are set aside, and so are undecodable clicks of a pack and clicks of
+    /// dates retention may have deleted (one day before the first date
+    /// ingest accepts): storing one could count it twice.
     fn sort(&self, entries: Vec<RawEntry>) -> Batch {
         let mut batch = Batch {
             clicks: Vec::with_capacity(entries.len()),
+            entries,
             ..Batch::default()
         };
         let oldest = self.options.retention_days.map(|days| {
             let first = domain::click::retention_first_kept(chrono::Utc::now().date_naive(), days);
             first.pred_opt().unwrap_or(first)
         });
-        for (index, entry) in entries.iter().enumerate() {
+        for index in 0..batch.entries.len() {
+            let entry = &batch.entries[index];
             if entry.deliveries > self.options.max_deliveries {
-                batch.rejected.push((
-                    index,
-                    format!(
-                        "delivered {} times without being acknowledged",
-                        entry.deliveries
-                    ),
-                ));
+                let reason = format!(
+                    "delivered {} times without being acknowledged",
+                    entry.deliveries
+                );
+                batch.set_aside(entry.clone(), reason);
                 continue;
             }
-            match StreamClick::decode(&entry.fields) {
-                Ok(click) if oldest.is_some_and(|oldest| click.click.date() < oldest) => {
-                    batch.rejected.push((
-                        index,
+            let decoded: Vec<(Result<StreamClick, _>, Option<ClickValues>)> =
+                match stream_entry::unpack(&entry.fields) {
+                    Ok(EntryClicks::One) => vec![(StreamClick::decode(&entry.fields), None)],
+                    Ok(EntryClicks::Packed(clicks)) => clicks
+                        .into_iter()
+                        .map(|values| (StreamClick::decode_values(&values), Some(values)))
+                        .collect(),
+                    Err(error) => {
+                        batch.set_aside(entry.clone(), format!("undecodable entry: {error}"));
+                        continue;
+                    }
+                };
+            for (click, values) in decoded {
+                let reason = match click {
+                    Ok(click) if oldest.is_some_and(|oldest| click.click.date() < oldest) => {
                         format!(
                             "dated {}, older than CLICKS_RETENTION_DAYS keeps",
                             click.click.date()
-                        ),
-                    ));
+                        )
+                    }
+                    Ok(click) => {
+                        batch.clicks.push(click);
+                        batch.origins.push(index);
+                        continue;
+                    }
+                    Err(error) => format!("undecodable entry: {error}"),
+                };
+                match values {
+                    Some(values) => batch.set_aside_click(index, &values, reason),
+                    None => batch.set_aside(batch.entries[index].clone(), reason),
                 }
-                Ok(click) => batch.clicks.push(click),
-                Err(error) => batch
-                    .rejected
-                    .push((index, format!("undecodable entry: {error}"))),
             }
         }
-        batch.entries = entries;
         batch
     }
 
-    /// Commits the batch's clicks, retrying transient failures with backoff.
-    /// `None` when shutdown interrupted the retries (nothing acknowledged).
+    /// Commits the batch's clicks, at most `batch_size` per transaction,
+    /// retrying transient failures with backoff. `None` when shutdown
+    /// interrupted the retries (nothing acknowledged). A read of packed
+    /// entries can hold more than `batch_size` clicks; every part is
+    /// committed before any entry is acknowledged, and a part committed
+    /// before a crash is absorbed by exactly-once storage when redelivered.
     pub async fn store(&mut self, batch: &mut Batch) -> anyhow::Result<Option<Stored>> {
-        let clicks: Vec<&StreamClick> = batch.clicks.iter().collect();
-        if clicks.is_empty() {
-            return Ok(Some(Stored::default()));
+        let mut total = Stored::default();
+        let size = self.options.batch_size.max(1);
+        let mut start = 0;
+        while start < batch.clicks.len() {
+            let part = start..(start + size).min(batch.clicks.len());
+            let clicks: Vec<&StreamClick> = batch.clicks[part.clone()].iter().collect();
+            let stored = match self.store_with_retry(&clicks).await {
+                Ok(stored) => stored,
+                Err(error) => {
+                    // MySQL refused some click's data. Store the clicks one by
+                    // one so only the culprits are set aside.
+                    tracing::error!(%error, "batch refused; storing its clicks one at a time");
+                    self.store_one_by_one(batch, part.clone()).await?
+                }
+            };
+            let Some(stored) = stored else {
+                return Ok(None);
+            };
+            total.inserted += stored.inserted;
+            total.duplicates += stored.duplicates;
+            start = part.end;
         }
-        match self.store_with_retry(&clicks).await {
-            Ok(stored) => Ok(stored),
-            Err(error) => {
-                // MySQL refused some click's data. Store the clicks one by
-                // one so only the culprits are set aside.
-                tracing::error!(%error, "batch refused; storing its clicks one at a time");
-                self.store_one_by_one(batch).await
-            }
-        }
+        Ok(Some(total))
     }
 
     /// Retries every failure except MySQL refusing the data itself, which
@@ -427,23 +503,27 @@ impl Worker {
         }
     }
 
-    async fn store_one_by_one(&mut self, batch: &mut Batch) -> anyhow::Result<Option<Stored>> {
+    async fn store_one_by_one(
+        &mut self,
+        batch: &mut Batch,
+        part: std::ops::Range<usize>,
+    ) -> anyhow::Result<Option<Stored>> {
         let mut total = Stored::default();
-        let decoded: Vec<usize> = (0..batch.entries.len())
-            .filter(|index| !batch.rejected.iter().any(|(rejected, _)| rejected == index))
-            .collect();
-        let mut failed = Vec::new();
-        for (click, entry_index) in batch.clicks.iter().zip(decoded) {
+        for index in part {
+            let click = &batch.clicks[index];
             match self.store_with_retry(&[click]).await {
                 Ok(Some(stored)) => {
                     total.inserted += stored.inserted;
                     total.duplicates += stored.duplicates;
                 }
                 Ok(None) => return Ok(None),
-                Err(error) => failed.push((entry_index, format!("rejected by MySQL: {error}"))),
+                Err(error) => {
+                    let values = click.values();
+                    let origin = batch.origins[index];
+                    batch.set_aside_click(origin, &values, format!("rejected by MySQL: {error}"));
+                }
             }
         }
-        batch.rejected.extend(failed);
         Ok(Some(total))
     }
 
@@ -458,7 +538,7 @@ impl Worker {
         let dead: Vec<(&RawEntry, String)> = batch
             .rejected
             .iter()
-            .map(|(index, reason)| (&batch.entries[*index], reason.clone()))
+            .map(|(entry, reason)| (entry, reason.clone()))
             .collect();
         for (entry, reason) in &dead {
             tracing::warn!(entry_id = %entry.id, %reason, "entry moved to the dead-letter stream");
@@ -511,16 +591,17 @@ impl Worker {
         Ok(())
     }
 
-    /// Sets the `stream_lag` and `stream_pending` gauges of this shard.
+    /// Sets the `stream_lag` and `stream_pending` gauges of this shard, in clicks.
     async fn record_progress(&self) -> anyhow::Result<()> {
         let mut conn = self.control.clone();
         if let Some((lag, pending)) = stream::group_progress(&mut conn, &self.options.names).await?
         {
             let stream = self.options.names.stream.clone();
+            let clicks = |entries: u64| (entries as f64 * self.clicks_per_entry).round();
             if let Some(lag) = lag {
-                metrics::gauge!(STREAM_LAG, "stream" => stream.clone()).set(lag as f64);
+                metrics::gauge!(STREAM_LAG, "stream" => stream.clone()).set(clicks(lag));
             }
-            metrics::gauge!(STREAM_PENDING, "stream" => stream).set(pending as f64);
+            metrics::gauge!(STREAM_PENDING, "stream" => stream).set(clicks(pending));
         }
         Ok(())
     }

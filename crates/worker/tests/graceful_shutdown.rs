@@ -95,16 +95,17 @@ async fn pending_entries(stream: &TestStream) -> Vec<(String, String)> {
         .expect("xpending")
 }
 
-/// The click id of each stream entry.
-async fn click_ids_by_entry(stream: &TestStream) -> HashMap<String, String> {
+/// The click ids of each stream entry (a packed entry holds several).
+async fn click_ids_by_entry(stream: &TestStream) -> HashMap<String, Vec<String>> {
     let entries = clickstream::inspect::entries(&mut stream.conn().await, &stream.key)
         .await
         .expect("xrange");
     entries
         .into_iter()
         .map(|entry| {
-            let click = domain::StreamClick::decode(&entry.fields).expect("a click entry");
-            (entry.id, click.click.click_id)
+            let clicks = domain::stream_entry::decode_entry(&entry.fields).expect("clicks");
+            let ids = clicks.into_iter().map(|click| click.click.click_id);
+            (entry.id, ids.collect())
         })
         .collect()
 }
@@ -206,11 +207,12 @@ async fn shutdown_under_load_loses_nothing_and_finishes_the_batch_in_hand() {
     );
     for (entry, consumer) in &left_pending {
         assert!(consumer.starts_with(CONSUMER), "{consumer}");
-        let click_id = &entries[entry];
-        assert!(
-            !stored_at_stop.contains(click_id),
-            "entry {entry} ({click_id}) was committed but left unacknowledged"
-        );
+        for click_id in &entries[entry] {
+            assert!(
+                !stored_at_stop.contains(click_id),
+                "entry {entry} ({click_id}) was committed but left unacknowledged"
+            );
+        }
     }
 
     // A restarted worker (same consumer names) re-reads what was left pending

@@ -7,20 +7,20 @@ use testkit::{TestDb, TestStream, click, xadd_clicks};
 use tokio_util::sync::CancellationToken;
 use worker::{Outcome, Worker, WorkerOptions};
 
-struct Env {
-    db: TestDb,
-    stream: TestStream,
+pub(crate) struct Env {
+    pub(crate) db: TestDb,
+    pub(crate) stream: TestStream,
 }
 
 impl Env {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         Self {
             db: TestDb::create().await,
             stream: TestStream::create(),
         }
     }
 
-    fn options(&self, consumer: &str) -> WorkerOptions {
+    pub(crate) fn options(&self, consumer: &str) -> WorkerOptions {
         WorkerOptions {
             names: StreamNames {
                 stream: self.stream.key.clone(),
@@ -35,7 +35,7 @@ impl Env {
         }
     }
 
-    async fn worker_with(&self, options: WorkerOptions) -> Worker {
+    pub(crate) async fn worker_with(&self, options: WorkerOptions) -> Worker {
         let redis = self.stream.redis.clone();
         Worker::start(
             options,
@@ -47,16 +47,16 @@ impl Env {
         .expect("worker starts")
     }
 
-    async fn worker(&self, consumer: &str) -> Worker {
+    pub(crate) async fn worker(&self, consumer: &str) -> Worker {
         self.worker_with(self.options(consumer)).await
     }
 
-    async fn add(&self, clicks: &[domain::Click]) {
+    pub(crate) async fn add(&self, clicks: &[domain::Click]) {
         let mut conn = self.stream.conn().await;
         xadd_clicks(&mut conn, &self.stream.layout(1), clicks).await;
     }
 
-    async fn clicks(&self) -> u64 {
+    pub(crate) async fn clicks(&self) -> u64 {
         self.db.scalar("SELECT COUNT(*) FROM clicks").await
     }
 
@@ -73,7 +73,7 @@ impl Env {
     }
 
     /// Every aggregate row equals a count over the clicks table.
-    async fn assert_aggregates_match_clicks(&self) {
+    pub(crate) async fn assert_aggregates_match_clicks(&self) {
         let mismatches = self
             .db
             .scalar(
@@ -140,14 +140,14 @@ impl Env {
         }
     }
 
-    async fn pending(&self) -> u64 {
+    pub(crate) async fn pending(&self) -> u64 {
         let names = self.options("any").names;
         clickstream::inspect::pending_count(&mut self.stream.conn().await, &names)
             .await
             .expect("xpending")
     }
 
-    async fn dead_letters(&self) -> Vec<clickstream::dead_letter::DeadLetter> {
+    pub(crate) async fn dead_letters(&self) -> Vec<clickstream::dead_letter::DeadLetter> {
         let names = self.options("any").names;
         clickstream::dead_letter::list(&mut self.stream.conn().await, &names, usize::MAX)
             .await
@@ -155,19 +155,19 @@ impl Env {
     }
 
     /// Appends an entry past ingest's checks.
-    async fn add_raw(&self, fields: &[(&str, &str)]) {
+    pub(crate) async fn add_raw(&self, fields: &[(&str, &str)]) {
         clickstream::inspect::add_raw(&mut self.stream.conn().await, &self.stream.key, fields)
             .await
             .expect("xadd");
     }
 
-    async fn drop(self) {
+    pub(crate) async fn drop(self) {
         self.db.drop().await;
         self.stream.drop().await;
     }
 }
 
-async fn drain(worker: &mut Worker) -> Vec<worker::BatchReport> {
+pub(crate) async fn drain(worker: &mut Worker) -> Vec<worker::BatchReport> {
     let mut reports = Vec::new();
     loop {
         match worker.process_once().await.expect("step") {

@@ -84,12 +84,14 @@ async fn finish(
     let mut row = load_row(scenario, &outcome, shape, setup);
     // Before any worker ran, every 202 must be an entry in the stream.
     if h.stopped_workers.is_empty() {
-        let entries = h.stream()?.len().await?;
-        row.notes
-            .push_str(&format!("; stream holds {entries} entries"));
-        if entries < h.backlog {
+        let stream = h.stream()?;
+        let (entries, clicks) = (stream.len().await?, stream.clicks().await?);
+        row.notes.push_str(&format!(
+            "; stream holds {clicks} clicks in {entries} entries"
+        ));
+        if clicks < h.backlog {
             h.problems.push(format!(
-                "{scenario}: {} clicks were accepted but the stream holds only {entries} entries",
+                "{scenario}: {} clicks were accepted but the stream holds only {clicks}",
                 h.backlog
             ));
             row.notes.push_str(&format!(" < {} accepted!", h.backlog));
