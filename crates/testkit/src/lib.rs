@@ -10,7 +10,9 @@ pub mod http;
 pub mod instances;
 pub mod metrics;
 
-pub use instances::{MariaDbInstance, RedisCluster, RedisInstance, RedisOptions, TlsFiles};
+pub use instances::{
+    MariaDbInstance, MariaDbReplicaPair, RedisCluster, RedisInstance, RedisOptions, TlsFiles,
+};
 use migration::{Migrator, MigratorTrait};
 use rand::Rng;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
