@@ -13,6 +13,7 @@
 //! without those columns, or skip filters, are taken only unfiltered.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use sea_orm::sqlx::{self, MySql, mysql::MySqlArguments};
 use sea_orm::{DbBackend, Statement, Value};
 
 use super::params::{AggregatedParams, Dimension, Scope, SortKey};
@@ -52,6 +53,21 @@ impl Query {
             self.sql.clone(),
             self.params.iter().map(Value::from),
         )
+    }
+
+    /// The same, as a sqlx query (for streams and snapshots, which SeaORM's
+    /// connection does not offer).
+    pub fn sqlx(&self) -> sqlx::query::Query<'_, MySql, MySqlArguments> {
+        let mut statement = sqlx::query(sqlx::AssertSqlSafe(self.sql.as_str()));
+        for param in &self.params {
+            statement = match param {
+                Param::Date(date) => statement.bind(*date),
+                Param::Hour(hour) => statement.bind(*hour),
+                Param::Unsigned(n) => statement.bind(*n),
+                Param::Text(text) => statement.bind(text.as_str()),
+            };
+        }
+        statement
     }
 }
 
