@@ -17,30 +17,28 @@
 //! Why not one transaction on one connection for the whole report: the body
 //! queries run in parallel on separate connections (rows and total, or a
 //! summary's four or five), and running them one after the other would add
-//! their latencies up. A snapshot per query keeps them parallel and adds two
-//! round trips to each (the `BEGIN` with its isolation level in one text
-//! round trip, then the versions); the transaction ends when the connection
-//! goes back to the pool (sqlx sends the `ROLLBACK` of a dropped
-//! transaction with the pool's release check, after the answer is on its
-//! way), so no `COMMIT` waits in the request. Cache hits read the versions
-//! once, outside any transaction, as before.
+//! their latencies up. A snapshot per query keeps them parallel, and costs
+//! each one round trip before its query: opening the snapshot and reading
+//! the versions go together in one text query. The snapshot is ended by a
+//! `ROLLBACK` sent in the background once the rows are in, so nothing waits
+//! for it. Cache hits read the versions once, outside any transaction, as
+//! before: a hit costs what it did.
+//!
+//! sqlx's own transactions cannot return rows from their `BEGIN`, so the
+//! snapshot is a transaction sqlx does not know about; [`Snapshot`] makes
+//! sure a connection goes back to the pool only after its `ROLLBACK`, and is
+//! closed instead when that cannot be (an error, a cancelled request).
 
 use std::sync::Mutex;
 
 use chrono::NaiveDate;
 use sea_orm::sqlx::mysql::{MySqlPool, MySqlRow};
-use sea_orm::sqlx::{self, Row};
+use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::{self, MySql, Row};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
 use super::sql::{self, Query};
 use crate::error::ApiError;
-
-/// Opens a snapshot in one round trip (a text query of two statements):
-/// REPEATABLE READ even where the server's default is another level, as the
-/// snapshot only holds across statements at that level; read-only, so
-/// InnoDB assigns no transaction id.
-const BEGIN_SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; \
-                              START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
 
 /// The version of each UTC date of a report that has one, in date order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,28 +124,81 @@ impl Snapshots {
     }
 
     async fn read(&self, query: &Query) -> Result<Vec<MySqlRow>, ApiError> {
-        let mut snapshot = self
-            .pool
-            .begin_with(BEGIN_SNAPSHOT)
-            .await
-            .map_err(sqlx_error)?;
-        let versions = sql::date_versions(self.first, self.last)
-            .sqlx()
-            .fetch_all(&mut *snapshot)
+        let (mut snapshot, versions) = Snapshot::open(&self.pool, self.first, self.last)
             .await
             .map_err(sqlx_error)?;
         let rows = query
             .sqlx()
-            .fetch_all(&mut *snapshot)
+            .fetch_all(snapshot.connection())
             .await
             .map_err(sqlx_error)?;
-        // Dropping `snapshot` ends it (see the module doc).
-        let versions = DateVersions::from_sqlx(&versions).map_err(sqlx_error)?;
+        snapshot.end();
         self.seen
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(versions);
         Ok(rows)
+    }
+}
+
+/// A pooled connection inside a read-only snapshot. [`end`](Self::end)
+/// rolls it back in the background and then returns the connection to the
+/// pool; dropped in any other way, the connection is closed, so an open
+/// snapshot never reaches another request.
+struct Snapshot {
+    connection: PoolConnection<MySql>,
+    rolled_back: bool,
+}
+
+impl Snapshot {
+    /// Opens a snapshot and reads the versions of `first..=last` in it.
+    async fn open(
+        pool: &MySqlPool,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<(Self, DateVersions), sqlx::Error> {
+        let mut snapshot = Self {
+            connection: pool.acquire().await?,
+            rolled_back: false,
+        };
+        let begin = sql::snapshot_with_date_versions(first, last);
+        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(begin))
+            .fetch_all(snapshot.connection())
+            .await?;
+        let versions = DateVersions::from_sqlx(&rows)?;
+        Ok((snapshot, versions))
+    }
+
+    fn connection(&mut self) -> &mut sqlx::MySqlConnection {
+        &mut self.connection
+    }
+
+    /// Ends the snapshot without waiting: a task sends the `ROLLBACK`, and
+    /// the connection goes back to the pool only once it succeeded.
+    fn end(mut self) {
+        tokio::spawn(async move {
+            if sqlx::raw_sql(sql::END_SNAPSHOT)
+                .execute(self.connection())
+                .await
+                .is_ok()
+            {
+                self.keep_connection();
+            }
+        });
+    }
+
+    /// Lets the connection go back to the pool when dropped (it is out of
+    /// its snapshot).
+    fn keep_connection(&mut self) {
+        self.rolled_back = true;
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        if !self.rolled_back {
+            self.connection.close_on_drop();
+        }
     }
 }
 
