@@ -12,6 +12,7 @@ mod health;
 mod keys;
 mod keys_restricted;
 mod openapi;
+mod replica;
 mod reports;
 mod reports_tz_cache;
 mod retention;

@@ -5,9 +5,14 @@
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use reporting_api::export::Exporter;
+use reporting_api::retention::metrics::{
+    LAST_RUN_DATES, LAST_RUN_DELETED_CLICKS, LAST_RUN_DRY_RUN, LAST_RUN_STOPPED_EARLY,
+    LAST_RUN_SUCCESS, LAST_RUN_TIMESTAMP,
+};
 use reporting_api::retention::{self, RetentionArgs};
 use serde_json::Value;
 use testkit::TestDb;
+use testkit::metrics::metric;
 
 use crate::export_support::{finance, ok, settings};
 use crate::reports_support::Api;
@@ -57,6 +62,7 @@ fn args(dry_run: bool, max_clicks: Option<u64>) -> RetentionArgs {
         dry_run,
         batch_size: 2,
         max_clicks,
+        metrics_file: None,
     }
 }
 
@@ -191,4 +197,103 @@ async fn without_a_retention_the_command_deletes_nothing() {
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("retention is off"), "{text}");
+}
+
+/// `reporting-api retention` with `DATABASE_URL` = `database_url` and a
+/// 30-day retention; its exit status and stderr.
+fn retention_command(database_url: &str, args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_reporting-api"))
+        .arg("retention")
+        .args(args)
+        .env("CLICKS_RETENTION_DAYS", DAYS.to_string())
+        .env("DATABASE_URL", database_url)
+        .output()
+        .expect("run");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_run_leaves_its_figures_for_prometheus_in_the_metrics_file() {
+    let db = TestDb::create().await;
+    let today = Utc::now().date_naive();
+    let (exported, unexported, late) = (day(today, 40), day(today, 39), day(today, 38));
+    for date in [exported, unexported, late] {
+        five_clicks(&db, date).await;
+    }
+    let server = finance(ok()).await;
+    let exporter = Exporter::new(db.conn.clone(), &settings(&db, &server.uri(), &[]).finance)
+        .expect("exporter");
+    for date in [exported, late] {
+        exporter.export_date(date, None).await.expect("export");
+    }
+    let resent = click("late-arrival", 7, late);
+    worker::store::store_batch(&db.conn, &[&resent])
+        .await
+        .expect("store");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("clicks_retention.prom");
+    let flag = format!("--metrics-file={}", file.display());
+    let read = || std::fs::read_to_string(&file).expect("the metrics file");
+    let dates = |text: &str, outcome: &str| metric(text, LAST_RUN_DATES, &[("outcome", outcome)]);
+
+    let (ok, stderr) = retention_command(&db.url, &["--dry-run", &flag]);
+    assert!(ok, "{stderr}");
+    let text = read();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    assert!(
+        (now - metric(&text, LAST_RUN_TIMESTAMP, &[])).abs() < 60.0,
+        "{text}"
+    );
+    assert_eq!(metric(&text, LAST_RUN_SUCCESS, &[]), 1.0, "{text}");
+    assert_eq!(metric(&text, LAST_RUN_DRY_RUN, &[]), 1.0, "{text}");
+    assert_eq!(metric(&text, LAST_RUN_DELETED_CLICKS, &[]), 5.0, "{text}");
+    assert_eq!(dates(&text, "deleted"), 1.0, "{text}");
+    assert_eq!(dates(&text, "kept_not_exported"), 1.0, "{text}");
+    assert_eq!(dates(&text, "kept_clicks_after_export"), 1.0, "{text}");
+    assert!(
+        text.contains("# TYPE retention_last_run_dates gauge"),
+        "{text}"
+    );
+    assert_eq!(
+        raw_clicks(&db, exported).await,
+        5,
+        "a dry run deletes nothing"
+    );
+
+    let (ok, stderr) = retention_command(&db.url, &["--max-clicks=3", &flag]);
+    assert!(ok, "{stderr}");
+    let text = read();
+    assert_eq!(metric(&text, LAST_RUN_DRY_RUN, &[]), 0.0, "{text}");
+    assert_eq!(metric(&text, LAST_RUN_DELETED_CLICKS, &[]), 3.0, "{text}");
+    assert_eq!(metric(&text, LAST_RUN_STOPPED_EARLY, &[]), 1.0, "{text}");
+    assert_eq!(dates(&text, "deleted"), 0.0, "{text}");
+    assert_eq!(raw_clicks(&db, exported).await, 2);
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert_eq!(files, ["clicks_retention.prom"], "no temporary file left");
+
+    // A failed run says so, without figures it does not have.
+    let (ok, _) = retention_command("mysql://root@127.0.0.1:1/none", &[&flag]);
+    assert!(!ok);
+    let text = read();
+    assert_eq!(metric(&text, LAST_RUN_SUCCESS, &[]), 0.0, "{text}");
+    assert!(!text.contains(LAST_RUN_DELETED_CLICKS), "{text}");
+
+    // A file that cannot be written fails the run, naming the flag.
+    let nowhere = format!(
+        "--metrics-file={}",
+        dir.path().join("missing/x.prom").display()
+    );
+    let (ok, stderr) = retention_command(&db.url, &["--dry-run", &nowhere]);
+    assert!(!ok);
+    assert!(stderr.contains("--metrics-file"), "{stderr}");
+    db.drop().await;
 }

@@ -1,7 +1,12 @@
 //! The MySQL side of the service: the entities both the worker and the
 //! reporting API read or write, and how to open a pool.
+//!
+//! - `entity`: the tables, as SeaORM entities.
+//! - `retention`: what the retention job reads and deletes.
+//! - `replication`: a replica's state, for health.
 
 pub mod entity;
+pub mod replication;
 pub mod retention;
 mod url;
 

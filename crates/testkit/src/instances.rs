@@ -16,15 +16,19 @@
 //! - `redis_cluster`: six of them as a Redis Cluster, three masters and three
 //!   replicas, whose nodes a test kills and restarts to see failovers.
 //! - `mariadb`: a `mariadbd` started from a prepared data directory.
+//! - `replication`: a `mariadbd` primary and a replica of it (binlog
+//!   replication), whose replication a test pauses to make the replica lag.
 //! - `process`: spawning, waiting for and stopping any of these.
 
 mod mariadb;
 mod process;
 mod redis;
 mod redis_cluster;
+mod replication;
 mod tls;
 
 pub use self::mariadb::MariaDbInstance;
 pub use self::redis::{RedisInstance, RedisOptions};
 pub use self::redis_cluster::RedisCluster;
+pub use self::replication::MariaDbReplicaPair;
 pub use self::tls::TlsFiles;

@@ -4,13 +4,17 @@
 //! The servers come from `TEST_DATABASE_URL` (default
 //! `mysql://root@127.0.0.1:3306`, no database part) and `TEST_REDIS_URL`
 //! (default `redis://127.0.0.1:6379`). Tests that stop, kill or restart a
-//! server use a private one from [`instances`] instead.
+//! server use a private one from [`instances`] instead; [`proxy`] spreads a
+//! client's connections over several servers.
 
 pub mod http;
 pub mod instances;
 pub mod metrics;
+pub mod proxy;
 
-pub use instances::{MariaDbInstance, RedisCluster, RedisInstance, RedisOptions, TlsFiles};
+pub use instances::{
+    MariaDbInstance, MariaDbReplicaPair, RedisCluster, RedisInstance, RedisOptions, TlsFiles,
+};
 use migration::{Migrator, MigratorTrait};
 use rand::Rng;
 use sea_orm::{ConnectionTrait, DatabaseConnection};

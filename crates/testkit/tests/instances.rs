@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::ConnectionTrait;
 use testkit::instances::RedisCluster;
-use testkit::{MariaDbInstance, RedisInstance, RedisOptions};
+use testkit::{MariaDbInstance, MariaDbReplicaPair, RedisInstance, RedisOptions};
 
 async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
     redis::Client::open(url)
@@ -104,6 +104,44 @@ async fn mariadb_starts_quickly_and_keeps_committed_rows_through_a_kill() {
     assert!(!mariadb.is_running());
     mariadb.restart().await;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM clicks").await, 1);
+}
+
+#[tokio::test]
+async fn a_mariadb_replica_follows_its_primary_and_lags_while_paused() {
+    let started = Instant::now();
+    let pair = MariaDbReplicaPair::start().await;
+    let db = pair.create_db().await;
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+    let replica = storage::connect(&pair.replica_url_of(&db), 1)
+        .await
+        .expect("connect to the replica");
+    let versions = |conn: sea_orm::DatabaseConnection| async move {
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::MySql,
+                "SELECT COUNT(*) FROM report_date_versions",
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get_by_index::<i64>(0).expect("count")
+    };
+    let bump = "INSERT INTO report_date_versions (click_date, version) VALUES ('2025-06-10', 1)";
+    assert_eq!(versions(replica.clone()).await, 0, "migrated, empty");
+
+    pair.pause_replication().await;
+    db.conn.execute_unprepared(bump).await.expect("insert");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(versions(db.conn.clone()).await, 1);
+    assert_eq!(
+        versions(replica.clone()).await,
+        0,
+        "paused: the replica lags"
+    );
+
+    pair.resume_replication().await;
+    pair.wait_for_catch_up().await;
+    assert_eq!(versions(replica.clone()).await, 1, "caught up");
 }
 
 /// PING through `client`, giving up after two seconds (a server that does not

@@ -5,41 +5,30 @@
 //! normalised query *and* the versions of every UTC date the report covers
 //! (one indexed range read), so any commit touching those dates changes the
 //! key: an entry is only ever found while it is still exact. TTL only frees
-//! memory.
+//! memory. That holds only if a body is stored under the versions of the
+//! data it was computed from: `snapshot` makes sure of it.
 //!
 //! Keys: `clickstream::layout::report_cache_key` of the hash. Redis failures
 //! make the request uncached (with a warning), never failed.
 
 use std::time::Duration;
 
-use chrono::NaiveDate;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use sha2::{Digest, Sha256};
 
-use super::sql;
+use super::snapshot::DateVersions;
 
 /// Longest wait for Redis before going on without the cache.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 
-/// The cache key (a hex digest) of `normalised_query` over UTC dates `first..=last`, as
-/// their versions are now.
-pub async fn key(
-    db: &DatabaseConnection,
-    normalised_query: &str,
-    first: NaiveDate,
-    last: NaiveDate,
-) -> Result<String, DbErr> {
-    let rows = db
-        .query_all_raw(sql::date_versions(first, last).statement())
-        .await?;
+/// The cache key (a hex digest) of `normalised_query` at `versions` (those
+/// of every UTC date the report covers).
+pub fn key(normalised_query: &str, versions: &DateVersions) -> String {
     let mut hash = Sha256::new();
     hash.update(normalised_query.as_bytes());
-    for row in rows {
-        let date: NaiveDate = row.try_get_by_index(0)?;
-        let version: u64 = row.try_get_by_index(1)?;
+    for (date, version) in versions.iter() {
         hash.update(format!("\n{date}={version}").as_bytes());
     }
-    Ok(hex(&hash.finalize()))
+    hex(&hash.finalize())
 }
 
 fn hex(bytes: &[u8]) -> String {

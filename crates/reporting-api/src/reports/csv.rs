@@ -13,7 +13,7 @@ use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::{self, Row};
 
 use super::params::{AggregatedParams, Dimension};
-use super::sql::{self as report_sql, Param};
+use super::sql as report_sql;
 use crate::error::ApiError;
 
 const CHUNK_BYTES: usize = 32 * 1024;
@@ -40,16 +40,7 @@ pub async fn response(
         header.push("clicks_count");
         let mut buffer = header.join(",");
         buffer.push_str("\r\n");
-        let mut statement = sqlx::query(sqlx::AssertSqlSafe(query.sql.as_str()));
-        for param in &query.params {
-            statement = match param {
-                Param::Date(date) => statement.bind(*date),
-                Param::Hour(hour) => statement.bind(*hour),
-                Param::Unsigned(n) => statement.bind(*n),
-                Param::Text(text) => statement.bind(text.as_str()),
-            };
-        }
-        let mut rows = statement.fetch(&pool);
+        let mut rows = query.sqlx().fetch(&pool);
         while let Some(row) = rows.next().await {
             let line = row
                 .map_err(|e| e.to_string())

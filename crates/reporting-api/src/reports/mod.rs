@@ -6,13 +6,13 @@ pub(crate) mod cache;
 mod csv;
 pub mod model;
 pub(crate) mod params;
+mod snapshot;
 mod sql;
 pub mod timezone;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDate;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::json;
 use service_runtime::routes;
 
@@ -24,6 +24,7 @@ use model::{
     Sorting, Summary, SummaryReport, TopOffer, TopSource,
 };
 use params::{AggregatedParams, Dimension, Format, RawQuery, Scope, SummaryParams};
+use snapshot::{DateVersions, Snapshots};
 
 pub use clickstream::layout::REPORT_CACHE_PREFIX as CACHE_KEY_PREFIX;
 
@@ -87,12 +88,13 @@ pub async fn aggregated(
     if params.format == Format::Csv {
         return csv::response(&state.read_db, &params).await;
     }
+    let snapshots = snapshots_of(&state, &params.scope);
     cached(
         &state,
         "aggregated",
         normalised_aggregated(&params),
-        &params.scope,
-        || aggregated_body(&state.read_db, &params),
+        &snapshots,
+        || aggregated_body(&snapshots, &params),
     )
     .await
 }
@@ -128,23 +130,32 @@ pub async fn summary(
     let mut params =
         params::summary(&raw, &state.settings.reports).map_err(ApiError::Validation)?;
     params.scope.restriction = reader.restriction();
+    let snapshots = snapshots_of(&state, &params.scope);
     cached(
         &state,
         "summary",
         normalised_summary(&params),
-        &params.scope,
-        || summary_body(&state.read_db, &params),
+        &snapshots,
+        || summary_body(&snapshots, &params),
     )
     .await
 }
 
+/// The snapshots a report's body is read in: over the UTC dates its scope covers.
+fn snapshots_of(state: &AppState, scope: &Scope) -> Snapshots {
+    let (first, last) = scope.days.utc_dates(scope.start_date, scope.end_date);
+    Snapshots::new(&state.read_db, first, last)
+}
+
 /// Answers from the cache when it holds this query at the covered dates'
-/// current versions; otherwise computes the body and stores it.
+/// current versions; otherwise computes the body (with `snapshots`) and
+/// stores it under the versions its snapshots saw, when they all saw the
+/// same (see `snapshot`).
 async fn cached<F, Fut>(
     state: &AppState,
     kind: &str,
     normalised: serde_json::Value,
-    scope: &Scope,
+    snapshots: &Snapshots,
     compute: F,
 ) -> Result<HttpResponse, ApiError>
 where
@@ -152,27 +163,24 @@ where
     Fut: Future<Output = Result<Vec<u8>, ApiError>>,
 {
     let ttl = state.settings.reports.report_cache_ttl_secs;
-    let key = if ttl > 0 {
-        let (first, last) = scope.days.utc_dates(scope.start_date, scope.end_date);
-        // The database is part of the key: environments may share a Redis.
-        let query = json!({
-            "database": state.settings.read_url().expose(),
-            "report": kind,
-            "query": normalised,
-        })
-        .to_string();
-        Some(cache::key(&state.read_db, &query, first, last).await?)
-    } else {
-        None
-    };
-    if let Some(key) = &key
-        && let Some(body) = cache::get(&state.redis, key).await
-    {
+    if ttl == 0 {
+        return Ok(json_response(compute().await?, "miss"));
+    }
+    // The database is part of the key: environments may share a Redis.
+    let query = json!({
+        "database": state.settings.read_url().expose(),
+        "report": kind,
+        "query": normalised,
+    })
+    .to_string();
+    let (first, last) = snapshots.dates();
+    let current = DateVersions::read(&state.read_db, first, last).await?;
+    if let Some(body) = cache::get(&state.redis, &cache::key(&query, &current)).await {
         return Ok(json_response(body, "hit"));
     }
     let body = compute().await?;
-    if let Some(key) = &key {
-        cache::put(&state.redis, key, &body, ttl).await;
+    if let Some(versions) = snapshots.agreed_versions() {
+        cache::put(&state.redis, &cache::key(&query, &versions), &body, ttl).await;
     }
     Ok(json_response(body, "miss"))
 }
@@ -257,15 +265,12 @@ fn timezone_echo(scope: &Scope) -> Option<String> {
 }
 
 async fn aggregated_body(
-    db: &DatabaseConnection,
+    snapshots: &Snapshots,
     params: &AggregatedParams,
 ) -> Result<Vec<u8>, ApiError> {
     let rows_query = sql::aggregated_rows(params, Some((params.limit, params.offset())));
     let total_query = sql::aggregated_total(params);
-    let (rows, total) = tokio::try_join!(
-        db.query_all_raw(rows_query.statement()),
-        db.query_one_raw(total_query.statement()),
-    )?;
+    let (rows, total) = tokio::try_join!(snapshots.all(rows_query), snapshots.one(total_query),)?;
     let total: i64 = match total {
         Some(row) => row.try_get_by_index(0)?,
         None => 0,
@@ -308,26 +313,21 @@ async fn aggregated_body(
     serde_json::to_vec(&report).map_err(|e| ApiError::Internal(e.into()))
 }
 
-async fn summary_body(
-    db: &DatabaseConnection,
-    params: &SummaryParams,
-) -> Result<Vec<u8>, ApiError> {
+async fn summary_body(snapshots: &Snapshots, params: &SummaryParams) -> Result<Vec<u8>, ApiError> {
     let scope = &params.scope;
     let hourly = async {
         if params.hourly {
-            let rows = db
-                .query_all_raw(sql::summary_hourly(scope).statement())
-                .await?;
-            hourly_series(scope, rows).map(Some)
+            let rows = snapshots.all(sql::summary_hourly(scope)).await?;
+            Ok(Some(hourly_series(scope, rows)?))
         } else {
-            Ok(None)
+            Ok::<_, ApiError>(None)
         }
     };
     let (totals, daily, offers, sources, hourly) = tokio::try_join!(
-        db.query_one_raw(sql::summary_totals(scope).statement()),
-        db.query_all_raw(sql::summary_daily(scope).statement()),
-        db.query_all_raw(sql::summary_top(scope, "offer_id", SUMMARY_TOP).statement()),
-        db.query_all_raw(sql::summary_top(scope, "source", SUMMARY_TOP).statement()),
+        snapshots.one(sql::summary_totals(scope)),
+        snapshots.all(sql::summary_daily(scope)),
+        snapshots.all(sql::summary_top(scope, "offer_id", SUMMARY_TOP)),
+        snapshots.all(sql::summary_top(scope, "source", SUMMARY_TOP)),
         hourly,
     )?;
     let (total_clicks, unique_offers, unique_sources) = match totals {

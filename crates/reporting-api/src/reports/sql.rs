@@ -13,6 +13,7 @@
 //! without those columns, or skip filters, are taken only unfiltered.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use sea_orm::sqlx::{self, MySql, mysql::MySqlArguments};
 use sea_orm::{DbBackend, Statement, Value};
 
 use super::params::{AggregatedParams, Dimension, Scope, SortKey};
@@ -52,6 +53,21 @@ impl Query {
             self.sql.clone(),
             self.params.iter().map(Value::from),
         )
+    }
+
+    /// The same, as a sqlx query (for streams and snapshots, which SeaORM's
+    /// connection does not offer).
+    pub fn sqlx(&self) -> sqlx::query::Query<'_, MySql, MySqlArguments> {
+        let mut statement = sqlx::query(sqlx::AssertSqlSafe(self.sql.as_str()));
+        for param in &self.params {
+            statement = match param {
+                Param::Date(date) => statement.bind(*date),
+                Param::Hour(hour) => statement.bind(*hour),
+                Param::Unsigned(n) => statement.bind(*n),
+                Param::Text(text) => statement.bind(text.as_str()),
+            };
+        }
+        statement
     }
 }
 
@@ -377,3 +393,22 @@ pub fn date_versions(first: NaiveDate, last: NaiveDate) -> Query {
         params: vec![Param::Date(first), Param::Date(last)],
     }
 }
+
+/// One text query (three statements, one round trip) that opens a
+/// read-only snapshot and reads the versions of UTC dates `first..=last`
+/// in it: REPEATABLE READ even where the server's default is another
+/// level, as a snapshot only holds across statements at that level;
+/// `READ ONLY`, so InnoDB assigns no transaction id. The dates are written
+/// into the text (a date prints as digits and dashes): the text protocol,
+/// which alone runs several statements at once, has no parameters.
+pub fn snapshot_with_date_versions(first: NaiveDate, last: NaiveDate) -> String {
+    format!(
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; \
+         START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY; \
+         SELECT click_date, version FROM report_date_versions \
+         WHERE click_date BETWEEN '{first}' AND '{last}' ORDER BY click_date"
+    )
+}
+
+/// Ends a snapshot (nothing to undo: it only read).
+pub const END_SNAPSHOT: &str = "ROLLBACK";

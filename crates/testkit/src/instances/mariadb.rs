@@ -49,14 +49,14 @@ pub struct MariaDbInstance {
 impl MariaDbInstance {
     /// Starts a server with an empty data directory and waits until it runs queries.
     pub async fn start() -> Self {
-        Self::start_with(false).await
+        Self::start_with(false, |_| Vec::new()).await
     }
 
     /// Like [`start`](Self::start), the server also speaking TLS with a
     /// certificate for 127.0.0.1 and localhost from a CA of its own
     /// ([`tls_files`](Self::tls_files)); root still logs in without it.
     pub async fn start_tls() -> Self {
-        Self::start_with(true).await
+        Self::start_with(true, |_| Vec::new()).await
     }
 
     /// The CA and certificates of a [`start_tls`](Self::start_tls) server.
@@ -64,7 +64,9 @@ impl MariaDbInstance {
         self.tls.as_ref()
     }
 
-    async fn start_with(tls: bool) -> Self {
+    /// Starts a server; `options` gives the server options of this instance
+    /// besides [`SERVER_OPTIONS`] (and TLS's), from its directory.
+    pub(super) async fn start_with(tls: bool, options: impl FnOnce(&Path) -> Vec<String>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("clicks-test-mariadb-")
             .tempdir()
@@ -78,7 +80,7 @@ impl MariaDbInstance {
             .expect("copy task")
             .expect("copy the MariaDB template data directory");
         let tls = tls.then(|| TlsFiles::generate(dir.path()));
-        let extra = tls
+        let mut extra: Vec<String> = tls
             .iter()
             .flat_map(|files| {
                 [
@@ -88,6 +90,7 @@ impl MariaDbInstance {
                 ]
             })
             .collect();
+        extra.extend(options(dir.path()));
         let mut instance = Self {
             port: free_port(),
             process: None,
@@ -121,6 +124,17 @@ impl MariaDbInstance {
     /// be dropped: the whole server goes with the instance.
     pub async fn create_db(&self) -> TestDb {
         TestDb::create_on(&self.url()).await
+    }
+
+    /// Runs `sql` (one statement, no result) as root.
+    pub async fn execute(&self, sql: &str) {
+        let conn = storage::connect(&self.url(), 1)
+            .await
+            .unwrap_or_else(|error| panic!("connect to {}: {error}", self.url()));
+        conn.execute_unprepared(sql)
+            .await
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+        conn.close().await.ok();
     }
 
     /// Graceful shutdown (SIGTERM): InnoDB flushes and the server exits.

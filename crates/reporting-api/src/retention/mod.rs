@@ -8,9 +8,14 @@
 //! stays exactly-once. A date whose export did not complete, or that
 //! received clicks after its last export, is kept and named. Deletion runs
 //! in short batches (`storage::retention`); a killed run resumes where it
-//! stopped. One line per date; `--dry-run` deletes nothing.
+//! stopped. One line per date; `--dry-run` deletes nothing;
+//! `--metrics-file` leaves the run's figures for Prometheus ([`metrics`]).
 
+pub mod metrics;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Instant, SystemTime};
 
 use chrono::{Days, NaiveDate, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
@@ -31,6 +36,11 @@ pub struct RetentionArgs {
     /// Stop after deleting this many clicks; the next run goes on from there.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_clicks: Option<u64>,
+    /// Write the run's figures here in the Prometheus text format (a
+    /// `.prom` file in node_exporter's textfile directory), replacing the
+    /// last run's, also when the run fails.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// What a run did.
@@ -42,6 +52,9 @@ pub struct Report {
     /// Dates whose raw clicks are all gone now (or would be, dry run).
     pub deleted_dates: Vec<NaiveDate>,
     pub kept_dates: Vec<NaiveDate>,
+    /// Those of `kept_dates` kept for clicks after their export (the
+    /// others' export has not completed).
+    pub late_clicks_dates: Vec<NaiveDate>,
     /// `--max-clicks` was reached before every date was done.
     pub stopped_early: bool,
 }
@@ -72,6 +85,7 @@ pub async fn apply(
             }
             Verdict::KeptClicksAfterExport(late) => {
                 report.kept_dates.push(date);
+                report.late_clicks_dates.push(date);
                 format!(
                     "{date}: kept, {clicks} clicks: {late} arrived after its last export \
                      (export the date again, then retention can delete it)"
@@ -127,46 +141,69 @@ async fn delete_date(
     }
 }
 
-/// Runs `reporting-api retention`; exit 0 when the run finished.
+/// Runs `reporting-api retention`; exit 0 when the run finished (and its
+/// metrics file, if asked for, was written).
 pub async fn run_cli(settings: &Settings, args: RetentionArgs) -> ExitCode {
     let Some(days) = settings.clicks_retention_days else {
         println!("retention is off: CLICKS_RETENTION_DAYS is not set; nothing deleted");
         return ExitCode::SUCCESS;
     };
-    let db = match storage::connect_url(&settings.database_url, "DATABASE_URL", 2).await {
-        Ok(db) => db,
-        Err(error) => {
-            eprintln!("reporting-api retention: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let started = Instant::now();
     let today = Utc::now().date_naive();
-    let outcome = apply(&db, days, today, &args).await;
-    db.close().await.ok();
-    match outcome {
-        Ok(report) => {
-            for line in &report.lines {
-                println!("{line}");
-            }
-            println!(
-                "retention ({days} days; raw clicks before {} may go): {} {} clicks of {} dates, kept {} dates",
-                first_retained(today, days),
-                if args.dry_run {
-                    "would delete"
-                } else {
-                    "deleted"
-                },
-                report.deleted_clicks,
-                report.deleted_dates.len(),
-                report.kept_dates.len()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("reporting-api retention: {error}; the next run goes on from here");
-            ExitCode::FAILURE
-        }
+    let outcome = run(settings, days, today, &args).await;
+    match &outcome {
+        Ok(report) => print_summary(report, days, today, args.dry_run),
+        Err(error) => eprintln!("reporting-api retention: {error}; the next run goes on from here"),
     }
+    let written = args.metrics_file.as_deref().map(|path| {
+        let run = metrics::Run {
+            report: outcome.as_ref().ok(),
+            dry_run: args.dry_run,
+            took: started.elapsed(),
+            ended: SystemTime::now(),
+        };
+        metrics::write(path, &run).inspect_err(|error| {
+            eprintln!(
+                "reporting-api retention: cannot write --metrics-file {}: {error}",
+                path.display()
+            );
+        })
+    });
+    if outcome.is_ok() && !matches!(written, Some(Err(_))) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Connects to the primary and applies retention; errors as one line's text.
+async fn run(
+    settings: &Settings,
+    days: u32,
+    today: NaiveDate,
+    args: &RetentionArgs,
+) -> Result<Report, String> {
+    let db = storage::connect_url(&settings.database_url, "DATABASE_URL", 2)
+        .await
+        .map_err(|error| error.to_string())?;
+    let outcome = apply(&db, days, today, args).await;
+    db.close().await.ok();
+    outcome.map_err(|error| error.to_string())
+}
+
+/// The run's lines and its one summary line, on stdout (cron mails them).
+fn print_summary(report: &Report, days: u32, today: NaiveDate, dry_run: bool) {
+    for line in &report.lines {
+        println!("{line}");
+    }
+    println!(
+        "retention ({days} days; raw clicks before {} may go): {} {} clicks of {} dates, kept {} dates",
+        first_retained(today, days),
+        if dry_run { "would delete" } else { "deleted" },
+        report.deleted_clicks,
+        report.deleted_dates.len(),
+        report.kept_dates.len()
+    );
 }
 
 #[cfg(test)]
