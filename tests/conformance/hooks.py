@@ -14,10 +14,30 @@ import json
 import os
 
 import schemathesis
+from hypothesis.internal import lambda_sources
 from schemathesis.core import NotSet
 from schemathesis.core.parameters import ParameterLocation
 
 KEY = os.environ["CONFORMANCE_WEBHOOK_KEY"].encode()
+
+# Hypothesis describes a strategy's lambdas (only for its repr) by parsing
+# their module's source with `ast`, and a draw can do that deep in the stack,
+# where CPython 3.11's AST conversion fails now and then with "SystemError:
+# AST constructor recursion depth mismatch" (a CPython bug). schemathesis
+# would report that as a runtime error of whichever operation drew it. The
+# description then falls back to hypothesis's own "lambda: <unknown>";
+# nothing that is generated or checked changes.
+_describe_lambda = lambda_sources._lambda_description
+
+
+def _lambda_description_or_unknown(f):
+    try:
+        return _describe_lambda(f)
+    except SystemError:
+        return "lambda: <unknown>"
+
+
+lambda_sources._lambda_description = _lambda_description_or_unknown
 
 
 @schemathesis.hook
