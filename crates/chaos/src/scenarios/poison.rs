@@ -59,7 +59,7 @@ mod tests {
         for index in 0..10 {
             let fields = poison(index);
             assert!(
-                domain::StreamClick::decode(&fields).is_err(),
+                domain::stream_entry::decode_entry(&fields).is_err(),
                 "poison {index} decodes"
             );
         }
