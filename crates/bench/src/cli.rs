@@ -133,6 +133,11 @@ pub struct RunArgs {
     /// `--redis both`: always, the same in both topologies).
     #[arg(long, default_value_t = 200_000)]
     pub drain_clicks: u64,
+    /// drain: the traffic model of that backlog (`spread`: uniform offers and
+    /// sources over three days of 2025; `realistic`: mostly the last hour,
+    /// skewed offers and sources, 3% resends; see `payload.rs`).
+    #[arg(long, value_enum, default_value_t = crate::payload::Traffic::Spread)]
+    pub traffic: crate::payload::Traffic,
 
     /// e2e: background load in requests per second.
     #[arg(long, default_value_t = 2000)]

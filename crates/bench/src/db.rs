@@ -189,6 +189,73 @@ impl BenchDb {
             .collect()
     }
 
+    /// The server's process, found through `@@pid_file`; `None` when it
+    /// cannot be read (another machine's server, no permission).
+    pub async fn server_process(&self) -> Option<crate::scenarios::raw_limit::ServerProcess> {
+        let row = self
+            .conn
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::MySql,
+                "SELECT @@pid_file",
+            ))
+            .await
+            .ok()??;
+        let path: String = row.try_get_by_index(0).ok()?;
+        let pid = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
+        Some(crate::scenarios::raw_limit::ServerProcess { pid })
+    }
+
+    /// `clicks_raw_limit`: the shape of `clicks` (columns, keys, collations), empty.
+    pub async fn create_raw_table(&self) -> anyhow::Result<()> {
+        self.drop_raw_table().await?;
+        self.conn
+            .execute_unprepared("CREATE TABLE clicks_raw_limit LIKE clicks")
+            .await
+            .context("create clicks_raw_limit")?;
+        Ok(())
+    }
+
+    pub async fn drop_raw_table(&self) -> anyhow::Result<()> {
+        self.conn
+            .execute_unprepared("DROP TABLE IF EXISTS clicks_raw_limit")
+            .await
+            .context("drop clicks_raw_limit")?;
+        Ok(())
+    }
+
+    /// `INSERT IGNORE`s `clicks` into `clicks_raw_limit`, `rows` per
+    /// statement, one statement after the other on one connection.
+    pub async fn insert_raw(&self, clicks: &[domain::Click], rows: usize) -> anyhow::Result<()> {
+        let received_at = chrono::Utc::now().naive_utc();
+        for part in clicks.chunks(rows) {
+            let sql = format!(
+                "INSERT IGNORE INTO clicks_raw_limit (click_id, offer_id, source, clicked_at, \
+                 click_date, signature, received_at, batch_token) VALUES {}",
+                vec!["(?, ?, ?, ?, ?, ?, ?, 0)"; part.len()].join(",")
+            );
+            let values = part.iter().flat_map(|click| {
+                [
+                    Value::from(click.click_id.clone()),
+                    Value::from(click.offer_id.get()),
+                    Value::from(click.source.clone()),
+                    Value::from(click.timestamp.naive_utc()),
+                    Value::from(click.date()),
+                    Value::from(click.signature.clone()),
+                    Value::from(received_at),
+                ]
+            });
+            self.conn
+                .execute_raw(Statement::from_sql_and_values(
+                    DatabaseBackend::MySql,
+                    sql,
+                    values,
+                ))
+                .await
+                .context("insert into clicks_raw_limit")?;
+        }
+        Ok(())
+    }
+
     /// Drops the database.
     pub async fn drop_database(self) -> anyhow::Result<()> {
         let _ = self.conn.close().await;

@@ -1,8 +1,16 @@
 //! Click bodies, written without intermediate allocations into a reused buffer.
 //!
-//! Every click has a unique `click_id` (`<run>-<tag><conn>-<seq>`), one of
-//! [`PAIRS`] (offer, source) pairs and a timestamp spread over [`DAYS`] UTC
-//! days, so the aggregate table sees a realistic number of rows.
+//! Two traffic models ([`Traffic`]):
+//!
+//! - **spread** (the default): every click has a unique `click_id`
+//!   (`<run>-<tag><conn>-<seq>`), one of [`PAIRS`] (offer, source) pairs
+//!   uniformly and a timestamp spread over [`DAYS`] UTC days in 2025, so every
+//!   batch touches many aggregate rows;
+//! - **realistic**: what a live deployment sees — 90% of clicks within the
+//!   last hour and the rest within the last day, offers skewed (the offer's
+//!   index is `OFFERS × u³` for a uniform `u`: the top 5 of the 500 offers
+//!   take a fifth of the clicks, the top 50 nearly half) and sources 60/25/10/5%, and 3% of clicks a
+//!   resend of one of the 100 before it (same id, same fields).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -23,6 +31,20 @@ pub fn new_run_id() -> String {
     format!("{n:08x}")
 }
 
+/// Which clicks a generator writes (see the module's doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Traffic {
+    Spread,
+    Realistic,
+}
+
+/// Share of realistic clicks that resend an earlier one, in percent.
+const RESEND_PERCENT: u64 = 3;
+/// How far back a resend reaches.
+const RESEND_WINDOW: u64 = 100;
+/// Realistic source weights, in percent, in [`SOURCES`] order.
+const SOURCE_WEIGHTS: [u64; 4] = [60, 25, 10, 5];
+
 /// Writes clicks of one sender; cheap to create, one per connection.
 #[derive(Debug)]
 pub struct ClickGen {
@@ -30,6 +52,13 @@ pub struct ClickGen {
     prefix: Vec<u8>,
     seq: u64,
     rng: u64,
+    /// The connection's fixed seed: realistic clicks are a function of it and their seq.
+    seed: u64,
+    traffic: Traffic,
+    /// Realistic timestamps count back from here.
+    now: chrono::DateTime<chrono::Utc>,
+    /// Clicks written that resend an earlier one.
+    resends: u64,
 }
 
 impl ClickGen {
@@ -42,7 +71,21 @@ impl ClickGen {
             prefix,
             seq: 0,
             rng: rng | 1,
+            seed: rng,
+            traffic: Traffic::Spread,
+            now: chrono::Utc::now(),
+            resends: 0,
         }
+    }
+
+    pub fn with_traffic(mut self, traffic: Traffic) -> Self {
+        self.traffic = traffic;
+        self
+    }
+
+    /// Clicks written so far that resend an earlier one (stored once).
+    pub fn resends(&self) -> u64 {
+        self.resends
     }
 
     /// One click as the body of `POST /api/webhook/clicks`.
@@ -103,6 +146,38 @@ impl ClickGen {
         let seq = self.seq;
         self.seq += 1;
         let random = self.next_random();
+        match self.traffic {
+            Traffic::Spread => self.write_spread(buf, seq, random),
+            Traffic::Realistic => {
+                let original = self.original_of(seq);
+                if original != seq {
+                    self.resends += 1;
+                }
+                self.write_realistic(buf, original);
+            }
+        }
+    }
+
+    /// Whether realistic click `seq` resends an earlier one (never the first).
+    fn is_resend(&self, seq: u64) -> bool {
+        seq > 0 && mix(self.seed ^ seq ^ 0x5EED_0F2E_5E4D_0000) % 100 < RESEND_PERCENT
+    }
+
+    /// The click realistic slot `seq` writes: itself, or for a resend one of
+    /// the [`RESEND_WINDOW`] before it that was written as itself.
+    fn original_of(&self, seq: u64) -> u64 {
+        if !self.is_resend(seq) {
+            return seq;
+        }
+        let back = mix(self.seed ^ seq.rotate_left(17)) % RESEND_WINDOW.min(seq);
+        let mut original = seq - 1 - back;
+        while self.is_resend(original) {
+            original -= 1;
+        }
+        original
+    }
+
+    fn write_spread(&self, buf: &mut BytesMut, seq: u64, random: u64) {
         let pair = random % PAIRS;
         let second = (random >> 16) % (DAYS * SECONDS_PER_DAY);
         let mut digits = itoa::Buffer::new();
@@ -126,6 +201,49 @@ impl ClickGen {
         buf.put_slice(digits.format(random >> 8).as_bytes());
         buf.put_slice(b"\"}");
     }
+
+    /// Click `seq` of the realistic model: its fields are a function of
+    /// `seq` alone, so a resend repeats them.
+    fn write_realistic(&self, buf: &mut BytesMut, seq: u64) {
+        let random = mix(self.seed ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let u = (random & 0xF_FFFF) as f64 / f64::from(1 << 20);
+        let offer = (OFFERS as f64 * u * u * u) as u64;
+        let weight = (random >> 20) % 100;
+        let mut source = 0;
+        let mut below = SOURCE_WEIGHTS[0];
+        while weight >= below {
+            source += 1;
+            below += SOURCE_WEIGHTS[source];
+        }
+        let window = if (random >> 28).is_multiple_of(10) {
+            SECONDS_PER_DAY
+        } else {
+            3600
+        };
+        let seconds_ago = (random >> 32) % window;
+        let at = self.now - chrono::Duration::seconds(seconds_ago as i64);
+        let mut digits = itoa::Buffer::new();
+
+        buf.put_slice(b"{\"click_id\":\"");
+        buf.put_slice(&self.prefix);
+        buf.put_slice(digits.format(seq).as_bytes());
+        buf.put_slice(b"\",\"offer_id\":");
+        buf.put_slice(digits.format(FIRST_OFFER_ID + offer).as_bytes());
+        buf.put_slice(b",\"source\":\"");
+        buf.put_slice(SOURCES[source].as_bytes());
+        buf.put_slice(b"\",\"timestamp\":\"");
+        buf.put_slice(at.format("%Y-%m-%dT%H:%M:%SZ").to_string().as_bytes());
+        buf.put_slice(b"\",\"signature\":\"bench-");
+        buf.put_slice(digits.format(random >> 8).as_bytes());
+        buf.put_slice(b"\"}");
+    }
+}
+
+/// splitmix64's finaliser: a well-spread function of `x`.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }
 
 fn put_two_digits(buf: &mut BytesMut, value: u64) {
@@ -191,6 +309,44 @@ mod tests {
         assert_eq!(clicks.len(), 1000);
         assert_eq!(clicks[0].click_id, "r4-d0-0");
         assert_eq!(clicks[999].click_id, generator.last_click_id());
+    }
+
+    #[test]
+    fn realistic_traffic_is_recent_skewed_and_resends_a_few() {
+        let mut generator = ClickGen::new("r5", "d", 0).with_traffic(Traffic::Realistic);
+        let mut buf = BytesMut::new();
+        let clicks = generator.clicks(1000, &mut buf).expect("valid clicks");
+        let mut more = generator.clicks(1000, &mut buf).expect("valid clicks");
+        let mut all = clicks;
+        all.append(&mut more);
+        let now = chrono::Utc::now();
+        let last_hour = all
+            .iter()
+            .filter(|c| now - c.timestamp <= chrono::Duration::hours(1))
+            .count();
+        assert!((1700..=1900).contains(&last_hour), "{last_hour}");
+        assert!(
+            all.iter()
+                .all(|c| now - c.timestamp <= chrono::Duration::days(1))
+        );
+        let top5 = all
+            .iter()
+            .filter(|c| c.offer_id.get() < FIRST_OFFER_ID + 5)
+            .count();
+        assert!((330..=530).contains(&top5), "top 5 offers: {top5}");
+        let first_source = all.iter().filter(|c| c.source == SOURCES[0]).count();
+        assert!((1100..=1300).contains(&first_source), "{first_source}");
+        let ids: HashSet<&str> = all.iter().map(|c| c.click_id.as_str()).collect();
+        let resends = generator.resends() as usize;
+        assert!((30..=90).contains(&resends), "{resends}");
+        assert_eq!(ids.len(), all.len() - resends, "each resend repeats an id");
+        // A resend is the same click: same id, same fields.
+        let mut by_id = std::collections::HashMap::new();
+        for click in &all {
+            if let Some(first) = by_id.insert(click.click_id.clone(), click.clone()) {
+                assert_eq!(&first, click);
+            }
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::cli::RedisMode;
 use crate::harness::{Harness, note};
 use crate::payload::ClickGen;
 use crate::report::{Figure, Row};
+use crate::scenarios::raw_limit::{self, RawLimit, ServerProcess};
 use crate::stats::{fmt_rate, per_second};
 
 /// Time allowed to load a fresh backlog (not measured).
@@ -35,8 +36,11 @@ pub async fn run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
     }
     let mut rows = Vec::new();
     let mut backlog_size = h.backlog;
+    // Clicks the bench generated itself can be generated again for the raw limit.
+    let mut fresh = false;
     if backlog_size == 0 {
         backlog_size = load_backlog(h, "d1", h.args.drain_clicks).await?;
+        fresh = true;
     }
     for workers in 1..=h.args.workers_max {
         if workers > 1 {
@@ -45,29 +49,103 @@ pub async fn run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
             h.backlog = 0;
             load_backlog(h, &format!("d{workers}"), backlog_size).await?;
         }
-        rows.push(drain_once(h, workers).await?);
+        let (mut row, drain) = drain_once(h, workers).await?;
+        if workers == 1 && fresh {
+            h.stop_workers().await;
+            if let Some(drain) = drain {
+                let raw =
+                    raw_limit::measure(h, "d1", backlog_size, h.args.worker_batch_size as usize)
+                        .await?;
+                row.notes.push_str(&compare_with_raw(&drain, &raw));
+                rows.push(row);
+                rows.push(raw_row(&raw, h.args.worker_batch_size));
+                continue;
+            }
+        }
+        rows.push(row);
     }
     Ok(rows)
 }
 
+/// What a drain took: its time and MariaDB's CPU seconds.
+struct Drained {
+    elapsed: Duration,
+    server_cpu_seconds: Option<f64>,
+}
+
+/// The drain against the raw limit: its ratio, and MariaDB CPU per 100k
+/// clicks of both, each over the same clicks sent (resends included).
+fn compare_with_raw(drain: &Drained, raw: &RawLimit) -> String {
+    let rate = per_second(raw.clicks, drain.elapsed);
+    let mut text = format!(
+        "; {:.2} × the raw insert limit",
+        rate / raw.clicks_per_second()
+    );
+    if let (Some(drain_cpu), Some(raw_cpu)) = (drain.server_cpu_seconds, raw.server_cpu_seconds) {
+        text.push_str(&format!(
+            "; MariaDB {:.2} CPU-s per 100k clicks (raw insert: {:.2})",
+            raw_limit::per_100k(drain_cpu, raw.clicks),
+            raw_limit::per_100k(raw_cpu, raw.clicks)
+        ));
+    }
+    text
+}
+
+fn raw_row(raw: &RawLimit, rows: u64) -> Row {
+    let rate = raw.clicks_per_second();
+    let cpu = raw.server_cpu_seconds.map_or_else(
+        || "MariaDB CPU unknown".to_owned(),
+        |cpu| {
+            format!(
+                "MariaDB {:.2} CPU-s per 100k clicks",
+                raw_limit::per_100k(cpu, raw.clicks)
+            )
+        },
+    );
+    Row::new("raw insert limit", format!("{} clicks/s", fmt_rate(rate)))
+        .figure(Figure {
+            rate,
+            unit: "clicks/s",
+            p99_ms: None,
+        })
+        .notes(format!(
+            "the drain's clicks again, INSERT IGNORE of {rows} rows per statement on one \
+             connection into a table shaped like clicks, no aggregates; {} clicks in {:.2} s; {cpu}",
+            raw.clicks,
+            raw.elapsed.as_secs_f64()
+        ))
+        .json(json!({
+            "clicks": raw.clicks,
+            "elapsed_s": raw.elapsed.as_secs_f64(),
+            "clicks_per_s": rate,
+            "server_cpu_s": raw.server_cpu_seconds,
+        }))
+}
+
 /// Appends `clicks` clicks to the stream through clickstream; returns how many.
+/// With `--traffic realistic` some of them resend earlier ones: the backlog
+/// to store is the distinct clicks.
 async fn load_backlog(h: &mut Harness, tag: &str, clicks: u64) -> anyhow::Result<u64> {
-    note(format!("appending a backlog of {clicks} clicks"));
+    note(format!(
+        "appending a backlog of {clicks} clicks ({:?} traffic)",
+        h.args.traffic
+    ));
     let started = Instant::now();
-    let mut generator = ClickGen::new(&h.run_id, tag, 0);
+    let mut generator = ClickGen::new(&h.run_id, tag, 0).with_traffic(h.args.traffic);
     let appended = h
         .stream()?
         .preload(&mut generator, clicks, PRELOAD_LIMIT)
         .await?;
-    h.backlog += appended;
+    h.backlog += appended - generator.resends();
     note(format!(
-        "appended {appended} clicks in {:.1} s",
+        "appended {appended} clicks ({} of them resends) in {:.1} s",
+        generator.resends(),
         started.elapsed().as_secs_f64()
     ));
     Ok(appended)
 }
 
-async fn drain_once(h: &mut Harness, workers: u64) -> anyhow::Result<Row> {
+async fn drain_once(h: &mut Harness, workers: u64) -> anyhow::Result<(Row, Option<Drained>)> {
     let backlog = h.backlog;
     let scenario = format!(
         "drain {workers} worker{}",
@@ -75,11 +153,20 @@ async fn drain_once(h: &mut Harness, workers: u64) -> anyhow::Result<Row> {
     );
     let expected = h.db()?.clicks_count().await? + backlog;
     note(format!("{scenario}: {backlog} clicks to store"));
+    let server = h.db()?.server_process().await;
+    let cpu_before = server.as_ref().and_then(ServerProcess::cpu_seconds);
     let started = Instant::now();
     h.start_workers(workers, &format!("drain-{workers}w"))
         .await?;
     let limit = h.args.drain_timeout;
     let waited = wait_stored(h, expected, started, limit).await?;
+    let cpu_after = server.as_ref().and_then(ServerProcess::cpu_seconds);
+    let drained = waited.map(|elapsed| Drained {
+        elapsed,
+        server_cpu_seconds: cpu_before
+            .zip(cpu_after)
+            .map(|(before, after)| after - before),
+    });
     let (count, sum) = h.db()?.counts().await?;
     let consistent = count == sum;
     let check = if consistent { "OK" } else { "MISMATCH" };
@@ -89,8 +176,8 @@ async fn drain_once(h: &mut Harness, workers: u64) -> anyhow::Result<Row> {
         ));
     }
     let setup = format!(
-        "{workers} × worker, CLICKS_BATCH_SIZE {}, CLICKS_STREAM_SHARDS {}, WORKER_CONCURRENCY {}",
-        h.args.worker_batch_size, h.redis.shards, h.args.worker_concurrency
+        "{workers} × worker, CLICKS_BATCH_SIZE {}, CLICKS_STREAM_SHARDS {}, WORKER_CONCURRENCY {}, {:?} traffic",
+        h.args.worker_batch_size, h.redis.shards, h.args.worker_concurrency, h.args.traffic
     );
     let json = json!({
         "workers": workers,
@@ -131,7 +218,7 @@ async fn drain_once(h: &mut Harness, workers: u64) -> anyhow::Result<Row> {
             ))
         }
     };
-    Ok(row.json(json))
+    Ok((row.json(json), drained))
 }
 
 /// Polls until `expected` clicks are stored; `None` after `limit`.

@@ -6,6 +6,7 @@ mod drain;
 mod e2e;
 mod export;
 mod probe;
+pub mod raw_limit;
 mod replica_ack;
 mod reports;
 mod senders;
