@@ -6,7 +6,6 @@ mod config;
 mod health;
 pub mod processor;
 mod startup;
-pub mod store;
 
 pub use config::{Command, DeadLetterCommand, Settings};
 pub use processor::{BatchReport, Outcome, Worker, WorkerOptions};

@@ -17,7 +17,8 @@ use sea_orm::{DatabaseConnection, DbErr};
 use service_runtime::metrics::Metric;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{self, Stored};
+use storage::clicks::{self, Stored};
+use storage::errors;
 
 /// Batches processed.
 pub const WORKER_BATCHES_TOTAL: &str = "worker_batches_total";
@@ -484,12 +485,12 @@ impl Worker {
     async fn store_with_retry(&self, clicks: &[&StreamClick]) -> Result<Option<Stored>, DbErr> {
         let mut delay = BACKOFF_MIN;
         loop {
-            match store::store_batch(&self.db, clicks).await {
+            match clicks::store_batch(&self.db, clicks).await {
                 Ok(stored) => return Ok(Some(stored)),
-                Err(error) if store::is_data_error(&error) => return Err(error),
+                Err(error) if errors::is_data_error(&error) => return Err(error),
                 Err(error) => {
                     let retry_in_ms = delay.as_millis() as u64;
-                    if store::is_transient(&error) {
+                    if errors::is_transient(&error) {
                         tracing::warn!(%error, retry_in_ms, "transient MySQL error; retrying the batch");
                     } else {
                         tracing::error!(%error, retry_in_ms, "MySQL error; retrying the batch");

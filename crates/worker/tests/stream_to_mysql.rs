@@ -626,10 +626,10 @@ async fn killed_mysql_connections_lose_nothing() {
 #[test]
 fn deadlocks_timeouts_and_lost_connections_are_transient() {
     use sea_orm::{DbErr, RuntimeErr};
-    assert!(worker::store::is_transient(&DbErr::Conn(
+    assert!(storage::errors::is_transient(&DbErr::Conn(
         RuntimeErr::Internal("refused".into())
     )));
-    assert!(!worker::store::is_transient(&DbErr::Custom(
+    assert!(!storage::errors::is_transient(&DbErr::Custom(
         "bad data".into()
     )));
 }
