@@ -8,5 +8,5 @@ pub mod processor;
 mod startup;
 
 pub use config::{Command, DeadLetterCommand, Settings};
-pub use processor::{BatchReport, Outcome, Worker, WorkerOptions};
+pub use processor::{BatchReport, Lane, LaneOptions, Outcome};
 pub use startup::Application;

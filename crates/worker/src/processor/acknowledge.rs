@@ -5,9 +5,9 @@ use clickstream::RawEntry;
 use clickstream::consumer as stream;
 use storage::clicks::Stored;
 
-use super::{BACKOFF_MIN, Batch, BatchReport, Worker, next_delay};
+use super::{BACKOFF_MIN, Batch, BatchReport, Lane, next_delay};
 
-impl Worker {
+impl Lane {
     /// Moves set-aside entries to the dead-letter stream, then acknowledges
     /// the whole batch. Retries Redis errors; entries it cannot acknowledge
     /// stay pending and are re-read later, which stores nothing twice.

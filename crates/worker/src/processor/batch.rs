@@ -6,7 +6,7 @@ use clickstream::RawEntry;
 use domain::StreamClick;
 use domain::stream_entry::{self, ClickValues, DecodeError, EntryClicks};
 
-use super::WorkerOptions;
+use super::LaneOptions;
 
 /// A batch read from the stream and sorted into clicks and dead letters.
 #[derive(Debug, Default)]
@@ -29,7 +29,7 @@ impl Batch {
     /// are set aside, and so are undecodable clicks of a pack and clicks of
     /// dates retention may have deleted (one day before the first date
     /// ingest accepts): storing one could count it twice.
-    pub(super) fn decode(entries: Vec<RawEntry>, options: &WorkerOptions) -> Self {
+    pub(super) fn decode(entries: Vec<RawEntry>, options: &LaneOptions) -> Self {
         let mut batch = Self {
             clicks: Vec::with_capacity(entries.len()),
             entries,

@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use clickstream::consumer as stream;
 
-use super::{MAINTENANCE_EVERY, STREAM_LAG, STREAM_PENDING, Worker};
+use super::{Lane, MAINTENANCE_EVERY, STREAM_LAG, STREAM_PENDING};
 
 /// Consumers holding nothing and idle this long are forgotten.
 const FORGET_CONSUMERS_AFTER: Duration = Duration::from_secs(3600);
 
-impl Worker {
+impl Lane {
     /// Trims what every group has acknowledged and forgets departed consumers.
     pub(super) async fn maintain(&mut self) {
         if Instant::now() < self.next_maintenance {

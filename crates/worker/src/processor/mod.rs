@@ -1,6 +1,8 @@
-//! One step of the worker: read a batch, store it, acknowledge it.
+//! One lane of the worker: a consumer of one shard's stream that reads a
+//! batch, stores it and acknowledges it, over and over. A worker process
+//! runs `WORKER_CONCURRENCY` lanes on every shard.
 //!
-//! [`Worker::process_once`] is the whole unit of work; the run loop only
+//! [`Lane::process_once`] is the whole unit of work; the run loop only
 //! repeats it. Its parts are public so tests can stop between them the way
 //! a crash would:
 //!
@@ -84,8 +86,10 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
+/// What a lane reads and how: its stream and consumer names, batch size,
+/// block and claim times, and when to give up on an entry.
 #[derive(Debug, Clone)]
-pub struct WorkerOptions {
+pub struct LaneOptions {
     pub names: StreamNames,
     pub batch_size: usize,
     pub block: Duration,
@@ -134,8 +138,10 @@ impl Progress {
     }
 }
 
-pub struct Worker {
-    options: WorkerOptions,
+/// One consumer of one shard's stream in the group, with its own
+/// connections; a worker process runs several side by side.
+pub struct Lane {
+    options: LaneOptions,
     redis: Redis,
     /// Blocking reads get a connection of their own.
     reader: Option<Conn>,
@@ -155,16 +161,16 @@ pub struct Worker {
     clicks_per_entry: f64,
 }
 
-impl Worker {
+impl Lane {
     /// Connects to Redis and creates the group (and stream) if missing.
     pub async fn start(
-        options: WorkerOptions,
+        options: LaneOptions,
         redis: Redis,
         db: DatabaseConnection,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         let control = redis.shared(REDIS_TIMEOUT)?;
-        let worker = Self {
+        let lane = Self {
             options,
             redis,
             reader: None,
@@ -178,13 +184,13 @@ impl Worker {
             progress: Arc::new(Progress::default()),
             clicks_per_entry: 1.0,
         };
-        let mut conn = worker.control.clone();
-        stream::ensure_group(&mut conn, &worker.options.names).await?;
+        let mut conn = lane.control.clone();
+        stream::ensure_group(&mut conn, &lane.options.names).await?;
         // The backlog gauges from the first scrape on, not the first maintenance.
-        if let Err(error) = worker.record_progress().await {
+        if let Err(error) = lane.record_progress().await {
             tracing::warn!(%error, "cannot measure the stream's backlog yet");
         }
-        Ok(worker)
+        Ok(lane)
     }
 
     pub fn progress(&self) -> Arc<Progress> {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use clickstream::RawEntry;
 use clickstream::consumer as stream;
 
-use super::{Batch, REDIS_TIMEOUT, Worker};
+use super::{Batch, Lane, REDIS_TIMEOUT};
 
 /// How often the worker looks for entries abandoned by dead consumers.
 const CLAIM_EVERY: Duration = Duration::from_secs(5);
@@ -21,7 +21,7 @@ pub(super) enum Phase {
     New,
 }
 
-impl Worker {
+impl Lane {
     /// The next batch: own pending entries first (after a restart), then
     /// entries abandoned by dead consumers when due, then new entries.
     pub async fn read_batch(&mut self) -> anyhow::Result<Option<Batch>> {

@@ -7,9 +7,9 @@ use sea_orm::DbErr;
 use storage::clicks::{self, Stored};
 use storage::errors;
 
-use super::{BACKOFF_MIN, Batch, Worker, next_delay};
+use super::{BACKOFF_MIN, Batch, Lane, next_delay};
 
-impl Worker {
+impl Lane {
     /// Commits the batch's clicks, at most `batch_size` per transaction,
     /// retrying transient failures with backoff. `None` when shutdown
     /// interrupted the retries (nothing acknowledged). A read of packed
