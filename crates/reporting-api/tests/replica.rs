@@ -36,7 +36,7 @@ async fn commit_clicks(db: &TestDb, prefix: &str, count: u64) {
         })
         .collect();
     let refs: Vec<&domain::StreamClick> = clicks.iter().collect();
-    worker::store::store_batch(&db.conn, &refs)
+    storage::clicks::store_batch(&db.conn, &refs)
         .await
         .expect("store");
 }

@@ -136,7 +136,7 @@ fn click(id: &str, offer: u64, at: &str) -> domain::StreamClick {
 /// Commits clicks through the worker's own transaction.
 async fn commit(db: &TestDb, clicks: &[domain::StreamClick]) {
     let refs: Vec<&domain::StreamClick> = clicks.iter().collect();
-    worker::store::store_batch(&db.conn, &refs)
+    storage::clicks::store_batch(&db.conn, &refs)
         .await
         .expect("store");
 }

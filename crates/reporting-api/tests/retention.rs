@@ -46,7 +46,7 @@ async fn five_clicks(db: &TestDb, date: NaiveDate) {
         .map(|n| click(&format!("{date}-{n}"), n, date))
         .collect();
     let refs: Vec<&domain::StreamClick> = clicks.iter().collect();
-    worker::store::store_batch(&db.conn, &refs)
+    storage::clicks::store_batch(&db.conn, &refs)
         .await
         .expect("store");
 }
@@ -104,7 +104,7 @@ async fn old_exported_dates_go_in_batches_and_reports_stay_the_same() {
     }
     // A click of `late` after its export: not yet with Finance.
     let resent = click("late-arrival", 7, late);
-    worker::store::store_batch(&db.conn, &[&resent])
+    storage::clicks::store_batch(&db.conn, &[&resent])
         .await
         .expect("store");
 
@@ -230,7 +230,7 @@ async fn a_run_leaves_its_figures_for_prometheus_in_the_metrics_file() {
         exporter.export_date(date, None).await.expect("export");
     }
     let resent = click("late-arrival", 7, late);
-    worker::store::store_batch(&db.conn, &[&resent])
+    storage::clicks::store_batch(&db.conn, &[&resent])
         .await
         .expect("store");
     let dir = tempfile::tempdir().expect("temporary directory");

@@ -106,7 +106,7 @@ async fn a_require_ssl_user_connects_only_over_verified_tls() {
         },
         received_at: chrono::Utc::now(),
     };
-    worker::store::store_batch(&db, &[&click])
+    storage::clicks::store_batch(&db, &[&click])
         .await
         .expect("the worker's transaction");
     let settings = Settings::try_parse_from([

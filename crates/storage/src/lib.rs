@@ -1,13 +1,22 @@
 //! The MySQL side of the service: the entities both the worker and the
-//! reporting API read or write, and how to open a pool.
+//! reporting API read or write, every statement the worker runs, and how to
+//! open a pool.
 //!
 //! - `entity`: the tables, as SeaORM entities.
+//! - `clicks`: storing a batch of clicks exactly once ([`clicks::store_batch`]).
+//! - `aggregates`: the daily, hourly and per-dimension counts and the date
+//!   versions that batch adds to.
+//! - `errors`: which MySQL errors to retry and which refuse the data.
 //! - `retention`: what the retention job reads and deletes.
 //! - `replication`: a replica's state, for health.
 
+mod aggregates;
+pub mod clicks;
 pub mod entity;
+pub mod errors;
 pub mod replication;
 pub mod retention;
+mod sql_text;
 mod url;
 
 pub use url::{ConnectError, DatabaseUrl, connect_url};

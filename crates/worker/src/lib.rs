@@ -6,8 +6,7 @@ mod config;
 mod health;
 pub mod processor;
 mod startup;
-pub mod store;
 
 pub use config::{Command, DeadLetterCommand, Settings};
-pub use processor::{BatchReport, Outcome, Worker, WorkerOptions};
+pub use processor::{BatchReport, Lane, LaneOptions, Outcome};
 pub use startup::Application;

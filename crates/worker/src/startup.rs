@@ -10,14 +10,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Settings;
 use crate::health::{self, HealthState};
-use crate::processor::{Worker, WorkerOptions};
+use crate::processor::{Lane, LaneOptions};
 use clickstream::Redis;
 
 pub struct Application {
     port: u16,
     server: Server,
     /// The consumers of this process (`WORKER_CONCURRENCY`), each with its own batch in flight.
-    lanes: Vec<Worker>,
+    lanes: Vec<Lane>,
     shutdown: CancellationToken,
 }
 
@@ -49,7 +49,7 @@ impl Application {
             .iter()
             .flat_map(|consumer| settings.shard_names(consumer))
         {
-            let options = WorkerOptions {
+            let options = LaneOptions {
                 names,
                 batch_size: settings.clicks_batch_size as usize,
                 block: settings.block(),
@@ -57,7 +57,7 @@ impl Application {
                 max_deliveries: settings.max_deliveries,
                 retention_days: settings.clicks_retention_days,
             };
-            let lane = Worker::start(options, redis.clone(), db.clone(), shutdown.clone())
+            let lane = Lane::start(options, redis.clone(), db.clone(), shutdown.clone())
                 .await
                 .with_context(|| {
                     format!(
@@ -70,7 +70,7 @@ impl Application {
         let health_state = web::Data::new(HealthState {
             redis: redis.shared(service_runtime::health::CHECK_TIMEOUT)?,
             db,
-            progress: lanes.iter().map(Worker::progress).collect(),
+            progress: lanes.iter().map(Lane::progress).collect(),
         });
         let listener = TcpListener::bind(settings.worker_bind)
             .with_context(|| format!("cannot listen on WORKER_BIND={}", settings.worker_bind))?;
@@ -118,7 +118,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
-        let results = futures_util::future::join_all(self.lanes.into_iter().map(Worker::run)).await;
+        let results = futures_util::future::join_all(self.lanes.into_iter().map(Lane::run)).await;
         self.shutdown.cancel();
         handle.stop(true).await;
         server.await??;

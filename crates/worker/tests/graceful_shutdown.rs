@@ -13,7 +13,7 @@ use clickstream::{DEFAULT_GROUP, StreamNames};
 use serde_json::{Value, json};
 use testkit::{TestDb, TestStream};
 use tokio_util::sync::CancellationToken;
-use worker::{Outcome, Worker, WorkerOptions};
+use worker::{Lane, LaneOptions, Outcome};
 
 // This test posts with its own client, which must survive ingest going away.
 use crate::ingest_support;
@@ -219,8 +219,8 @@ async fn shutdown_under_load_loses_nothing_and_finishes_the_batch_in_hand() {
     // and takes the rest of the stream.
     for lane in 1..=LANES {
         let redis = stream.redis.clone();
-        let mut lane = Worker::start(
-            WorkerOptions {
+        let mut lane = Lane::start(
+            LaneOptions {
                 names: StreamNames {
                     stream: stream.key.clone(),
                     group: DEFAULT_GROUP.to_owned(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clickstream::StreamNames;
 use testkit::{TestDb, TestStream, click, xadd_clicks};
 use tokio_util::sync::CancellationToken;
-use worker::{Outcome, Worker, WorkerOptions};
+use worker::{Lane, LaneOptions, Outcome};
 
 pub(crate) struct Env {
     pub(crate) db: TestDb,
@@ -20,8 +20,8 @@ impl Env {
         }
     }
 
-    pub(crate) fn options(&self, consumer: &str) -> WorkerOptions {
-        WorkerOptions {
+    pub(crate) fn options(&self, consumer: &str) -> LaneOptions {
+        LaneOptions {
             names: StreamNames {
                 stream: self.stream.key.clone(),
                 group: "clicks-workers".to_owned(),
@@ -35,9 +35,9 @@ impl Env {
         }
     }
 
-    pub(crate) async fn worker_with(&self, options: WorkerOptions) -> Worker {
+    pub(crate) async fn worker_with(&self, options: LaneOptions) -> Lane {
         let redis = self.stream.redis.clone();
-        Worker::start(
+        Lane::start(
             options,
             redis,
             self.db.conn.clone(),
@@ -47,7 +47,7 @@ impl Env {
         .expect("worker starts")
     }
 
-    pub(crate) async fn worker(&self, consumer: &str) -> Worker {
+    pub(crate) async fn worker(&self, consumer: &str) -> Lane {
         self.worker_with(self.options(consumer)).await
     }
 
@@ -167,7 +167,7 @@ impl Env {
     }
 }
 
-pub(crate) async fn drain(worker: &mut Worker) -> Vec<worker::BatchReport> {
+pub(crate) async fn drain(worker: &mut Lane) -> Vec<worker::BatchReport> {
     let mut reports = Vec::new();
     loop {
         match worker.process_once().await.expect("step") {
@@ -527,7 +527,7 @@ async fn only_acknowledged_entries_are_trimmed() {
         Outcome::Processed(_)
     ));
     // Next 15 delivered to another consumer but not acknowledged.
-    let other_options = WorkerOptions {
+    let other_options = LaneOptions {
         names: StreamNames {
             consumer: "w2".to_owned(),
             ..options.names.clone()
@@ -562,7 +562,7 @@ async fn the_run_loop_stops_on_shutdown() {
         .await;
     let shutdown = CancellationToken::new();
     let redis = env.stream.redis.clone();
-    let worker = Worker::start(
+    let worker = Lane::start(
         env.options("w1"),
         redis,
         env.db.conn.clone(),
@@ -626,10 +626,10 @@ async fn killed_mysql_connections_lose_nothing() {
 #[test]
 fn deadlocks_timeouts_and_lost_connections_are_transient() {
     use sea_orm::{DbErr, RuntimeErr};
-    assert!(worker::store::is_transient(&DbErr::Conn(
+    assert!(storage::errors::is_transient(&DbErr::Conn(
         RuntimeErr::Internal("refused".into())
     )));
-    assert!(!worker::store::is_transient(&DbErr::Custom(
+    assert!(!storage::errors::is_transient(&DbErr::Custom(
         "bad data".into()
     )));
 }

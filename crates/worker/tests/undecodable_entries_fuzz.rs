@@ -12,7 +12,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use testkit::{TestDb, TestStream, click};
 use tokio_util::sync::CancellationToken;
-use worker::{Outcome, Worker, WorkerOptions};
+use worker::{Lane, LaneOptions, Outcome};
 
 const CASES: u32 = 24;
 
@@ -123,8 +123,8 @@ async fn check(db: &TestDb, entries: &[Fields]) -> Result<(), TestCaseError> {
         consumer: "fuzz".to_owned(),
     };
     let redis = stream.redis.clone();
-    let mut worker = Worker::start(
-        WorkerOptions {
+    let mut worker = Lane::start(
+        LaneOptions {
             names: names.clone(),
             batch_size: 3,
             block: Duration::from_millis(10),

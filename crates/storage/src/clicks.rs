@@ -1,0 +1,244 @@
+//! Storing a batch of clicks and their aggregates in MySQL, exactly once.
+//!
+//! One transaction per batch:
+//!
+//! 1. insert the batch's clicks, skipping any `click_id` already stored
+//!    (`INSERT IGNORE`), each row tagged with a random token of this attempt;
+//! 2. add to each (date, offer, source), (hour, offer, source), (date,
+//!    offer) and (date, source) aggregate exactly the clicks this transaction
+//!    inserted — all of the batch when the insert reports every row as new,
+//!    otherwise the rows that carry this attempt's token, whatever other
+//!    workers or earlier attempts stored — and bump the report version of
+//!    each date touched;
+//! 3. commit.
+//!
+//! The statements carry their values as literals ([`SqlText`]), not bound
+//! parameters: their row counts change from batch to batch, so prepared
+//! statements would be prepared anew for nearly every batch.
+//!
+//! A redelivered batch (a worker died between commit and `XACK`), a retry
+//! after a lost connection whose commit did in fact succeed, or the same
+//! click sent twice all insert nothing the second time, so they add nothing.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+use domain::StreamClick;
+use rand::Rng;
+use sea_orm::sea_query::Value;
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, IsolationLevel, Statement,
+    TransactionTrait,
+};
+
+use crate::aggregates::{self, Group, Groups};
+use crate::sql_text::SqlText;
+
+/// MySQL accepts at most 65,535 placeholders in one statement.
+const MAX_PLACEHOLDERS: usize = 65_535;
+/// `click_id`s per lookup (one placeholder each, plus the token).
+const MAX_IDS_PER_LOOKUP: usize = MAX_PLACEHOLDERS - 1;
+/// Most statement text per `INSERT` of clicks: far below the smallest
+/// `max_allowed_packet` a server ships with (MariaDB 16 MB, MySQL 8 64 MB),
+/// whatever the batch size and the length of the clicks' text.
+const MAX_INSERT_BYTES: usize = 4 << 20;
+
+/// What one committed batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Clicks newly inserted (and counted).
+    pub inserted: u64,
+    /// Clicks of the batch that were already stored, or repeated in it.
+    pub duplicates: u64,
+}
+
+/// Stores `clicks` in one transaction; see the module documentation.
+pub async fn store_batch(
+    db: &DatabaseConnection,
+    clicks: &[&StreamClick],
+) -> Result<Stored, DbErr> {
+    let unique = unique_sorted(clicks);
+    let token = rand::rng().random_range(1..=i64::MAX as u64);
+    let txn = db
+        .begin_with_config(
+            Some(IsolationLevel::ReadCommitted),
+            Some(AccessMode::ReadWrite),
+        )
+        .await?;
+    let mut groups = Groups::new();
+    let mut rest = unique.as_slice();
+    while !rest.is_empty() {
+        let (taken, inserted) = insert_clicks(&txn, rest, token).await?;
+        let (chunk, tail) = rest.split_at(taken);
+        rest = tail;
+        if inserted == chunk.len() as u64 {
+            // Every click of the chunk was new: count them as they are.
+            for entry in chunk {
+                *groups.entry(aggregates::group_of(entry)).or_default() += 1;
+            }
+        } else if inserted > 0 {
+            // Some were stored before: count exactly the rows carrying this
+            // attempt's token.
+            for ids in chunk.chunks(MAX_IDS_PER_LOOKUP) {
+                for (key, count) in lookup_fresh(&txn, ids, token).await? {
+                    *groups.entry(key).or_default() += count;
+                }
+            }
+        }
+    }
+    let inserted: i64 = groups.values().sum();
+    if inserted > 0 {
+        aggregates::add_to_aggregates(&txn, groups).await?;
+    }
+    txn.commit().await?;
+    let inserted = u64::try_from(inserted).unwrap_or(0);
+    Ok(Stored {
+        inserted,
+        duplicates: clicks.len() as u64 - inserted,
+    })
+}
+
+/// `INSERT IGNORE`s the first clicks of `clicks`, as many as fit in
+/// [`MAX_INSERT_BYTES`] of statement text (at least one); returns how many it
+/// took and how many rows were inserted.
+///
+/// `IGNORE` rather than `ON DUPLICATE KEY UPDATE id = id`: the driver sets
+/// `CLIENT_FOUND_ROWS`, under which an upsert reports duplicates as affected
+/// rows too, while `INSERT IGNORE` reports exactly the rows it inserted.
+/// `IGNORE` would also let MySQL truncate over-long values with a warning,
+/// but every value here passed `domain`'s rules, which match the columns.
+///
+/// Literal values rather than bound ones, as in the aggregates' upserts: batches
+/// come in every size, and each new size would be a statement to prepare.
+async fn insert_clicks(
+    txn: &impl ConnectionTrait,
+    clicks: &[&StreamClick],
+    token: u64,
+) -> Result<(usize, u64), DbErr> {
+    let (taken, sql) = insert_statement(clicks, token);
+    let result = txn.execute_unprepared(sql.as_str()).await?;
+    Ok((taken, result.rows_affected()))
+}
+
+/// The `INSERT IGNORE` of the first clicks of `clicks` that fit in
+/// [`MAX_INSERT_BYTES`] (at least one), and how many it holds.
+fn insert_statement(clicks: &[&StreamClick], token: u64) -> (usize, SqlText) {
+    let mut sql = SqlText::with_capacity(MAX_INSERT_BYTES.min(256 + clicks.len() * 256));
+    sql.raw(
+        "INSERT IGNORE INTO clicks (click_id, offer_id, source, clicked_at, click_date, \
+         signature, received_at, batch_token) VALUES ",
+    );
+    let mut taken = 0;
+    for entry in clicks {
+        if taken > 0 && sql.len() >= MAX_INSERT_BYTES {
+            break;
+        }
+        if taken > 0 {
+            sql.comma();
+        }
+        let click = &entry.click;
+        sql.raw("(")
+            .text(&click.click_id)
+            .comma()
+            .int(click.offer_id.get())
+            .comma()
+            .text(&click.source)
+            .comma()
+            .datetime(click.timestamp.naive_utc())
+            .comma()
+            .date(click.date())
+            .comma()
+            .text(&click.signature)
+            .comma()
+            .datetime(entry.received_at.naive_utc())
+            .comma()
+            .int(token)
+            .raw(")");
+        taken += 1;
+    }
+    (taken, sql)
+}
+
+/// The rows of `clicks` this attempt inserted (those carrying its token),
+/// counted per group: one lookup through the `click_id` unique index.
+async fn lookup_fresh(
+    txn: &impl ConnectionTrait,
+    clicks: &[&StreamClick],
+    token: u64,
+) -> Result<Vec<(Group, i64)>, DbErr> {
+    let placeholders = vec!["?"; clicks.len()].join(",");
+    let mut values: Vec<Value> = Vec::with_capacity(clicks.len() + 1);
+    values.push(token.into());
+    values.extend(
+        clicks
+            .iter()
+            .map(|c| Value::from(c.click.click_id.as_str())),
+    );
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::MySql,
+            format!(
+                "SELECT click_date, HOUR(clicked_at), offer_id, source, COUNT(*) FROM clicks \
+                 WHERE batch_token = ? AND click_id IN ({placeholders}) \
+                 GROUP BY click_date, HOUR(clicked_at), offer_id, source"
+            ),
+            values,
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let date: NaiveDate = row.try_get_by_index(0)?;
+            let hour: i64 = row.try_get_by_index(1)?;
+            let hour_start = u32::try_from(hour)
+                .ok()
+                .and_then(|hour| date.and_hms_opt(hour, 0, 0))
+                .ok_or_else(|| DbErr::Custom(format!("MySQL returned hour {hour}")))?;
+            let offer_id: u64 = row.try_get_by_index(2)?;
+            let source: String = row.try_get_by_index(3)?;
+            let count: i64 = row.try_get_by_index(4)?;
+            Ok(((date, hour_start, offer_id, source), count))
+        })
+        .collect()
+}
+
+/// One click per `click_id` (the first), ordered by `click_id` so that
+/// concurrent workers lock rows in the same order and rarely deadlock.
+fn unique_sorted<'a>(clicks: &[&'a StreamClick]) -> Vec<&'a StreamClick> {
+    let mut seen = HashSet::with_capacity(clicks.len());
+    let mut unique: Vec<&StreamClick> = clicks
+        .iter()
+        .copied()
+        .filter(|c| seen.insert(c.click.click_id.as_str()))
+        .collect();
+    unique.sort_unstable_by(|a, b| a.click.click_id.cmp(&b.click.click_id));
+    unique
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_insert_stops_at_its_size_limit_and_the_rest_follows() {
+        let click = |n: usize| StreamClick {
+            click: domain::Click {
+                click_id: format!("{n:08}-{}", "i".repeat(246)),
+                offer_id: domain::OfferId::new(7).expect("positive"),
+                source: "network_1".to_owned(),
+                timestamp: chrono::DateTime::UNIX_EPOCH,
+                signature: "s".repeat(255),
+            },
+            received_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        let clicks: Vec<StreamClick> = (0..5_000).map(click).collect();
+        let clicks: Vec<&StreamClick> = clicks.iter().collect();
+        let (first, sql) = insert_statement(&clicks, 1);
+        assert!(first > 0 && first < clicks.len(), "took {first}");
+        assert!(sql.len() < MAX_INSERT_BYTES + 2_048, "{} bytes", sql.len());
+        let (second, sql) = insert_statement(&clicks[first..], 1);
+        assert_eq!(first + second, clicks.len());
+        assert!(sql.len() < MAX_INSERT_BYTES);
+        // A single click always goes, whatever its size.
+        assert_eq!(insert_statement(&clicks[..1], 1).0, 1);
+    }
+}
