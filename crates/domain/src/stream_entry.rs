@@ -72,6 +72,13 @@ pub enum EntryClicks {
     Packed(Vec<ClickValues>),
 }
 
+/// Whether an entry is packed (has a `clicks` field), without reading the pack.
+pub fn is_packed<F: AsRef<[u8]>, V>(pairs: &[(F, V)]) -> bool {
+    pairs
+        .iter()
+        .any(|(field, _)| field.as_ref() == FIELD_CLICKS.as_bytes())
+}
+
 /// Reads a packed entry's clicks; [`EntryClicks::One`] for the one-click form.
 /// Fails only when the pack itself is malformed, not when a click in it is.
 pub fn unpack<F, V>(pairs: &[(F, V)]) -> Result<EntryClicks, DecodeError>
@@ -327,6 +334,8 @@ mod tests {
         };
         let pairs = entry.encode();
         assert_eq!(unpack(&pairs), Ok(EntryClicks::One));
+        assert!(!is_packed(&pairs));
+        assert!(is_packed(&pack([entry.values(), entry.values()].iter())));
         assert_eq!(decode_entry(&pairs), Ok(vec![entry.clone()]));
         assert_eq!(StreamClick::decode_values(&entry.values()), Ok(entry));
     }

@@ -93,16 +93,17 @@ impl Batch {
     /// holds only this click, else the click alone.
     pub(super) fn set_aside_click(&mut self, origin: usize, values: &ClickValues, reason: String) {
         let entry = &self.entries[origin];
-        let entry = match stream_entry::unpack(&entry.fields) {
-            Ok(EntryClicks::Packed(_)) => RawEntry {
+        let entry = if stream_entry::is_packed(&entry.fields) {
+            RawEntry {
                 id: entry.id.clone(),
                 fields: stream_entry::named(values)
                     .iter()
                     .map(|(field, value)| (field.as_bytes().to_vec(), value.as_bytes().to_vec()))
                     .collect(),
                 deliveries: entry.deliveries,
-            },
-            _ => entry.clone(),
+            }
+        } else {
+            entry.clone()
         };
         self.set_aside(entry, reason);
     }
