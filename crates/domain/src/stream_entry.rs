@@ -231,6 +231,20 @@ mod tests {
     use super::*;
     use crate::click::tests::arbitrary_click;
 
+    /// Click `c` of offer 7 from source `s`, with this signature.
+    fn entry_signed(signature: &str) -> StreamClick {
+        StreamClick {
+            click: Click {
+                click_id: "c".into(),
+                offer_id: crate::OfferId::new(7).expect("positive"),
+                source: "s".into(),
+                timestamp: received(),
+                signature: signature.into(),
+            },
+            received_at: received(),
+        }
+    }
+
     fn received() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2025-06-11T14:00:01.123456Z")
             .expect("valid")
@@ -248,16 +262,7 @@ mod tests {
 
     #[test]
     fn invalid_values_are_refused_with_the_rule() {
-        let entry = StreamClick {
-            click: Click {
-                click_id: "c".into(),
-                offer_id: crate::OfferId::new(7).expect("positive"),
-                source: "s".into(),
-                timestamp: received(),
-                signature: "sig".into(),
-            },
-            received_at: received(),
-        };
+        let entry = entry_signed("sig");
         let mut pairs: Vec<(&str, String)> = entry.encode().to_vec();
         pairs[1].1 = "0".into();
         let error = StreamClick::decode(&pairs).expect_err("offer_id 0");
@@ -322,16 +327,7 @@ mod tests {
 
     #[test]
     fn a_one_click_entry_is_one_click() {
-        let entry = StreamClick {
-            click: Click {
-                click_id: "c".into(),
-                offer_id: crate::OfferId::new(7).expect("positive"),
-                source: "s".into(),
-                timestamp: received(),
-                signature: "sig\nwith a line break".into(),
-            },
-            received_at: received(),
-        };
+        let entry = entry_signed("sig\nwith a line break");
         let pairs = entry.encode();
         assert_eq!(unpack(&pairs), Ok(EntryClicks::One));
         assert!(!is_packed(&pairs));
