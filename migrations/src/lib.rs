@@ -13,6 +13,7 @@ mod m20250602_000001_create_click_exports;
 mod m20250603_000001_add_daily_count_index;
 mod m20250604_000001_create_daily_dimension_stats;
 mod m20261128_000001_exact_text_identity;
+mod m20261129_000001_create_aggregate_deltas;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250603_000001_add_daily_count_index::Migration),
             Box::new(m20250604_000001_create_daily_dimension_stats::Migration),
             Box::new(m20261128_000001_exact_text_identity::Migration),
+            Box::new(m20261129_000001_create_aggregate_deltas::Migration),
         ]
     }
 }

@@ -158,6 +158,7 @@ impl BenchDb {
             "click_daily_offer_stats",
             "click_daily_source_stats",
             "report_date_versions",
+            "aggregate_deltas",
         ] {
             self.conn
                 .execute_unprepared(&format!("TRUNCATE TABLE {table}"))

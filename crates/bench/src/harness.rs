@@ -13,6 +13,7 @@ use crate::db::BenchDb;
 use crate::load::Senders;
 use crate::payload::new_run_id;
 use crate::procs::{Service, Stopped, free_local_addr};
+use crate::scenarios::raw_limit::ServerProcess;
 use crate::stream::BenchStream;
 use crate::topology::{RedisTarget, ensure_loopback_redis};
 
@@ -274,6 +275,14 @@ impl Harness {
             worker.ensure_running()?;
         }
         Ok(())
+    }
+
+    /// CPU seconds the running workers have used so far, all together.
+    pub fn workers_cpu_seconds(&self) -> Option<f64> {
+        self.workers
+            .iter()
+            .map(|worker| ServerProcess { pid: worker.pid()? }.cpu_seconds())
+            .sum()
     }
 
     /// Stops every worker (SIGTERM), keeping their peak RSS.

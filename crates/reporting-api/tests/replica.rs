@@ -39,6 +39,7 @@ async fn commit_clicks(db: &TestDb, prefix: &str, count: u64) {
     storage::clicks::store_batch(&db.conn, &refs)
         .await
         .expect("store");
+    storage::aggregates::fold_all(&db.conn).await.expect("fold");
 }
 
 /// A reporting API writing to the primary and reading from `read_url`.

@@ -4,7 +4,6 @@
 
 use clap::Parser;
 use reporting_api::{Application, Settings};
-use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::Value;
 use testkit::TestDb;
 use tokio_util::sync::CancellationToken;
@@ -130,40 +129,13 @@ pub fn series(body: &Value, field: &str, label: &str) -> Vec<(String, u64)> {
 
 /// Adds `clicks` clicks at UTC `hour` (`YYYY-MM-DD HH:00:00`) to the hourly,
 /// daily and per-dimension daily aggregates and bumps the date's version, in
-/// one transaction, as the worker does.
+/// one transaction, as the worker's fold does.
 pub async fn add_clicks(db: &TestDb, hour: &str, offer_id: u64, source: &str, clicks: u64) {
-    let date = &hour[..10];
-    let source = source.replace('\'', "''");
-    let txn = db.conn.begin().await.expect("begin");
-    for sql in [
-        format!(
-            "INSERT INTO click_hourly_stats (click_hour, offer_id, source, clicks_count) \
-             VALUES ('{hour}', {offer_id}, '{source}', {clicks}) \
-             ON DUPLICATE KEY UPDATE clicks_count = clicks_count + {clicks}"
-        ),
-        format!(
-            "INSERT INTO click_daily_stats (click_date, offer_id, source, clicks_count) \
-             VALUES ('{date}', {offer_id}, '{source}', {clicks}) \
-             ON DUPLICATE KEY UPDATE clicks_count = clicks_count + {clicks}"
-        ),
-        format!(
-            "INSERT INTO click_daily_offer_stats (click_date, offer_id, clicks_count) \
-             VALUES ('{date}', {offer_id}, {clicks}) \
-             ON DUPLICATE KEY UPDATE clicks_count = clicks_count + {clicks}"
-        ),
-        format!(
-            "INSERT INTO click_daily_source_stats (click_date, source, clicks_count) \
-             VALUES ('{date}', '{source}', {clicks}) \
-             ON DUPLICATE KEY UPDATE clicks_count = clicks_count + {clicks}"
-        ),
-        format!(
-            "INSERT INTO report_date_versions (click_date, version) VALUES ('{date}', 1) \
-             ON DUPLICATE KEY UPDATE version = version + 1"
-        ),
-    ] {
-        txn.execute_unprepared(&sql).await.expect("add clicks");
-    }
-    txn.commit().await.expect("commit");
+    let hour = chrono::NaiveDateTime::parse_from_str(hour, "%Y-%m-%d %H:%M:%S").expect("an hour");
+    let clicks = i64::try_from(clicks).expect("a count");
+    storage::aggregates::add_counts(&db.conn, [(hour, offer_id, source.to_owned(), clicks)])
+        .await
+        .expect("add clicks");
 }
 
 /// Adds daily rows `(date, offer_id, source, clicks)` at noon UTC.

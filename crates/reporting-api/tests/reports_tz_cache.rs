@@ -139,6 +139,7 @@ async fn commit(db: &TestDb, clicks: &[domain::StreamClick]) {
     storage::clicks::store_batch(&db.conn, &refs)
         .await
         .expect("store");
+    storage::aggregates::fold_all(&db.conn).await.expect("fold");
 }
 
 #[tokio::test]

@@ -49,6 +49,7 @@ async fn five_clicks(db: &TestDb, date: NaiveDate) {
     storage::clicks::store_batch(&db.conn, &refs)
         .await
         .expect("store");
+    storage::aggregates::fold_all(&db.conn).await.expect("fold");
 }
 
 async fn raw_clicks(db: &TestDb, date: NaiveDate) -> u64 {
@@ -107,6 +108,7 @@ async fn old_exported_dates_go_in_batches_and_reports_stay_the_same() {
     storage::clicks::store_batch(&db.conn, &[&resent])
         .await
         .expect("store");
+    storage::aggregates::fold_all(&db.conn).await.expect("fold");
 
     let api = Api::start(&db, &["--report-cache-ttl-secs=0"]).await;
     let window = (day(today, 45), day(today, 25));
@@ -233,6 +235,7 @@ async fn a_run_leaves_its_figures_for_prometheus_in_the_metrics_file() {
     storage::clicks::store_batch(&db.conn, &[&resent])
         .await
         .expect("store");
+    storage::aggregates::fold_all(&db.conn).await.expect("fold");
     let dir = tempfile::tempdir().expect("temporary directory");
     let file = dir.path().join("clicks_retention.prom");
     let flag = format!("--metrics-file={}", file.display());

@@ -109,6 +109,7 @@ async fn a_require_ssl_user_connects_only_over_verified_tls() {
     storage::clicks::store_batch(&db, &[&click])
         .await
         .expect("the worker's transaction");
+    storage::aggregates::fold_all(&db).await.expect("fold");
     let settings = Settings::try_parse_from([
         "reporting-api".to_owned(),
         format!("--database-url={}", verified.expose()),

@@ -121,6 +121,11 @@ impl Service {
         Ok(())
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// VmHWM of the process (its peak RSS), in MB (10^6 bytes).
     pub fn peak_rss_mb(&self) -> Option<f64> {
         self.proc_status_mb("VmHWM:")

@@ -4,17 +4,15 @@
 //!
 //! 1. insert the batch's clicks, skipping any `click_id` already stored
 //!    (`INSERT IGNORE`), each row tagged with a random token of this attempt;
-//! 2. add to each (date, offer, source), (hour, offer, source), (date,
-//!    offer) and (date, source) aggregate exactly the clicks this transaction
-//!    inserted — all of the batch when the insert reports every row as new,
-//!    otherwise the rows that carry this attempt's token, whatever other
-//!    workers or earlier attempts stored — and bump the report version of
-//!    each date touched;
-//! 3. commit.
+//! 2. record, as one delta row for the aggregates (see [`crate::aggregates`]),
+//!    how many of exactly the clicks this transaction inserted fall in each
+//!    (hour, offer, source) group — all of the batch when the insert reports
+//!    every row as new, otherwise the rows that carry this attempt's token,
+//!    whatever other workers or earlier attempts stored;
+//! 3. commit. A later fold adds the delta to the aggregate tables.
 //!
-//! The statements carry their values as literals ([`SqlText`]), not bound
-//! parameters: their row counts change from batch to batch, so prepared
-//! statements would be prepared anew for nearly every batch.
+//! The insert binds its values: under load every batch has the same size,
+//! so its statement is prepared once per connection (see [`insert_clicks`]).
 //!
 //! A redelivered batch (a worker died between commit and `XACK`), a retry
 //! after a lost connection whose commit did in fact succeed, or the same
@@ -32,7 +30,6 @@ use sea_orm::{
 };
 
 use crate::aggregates::{self, Group, Groups};
-use crate::sql_text::SqlText;
 
 /// MySQL accepts at most 65,535 placeholders in one statement.
 const MAX_PLACEHOLDERS: usize = 65_535;
@@ -68,27 +65,37 @@ pub async fn store_batch(
     let mut groups = Groups::new();
     let mut rest = unique.as_slice();
     while !rest.is_empty() {
-        let (taken, inserted) = insert_clicks(&txn, rest, token).await?;
+        let (taken, insert) = insert_clicks(&txn, rest, token).await?;
         let (chunk, tail) = rest.split_at(taken);
         rest = tail;
-        if inserted == chunk.len() as u64 {
+        if insert.inserted == chunk.len() as u64 {
             // Every click of the chunk was new: count them as they are.
             for entry in chunk {
                 *groups.entry(aggregates::group_of(entry)).or_default() += 1;
             }
-        } else if inserted > 0 {
+        } else if insert.inserted > 0 {
             // Some were stored before: count exactly the rows carrying this
-            // attempt's token.
-            for ids in chunk.chunks(MAX_IDS_PER_LOOKUP) {
-                for (key, count) in lookup_fresh(&txn, ids, token).await? {
-                    *groups.entry(key).or_default() += count;
+            // attempt's token — found by their ids when they can be, else
+            // through the `click_id` index.
+            match fresh_in_id_range(&txn, chunk, insert, token).await? {
+                Some(fresh) => {
+                    for entry in fresh {
+                        *groups.entry(aggregates::group_of(entry)).or_default() += 1;
+                    }
+                }
+                None => {
+                    for ids in chunk.chunks(MAX_IDS_PER_LOOKUP) {
+                        for (key, count) in lookup_fresh(&txn, ids, token).await? {
+                            *groups.entry(key).or_default() += count;
+                        }
+                    }
                 }
             }
         }
     }
     let inserted: i64 = groups.values().sum();
     if inserted > 0 {
-        aggregates::add_to_aggregates(&txn, groups).await?;
+        aggregates::record(&txn, &groups).await?;
     }
     txn.commit().await?;
     let inserted = u64::try_from(inserted).unwrap_or(0);
@@ -98,9 +105,9 @@ pub async fn store_batch(
     })
 }
 
-/// `INSERT IGNORE`s the first clicks of `clicks`, as many as fit in
-/// [`MAX_INSERT_BYTES`] of statement text (at least one); returns how many it
-/// took and how many rows were inserted.
+/// `INSERT IGNORE`s the first clicks of `clicks`, as many as one statement
+/// holds ([`insert_statement`]); returns how many it took and how many rows
+/// were inserted.
 ///
 /// `IGNORE` rather than `ON DUPLICATE KEY UPDATE id = id`: the driver sets
 /// `CLIENT_FOUND_ROWS`, under which an upsert reports duplicates as affected
@@ -108,55 +115,120 @@ pub async fn store_batch(
 /// `IGNORE` would also let MySQL truncate over-long values with a warning,
 /// but every value here passed `domain`'s rules, which match the columns.
 ///
-/// Literal values rather than bound ones, as in the aggregates' upserts: batches
-/// come in every size, and each new size would be a statement to prepare.
+/// Bound values, not literals: the statement is prepared once per
+/// connection and row count (the driver caches it), and a drain's batches
+/// all have the same count, so MySQL parses it once instead of parsing a
+/// few hundred KB of literals per batch — that parse cost the server more
+/// CPU than the insert itself.
 async fn insert_clicks(
     txn: &impl ConnectionTrait,
     clicks: &[&StreamClick],
     token: u64,
-) -> Result<(usize, u64), DbErr> {
-    let (taken, sql) = insert_statement(clicks, token);
-    let result = txn.execute_unprepared(sql.as_str()).await?;
-    Ok((taken, result.rows_affected()))
+) -> Result<(usize, Inserted), DbErr> {
+    let (taken, statement) = insert_statement(clicks, token);
+    let result = txn.execute_raw(statement).await?;
+    Ok((
+        taken,
+        Inserted {
+            inserted: result.rows_affected(),
+            first_id: result.last_insert_id(),
+        },
+    ))
 }
 
-/// The `INSERT IGNORE` of the first clicks of `clicks` that fit in
-/// [`MAX_INSERT_BYTES`] (at least one), and how many it holds.
-fn insert_statement(clicks: &[&StreamClick], token: u64) -> (usize, SqlText) {
-    let mut sql = SqlText::with_capacity(MAX_INSERT_BYTES.min(256 + clicks.len() * 256));
-    sql.raw(
-        "INSERT IGNORE INTO clicks (click_id, offer_id, source, clicked_at, click_date, \
-         signature, received_at, batch_token) VALUES ",
-    );
+/// What one `INSERT IGNORE` did.
+#[derive(Debug, Clone, Copy)]
+struct Inserted {
+    /// Rows inserted.
+    inserted: u64,
+    /// The `id` of the first row inserted (`LAST_INSERT_ID()`).
+    first_id: u64,
+}
+
+/// The clicks of `chunk` that its `INSERT IGNORE` inserted, read back by
+/// primary key. A multi-row `INSERT` is a "simple insert": InnoDB reserves
+/// its auto-increment values at once, one per row, ignored rows included —
+/// consecutive in lock modes 0 and 1 (MariaDB's default), and in mode 2
+/// (MySQL 8's) gaps are documented only for bulk inserts. So the inserted
+/// rows lie in `first_id ..first_id + chunk.len()` and carry this attempt's
+/// token, and a range scan finds them for far less than looking each
+/// `click_id` up in its index. Should the ids not be consecutive after all,
+/// the rows found fall short of what the insert reported: `None`, and the
+/// caller looks them up by `click_id`.
+async fn fresh_in_id_range<'a>(
+    txn: &impl ConnectionTrait,
+    chunk: &[&'a StreamClick],
+    insert: Inserted,
+    token: u64,
+) -> Result<Option<Vec<&'a StreamClick>>, DbErr> {
+    let last_id = insert.first_id + chunk.len() as u64 - 1;
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::MySql,
+            "SELECT click_id FROM clicks WHERE id BETWEEN ? AND ? AND batch_token = ?",
+            [insert.first_id.into(), last_id.into(), token.into()],
+        ))
+        .await?;
+    if rows.len() as u64 != insert.inserted {
+        return Ok(None);
+    }
+    let by_id: std::collections::HashMap<&str, &'a StreamClick> = chunk
+        .iter()
+        .map(|entry| (entry.click.click_id.as_str(), *entry))
+        .collect();
+    let mut fresh = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let click_id: String = row.try_get_by_index(0)?;
+        match by_id.get(click_id.as_str()) {
+            Some(entry) => fresh.push(*entry),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(fresh))
+}
+
+/// Columns of a row of `clicks` the insert writes.
+const INSERT_COLUMNS: usize = 8;
+/// Rows per `INSERT`, at most: one placeholder per column.
+const MAX_ROWS_PER_INSERT: usize = MAX_PLACEHOLDERS / INSERT_COLUMNS;
+
+/// The `INSERT IGNORE` of the first clicks of `clicks` (at least one): at
+/// most [`MAX_ROWS_PER_INSERT`], and no more once their text reaches
+/// [`MAX_INSERT_BYTES`]; and how many it holds.
+fn insert_statement(clicks: &[&StreamClick], token: u64) -> (usize, Statement) {
     let mut taken = 0;
+    let mut bytes = 0;
     for entry in clicks {
-        if taken > 0 && sql.len() >= MAX_INSERT_BYTES {
+        if taken > 0 && (taken == MAX_ROWS_PER_INSERT || bytes >= MAX_INSERT_BYTES) {
             break;
         }
-        if taken > 0 {
-            sql.comma();
-        }
         let click = &entry.click;
-        sql.raw("(")
-            .text(&click.click_id)
-            .comma()
-            .int(click.offer_id.get())
-            .comma()
-            .text(&click.source)
-            .comma()
-            .datetime(click.timestamp.naive_utc())
-            .comma()
-            .date(click.date())
-            .comma()
-            .text(&click.signature)
-            .comma()
-            .datetime(entry.received_at.naive_utc())
-            .comma()
-            .int(token)
-            .raw(")");
+        bytes += click.click_id.len() + click.source.len() + click.signature.len() + 64;
         taken += 1;
     }
-    (taken, sql)
+    let sql = format!(
+        "INSERT IGNORE INTO clicks (click_id, offer_id, source, clicked_at, click_date, \
+         signature, received_at, batch_token) VALUES {}",
+        vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; taken].join(",")
+    );
+    let mut values: Vec<Value> = Vec::with_capacity(taken * INSERT_COLUMNS);
+    for entry in &clicks[..taken] {
+        let click = &entry.click;
+        values.extend([
+            Value::from(click.click_id.as_str()),
+            Value::from(click.offer_id.get()),
+            Value::from(click.source.as_str()),
+            Value::from(click.timestamp.naive_utc()),
+            Value::from(click.date()),
+            Value::from(click.signature.as_str()),
+            Value::from(entry.received_at.naive_utc()),
+            Value::from(token),
+        ]);
+    }
+    (
+        taken,
+        Statement::from_sql_and_values(DbBackend::MySql, sql, values),
+    )
 }
 
 /// The rows of `clicks` this attempt inserted (those carrying its token),
@@ -230,15 +302,32 @@ mod tests {
             },
             received_at: chrono::DateTime::UNIX_EPOCH,
         };
-        let clicks: Vec<StreamClick> = (0..5_000).map(click).collect();
+        let clicks: Vec<StreamClick> = (0..10_000).map(click).collect();
         let clicks: Vec<&StreamClick> = clicks.iter().collect();
-        let (first, sql) = insert_statement(&clicks, 1);
+        let (first, _) = insert_statement(&clicks, 1);
         assert!(first > 0 && first < clicks.len(), "took {first}");
-        assert!(sql.len() < MAX_INSERT_BYTES + 2_048, "{} bytes", sql.len());
-        let (second, sql) = insert_statement(&clicks[first..], 1);
+        let bytes = |taken: &[&StreamClick]| -> usize {
+            taken
+                .iter()
+                .map(|c| c.click.click_id.len() + c.click.source.len() + c.click.signature.len())
+                .sum()
+        };
+        assert!(bytes(&clicks[..first]) < MAX_INSERT_BYTES + 2_048);
+        let (second, statement) = insert_statement(&clicks[first..], 1);
         assert_eq!(first + second, clicks.len());
-        assert!(sql.len() < MAX_INSERT_BYTES);
-        // A single click always goes, whatever its size.
+        let placeholders = statement.values.map_or(0, |values| values.0.len());
+        assert_eq!(placeholders, second * INSERT_COLUMNS);
+        // Short clicks: the placeholder limit bounds a statement instead.
+        let short: Vec<StreamClick> = (0..MAX_ROWS_PER_INSERT + 10)
+            .map(|n| {
+                let mut c = click(n);
+                c.click.click_id = format!("{n}");
+                c.click.signature = "s".to_owned();
+                c
+            })
+            .collect();
+        let short: Vec<&StreamClick> = short.iter().collect();
+        assert_eq!(insert_statement(&short, 1).0, MAX_ROWS_PER_INSERT);
         assert_eq!(insert_statement(&clicks[..1], 1).0, 1);
     }
 }

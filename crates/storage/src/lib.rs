@@ -5,12 +5,13 @@
 //! - `entity`: the tables, as SeaORM entities.
 //! - `clicks`: storing a batch of clicks exactly once ([`clicks::store_batch`]).
 //! - `aggregates`: the daily, hourly and per-dimension counts and the date
-//!   versions that batch adds to.
+//!   versions: each stored batch leaves a delta, and folds add many deltas
+//!   to them at once ([`aggregates::fold_pending`]).
 //! - `errors`: which MySQL errors to retry and which refuse the data.
 //! - `retention`: what the retention job reads and deletes.
 //! - `replication`: a replica's state, for health.
 
-mod aggregates;
+pub mod aggregates;
 pub mod clicks;
 pub mod entity;
 pub mod errors;

@@ -99,10 +99,31 @@ impl TestDb {
         self.scalar("SELECT COUNT(*) FROM clicks").await
     }
 
-    /// Daily aggregate rows whose `clicks_count` differs from a `COUNT(*)`
-    /// over `clicks` (0 when every click was counted exactly once), and the
-    /// daily aggregate's total.
+    /// Waits (at most 5 s) until a running worker's aggregator has folded
+    /// every stored batch's counts into the aggregates. Lanes driven by a
+    /// test without an aggregator fold with `storage::aggregates::fold_all`.
+    pub async fn settled_aggregates(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let pending = storage::aggregates::pending_deltas(&self.conn)
+                .await
+                .expect("count the pending deltas");
+            if pending == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{pending} deltas still not folded into the aggregates after 5 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Once the aggregates are settled, the daily aggregate rows whose
+    /// `clicks_count` differs from a `COUNT(*)` over `clicks` (0 when every
+    /// click was counted exactly once), and the daily aggregate's total.
     pub async fn daily_mismatches_and_total(&self) -> (u64, u64) {
+        self.settled_aggregates().await;
         let mismatches = self
             .scalar(
                 "SELECT COUNT(*) FROM click_daily_stats s \

@@ -1,6 +1,9 @@
 //! `worker`: consumes the click stream in a consumer group and writes each
-//! click exactly once, with its aggregates, to MySQL.
+//! click exactly once, with its aggregates, to MySQL: lanes store the
+//! clicks, and one aggregator per process folds their counts into the
+//! aggregate tables.
 
+pub mod aggregator;
 pub mod cli;
 mod config;
 mod health;

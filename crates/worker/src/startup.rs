@@ -9,6 +9,7 @@ use service_runtime::routes;
 use tokio_util::sync::CancellationToken;
 
 use crate::Settings;
+use crate::aggregator::Aggregator;
 use crate::health::{self, HealthState};
 use crate::processor::{Lane, LaneOptions};
 use clickstream::Redis;
@@ -18,6 +19,8 @@ pub struct Application {
     server: Server,
     /// The consumers of this process (`WORKER_CONCURRENCY`), each with its own batch in flight.
     lanes: Vec<Lane>,
+    /// Folds the lanes' stored counts into the aggregate tables.
+    aggregator: Aggregator,
     shutdown: CancellationToken,
 }
 
@@ -43,6 +46,8 @@ impl Application {
         let metrics = web::Data::new(service_runtime::metrics::install());
         service_runtime::metrics::register(service_runtime::metrics::HTTP_METRICS);
         service_runtime::metrics::register(crate::processor::METRICS);
+        service_runtime::metrics::register(crate::aggregator::METRICS);
+        let aggregator = Aggregator::new(db.clone(), settings.fold_interval());
         let mut lanes = Vec::new();
         // Consumer names repeat across shards: each shard has its own group.
         for names in consumers
@@ -65,7 +70,7 @@ impl Application {
                         redis.redacted_url()
                     )
                 })?;
-            lanes.push(lane);
+            lanes.push(lane.notify_when_caught_up(aggregator.waker()));
         }
         let health_state = web::Data::new(HealthState {
             redis: redis.shared(service_runtime::health::CHECK_TIMEOUT)?,
@@ -106,6 +111,7 @@ impl Application {
             port,
             server,
             lanes,
+            aggregator,
             shutdown,
         })
     }
@@ -114,11 +120,16 @@ impl Application {
         self.port
     }
 
-    /// Processes batches until shutdown; each lane finishes the batch in hand.
+    /// Processes batches until shutdown; each lane finishes the batch in
+    /// hand, then the aggregator folds what the lanes stored.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
+        let stop_aggregator = self.aggregator.stopper();
+        let aggregator = tokio::spawn(self.aggregator.run());
         let results = futures_util::future::join_all(self.lanes.into_iter().map(Lane::run)).await;
+        stop_aggregator.cancel();
+        aggregator.await?;
         self.shutdown.cancel();
         handle.stop(true).await;
         server.await??;

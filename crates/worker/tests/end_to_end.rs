@@ -52,6 +52,9 @@ async fn start_workers(
                 format!("--consumer-name={name}"),
                 "--clicks-batch-size=50".to_owned(),
                 "--block-ms=100".to_owned(),
+                // Folds come only from lanes catching up (or shutdown), so
+                // the aggregates settling proves that path.
+                "--aggregates-fold-interval-ms=60000".to_owned(),
             ])
             .expect("worker settings"),
             shutdown.clone(),
@@ -287,7 +290,8 @@ async fn the_exact_identity_migration_converts_existing_tables() {
     let collations = "SELECT COUNT(*) FROM information_schema.COLUMNS \
          WHERE TABLE_SCHEMA = DATABASE() AND COLUMN_NAME IN ('click_id', 'source') \
          AND COLLATION_NAME IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')";
-    Migrator::down(&db.conn, Some(1))
+    // The newest two: the aggregate deltas' table, then exact identity.
+    Migrator::down(&db.conn, Some(2))
         .await
         .expect("back to PAD SPACE");
     assert_eq!(db.scalar(collations).await, 0);
@@ -341,6 +345,10 @@ async fn the_first_scrape_lists_every_metric_at_zero() {
             "worker_clicks_inserted_total",
             "worker_clicks_duplicate_total",
             "worker_dead_lettered_total",
+            "worker_aggregate_folds_total",
+            "worker_aggregate_folded_clicks_total",
+            "worker_aggregate_fold_duration_seconds",
+            "aggregate_pending_deltas",
             "http_requests_total",
         ],
         &[
@@ -349,6 +357,8 @@ async fn the_first_scrape_lists_every_metric_at_zero() {
             "worker_clicks_inserted_total",
             "worker_clicks_duplicate_total",
             "worker_dead_lettered_total",
+            "worker_aggregate_folds_total",
+            "worker_aggregate_folded_clicks_total",
         ],
     );
     db.drop().await;
@@ -361,10 +371,12 @@ async fn the_first_scrape_lists_every_metric_at_zero() {
 #[tokio::test]
 async fn every_entity_matches_its_migrated_table() {
     use storage::entity::{
-        click, click_daily_stat, click_export, click_hourly_stat, report_date_version,
+        aggregate_delta, click, click_daily_stat, click_export, click_hourly_stat,
+        report_date_version,
     };
 
     let db = TestDb::create().await;
+    entity_matches_table::<aggregate_delta::Entity>(&db).await;
     entity_matches_table::<click::Entity>(&db).await;
     entity_matches_table::<click_daily_stat::Entity>(&db).await;
     entity_matches_table::<click_export::Entity>(&db).await;

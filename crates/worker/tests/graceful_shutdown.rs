@@ -240,6 +240,10 @@ async fn shutdown_under_load_loses_nothing_and_finishes_the_batch_in_hand() {
         .expect("restarted worker");
         while lane.process_once().await.expect("step") != Outcome::Idle {}
     }
+    // What the worker's aggregator does after its lanes.
+    storage::aggregates::fold_all(&db.conn)
+        .await
+        .expect("fold the aggregates");
     assert!(
         pending_entries(&stream).await.is_empty(),
         "all acknowledged"

@@ -72,8 +72,23 @@ impl Env {
             .await
     }
 
-    /// Every aggregate row equals a count over the clicks table.
+    /// Folds the stored batches' counts into the aggregates, as a worker
+    /// process's aggregator does (these tests drive lanes without one).
+    pub(crate) async fn fold(&self) {
+        storage::aggregates::fold_all(&self.db.conn)
+            .await
+            .expect("fold the aggregates");
+    }
+
+    /// Once folded, every aggregate row equals a count over the clicks table.
     pub(crate) async fn assert_aggregates_match_clicks(&self) {
+        self.fold().await;
+        assert_eq!(
+            storage::aggregates::pending_deltas(&self.db.conn)
+                .await
+                .expect("pending"),
+            0
+        );
         let mismatches = self
             .db
             .scalar(
@@ -294,6 +309,7 @@ async fn any_text_the_rules_allow_is_stored_byte_for_byte() {
     assert_eq!(stored, expected);
 
     // Each source is its own aggregate row, counted once.
+    env.fold().await;
     let sources = env
         .db
         .scalar("SELECT COUNT(*) FROM click_daily_stats WHERE clicks_count = 1")
@@ -643,7 +659,7 @@ async fn a_database_error_that_is_not_the_data_holds_the_batch_until_fixed() {
         use sea_orm::ConnectionTrait;
         env.db
             .conn
-            .execute_unprepared("RENAME TABLE click_daily_stats TO click_daily_stats_away")
+            .execute_unprepared("RENAME TABLE aggregate_deltas TO aggregate_deltas_away")
             .await
             .expect("rename");
     }
@@ -660,14 +676,14 @@ async fn a_database_error_that_is_not_the_data_holds_the_batch_until_fixed() {
     assert_eq!(
         env.clicks().await,
         0,
-        "nothing committed without its aggregates"
+        "nothing committed without its aggregate delta"
     );
     assert_eq!(env.pending().await, 15, "nothing acknowledged");
     {
         use sea_orm::ConnectionTrait;
         env.db
             .conn
-            .execute_unprepared("RENAME TABLE click_daily_stats_away TO click_daily_stats")
+            .execute_unprepared("RENAME TABLE aggregate_deltas_away TO aggregate_deltas")
             .await
             .expect("rename back");
     }
@@ -688,7 +704,7 @@ async fn a_database_error_that_is_not_the_data_holds_the_batch_until_fixed() {
 }
 
 #[tokio::test]
-async fn every_commit_moves_the_report_version_of_its_dates() {
+async fn every_fold_moves_the_report_version_of_its_dates() {
     let env = Env::new().await;
     let version = |date: &'static str| {
         let db = &env.db;
@@ -703,6 +719,7 @@ async fn every_commit_moves_the_report_version_of_its_dates() {
     env.add(&[click("v", 0), click("v", 2)]).await;
     let mut worker = env.worker("w1").await;
     drain(&mut worker).await;
+    env.fold().await;
     // A date's first version is random (never 0 or 1 but by a 2^-61
     // chance): a database created again under the same name does not
     // repeat the versions a cached report was keyed by.
@@ -711,12 +728,14 @@ async fn every_commit_moves_the_report_version_of_its_dates() {
     assert_eq!(version("2025-06-11").await, 0);
     env.add(&[click("v", 1), click("v", 4)]).await;
     drain(&mut worker).await;
+    env.fold().await;
     assert_eq!(version("2025-06-10").await, first_10 + 1);
     let first_11 = version("2025-06-11").await;
     assert!(first_11 > 1 && first_11 != first_10, "{first_11}");
     // Only duplicates: nothing new, no version moves.
     env.add(&[click("v", 0), click("v", 1)]).await;
     drain(&mut worker).await;
+    env.fold().await;
     assert_eq!(version("2025-06-10").await, first_10 + 1);
     assert_eq!(version("2025-06-11").await, first_11);
     env.assert_aggregates_match_clicks().await;
@@ -818,5 +837,99 @@ async fn clicks_older_than_retention_keeps_are_dead_lettered_not_stored() {
         );
     }
     env.assert_aggregates_match_clicks().await;
+    env.drop().await;
+}
+
+#[tokio::test]
+async fn a_failed_fold_leaves_its_deltas_and_concurrent_folds_count_each_once() {
+    use sea_orm::ConnectionTrait;
+    let env = Env::new().await;
+    let mut worker = env.worker("w1").await;
+    for round in 0..4 {
+        let clicks: Vec<_> = (0..60).map(|n| click(&format!("f{round}"), n)).collect();
+        env.add(&clicks).await;
+        drain(&mut worker).await;
+    }
+    let pending = storage::aggregates::pending_deltas(&env.db.conn)
+        .await
+        .expect("pending");
+    assert_eq!(pending, 4, "one delta per committed batch");
+    assert_eq!(env.aggregated().await, 0, "nothing folded yet");
+
+    // A fold that fails half way adds nothing and keeps its deltas.
+    env.db
+        .conn
+        .execute_unprepared("RENAME TABLE click_daily_source_stats TO source_stats_away")
+        .await
+        .expect("rename");
+    let failed = storage::aggregates::fold_pending(&env.db.conn, 10).await;
+    assert!(failed.is_err(), "{failed:?}");
+    env.db
+        .conn
+        .execute_unprepared("RENAME TABLE source_stats_away TO click_daily_source_stats")
+        .await
+        .expect("rename back");
+    assert_eq!(env.aggregated().await, 0, "the failed fold rolled back");
+    assert_eq!(
+        storage::aggregates::pending_deltas(&env.db.conn)
+            .await
+            .expect("pending"),
+        4
+    );
+
+    // Folds side by side, one delta each at most: SKIP LOCKED gives them
+    // disjoint deltas, and together they fold all four once.
+    let folds = (0..4).map(|_| storage::aggregates::fold_pending(&env.db.conn, 1));
+    let folded: Vec<_> = futures_util::future::join_all(folds)
+        .await
+        .into_iter()
+        .map(|folded| folded.expect("fold"))
+        .collect();
+    let rest = storage::aggregates::fold_all(&env.db.conn)
+        .await
+        .expect("fold");
+    let deltas: u64 = folded.iter().map(|f| f.deltas).sum::<u64>() + rest.deltas;
+    let clicks: u64 = folded.iter().map(|f| f.clicks).sum::<u64>() + rest.clicks;
+    assert_eq!((deltas, clicks), (4, 240));
+    assert_eq!(env.aggregated().await, 240);
+    env.assert_aggregates_match_clicks().await;
+    env.drop().await;
+}
+
+/// Batches committed side by side, each overlapping the others by half:
+/// every batch after the first meets clicks another has stored, so its
+/// count comes from the rows it inserted, read back by id range while the
+/// other inserts interleave. Each click is still counted exactly once.
+#[tokio::test]
+async fn overlapping_batches_committed_side_by_side_count_each_click_once() {
+    let env = Env::new().await;
+    let batches: Vec<Vec<domain::StreamClick>> = (0..6u64)
+        .map(|b| {
+            (b * 150..b * 150 + 300)
+                .map(|n| domain::StreamClick {
+                    click: click("o", n),
+                    received_at: chrono::Utc::now(),
+                })
+                .collect()
+        })
+        .collect();
+    for _round in 0..2 {
+        let stores = batches.iter().map(|batch| {
+            let refs: Vec<&domain::StreamClick> = batch.iter().collect();
+            let db = env.db.conn.clone();
+            async move { storage::clicks::store_batch(&db, &refs).await }
+        });
+        let stored: Vec<_> = futures_util::future::join_all(stores)
+            .await
+            .into_iter()
+            .map(|stored| stored.expect("stored"))
+            .collect();
+        let inserted: u64 = stored.iter().map(|s| s.inserted).sum();
+        // 0..1050: the first round inserts each once, the second none.
+        assert!(inserted == 1050 || inserted == 0, "{inserted}");
+    }
+    assert_eq!(env.clicks().await, 1050);
+    env.assert_aggregates_match_clicks().await;
+    assert_eq!(env.aggregated().await, 1050);
     env.drop().await;
 }

@@ -67,10 +67,11 @@ pub async fn run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// What a drain took: its time and MariaDB's CPU seconds.
+/// What a drain took: its time, and MariaDB's and the workers' CPU seconds.
 struct Drained {
     elapsed: Duration,
     server_cpu_seconds: Option<f64>,
+    worker_cpu_seconds: Option<f64>,
 }
 
 /// The drain against the raw limit: its ratio, and MariaDB CPU per 100k
@@ -86,6 +87,12 @@ fn compare_with_raw(drain: &Drained, raw: &RawLimit) -> String {
             "; MariaDB {:.2} CPU-s per 100k clicks (raw insert: {:.2})",
             raw_limit::per_100k(drain_cpu, raw.clicks),
             raw_limit::per_100k(raw_cpu, raw.clicks)
+        ));
+    }
+    if let Some(worker_cpu) = drain.worker_cpu_seconds {
+        text.push_str(&format!(
+            "; workers {:.2} CPU-s per 100k clicks",
+            raw_limit::per_100k(worker_cpu, raw.clicks)
         ));
     }
     text
@@ -161,11 +168,13 @@ async fn drain_once(h: &mut Harness, workers: u64) -> anyhow::Result<(Row, Optio
     let limit = h.args.drain_timeout;
     let waited = wait_stored(h, expected, started, limit).await?;
     let cpu_after = server.as_ref().and_then(ServerProcess::cpu_seconds);
+    let worker_cpu_seconds = h.workers_cpu_seconds();
     let drained = waited.map(|elapsed| Drained {
         elapsed,
         server_cpu_seconds: cpu_before
             .zip(cpu_after)
             .map(|(before, after)| after - before),
+        worker_cpu_seconds,
     });
     let (count, sum) = h.db()?.counts().await?;
     let consistent = count == sum;

@@ -1,3 +1,4 @@
+pub mod aggregate_delta;
 pub mod click;
 pub mod click_daily_stat;
 pub mod click_export;

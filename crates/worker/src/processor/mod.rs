@@ -29,6 +29,7 @@ use clickstream::{Conn, Redis, StreamNames};
 use rand::Rng;
 use sea_orm::DatabaseConnection;
 use service_runtime::metrics::Metric;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use read::Phase;
@@ -159,6 +160,11 @@ pub struct Lane {
     /// Recent clicks per entry (packed entries hold many), so that a read
     /// asks for about `batch_size` clicks' worth of entries.
     clicks_per_entry: f64,
+    /// Notified when the lane catches up with its stream (a read shorter
+    /// than a batch, or none) after storing clicks: time for a fold.
+    caught_up: Option<Arc<Notify>>,
+    /// Clicks stored since the lane last asked for a fold.
+    unfolded: bool,
 }
 
 impl Lane {
@@ -183,6 +189,8 @@ impl Lane {
             shutdown,
             progress: Arc::new(Progress::default()),
             clicks_per_entry: 1.0,
+            caught_up: None,
+            unfolded: false,
         };
         let mut conn = lane.control.clone();
         stream::ensure_group(&mut conn, &lane.options.names).await?;
@@ -191,6 +199,13 @@ impl Lane {
             tracing::warn!(%error, "cannot measure the stream's backlog yet");
         }
         Ok(lane)
+    }
+
+    /// Notifies `aggregator` whenever the lane catches up with its stream
+    /// after storing clicks (see `crate::aggregator`).
+    pub fn notify_when_caught_up(mut self, aggregator: Arc<Notify>) -> Self {
+        self.caught_up = Some(aggregator);
+        self
     }
 
     pub fn progress(&self) -> Arc<Progress> {
@@ -205,6 +220,7 @@ impl Lane {
     #[tracing::instrument(name = "batch", skip_all, fields(entries = tracing::field::Empty, inserted = tracing::field::Empty))]
     pub async fn process_once(&mut self) -> anyhow::Result<Outcome> {
         let Some(mut batch) = self.read_batch().await? else {
+            self.caught_up_now();
             self.maintain().await;
             self.progress.touch();
             return Ok(if self.shutdown.is_cancelled() {
@@ -220,6 +236,10 @@ impl Lane {
         };
         tracing::Span::current().record("inserted", stored.inserted);
         let report = self.acknowledge(&batch, stored).await?;
+        self.unfolded |= report.inserted > 0;
+        if batch.clicks.len() < self.options.batch_size {
+            self.caught_up_now();
+        }
         metrics::counter!(WORKER_BATCHES_TOTAL).increment(1);
         metrics::histogram!(WORKER_BATCH_DURATION_SECONDS).record(started.elapsed().as_secs_f64());
         metrics::counter!(WORKER_CLICKS_INSERTED_TOTAL).increment(report.inserted);
@@ -228,6 +248,16 @@ impl Lane {
         self.maintain().await;
         self.progress.touch();
         Ok(Outcome::Processed(report))
+    }
+
+    /// The lane has caught up with its stream (a short read, or none): asks
+    /// for a fold if it stored clicks since it last asked.
+    fn caught_up_now(&mut self) {
+        if std::mem::take(&mut self.unfolded)
+            && let Some(aggregator) = &self.caught_up
+        {
+            aggregator.notify_one();
+        }
     }
 
     /// Sleeps unless shutdown comes first; `false` on shutdown.

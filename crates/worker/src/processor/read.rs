@@ -40,12 +40,13 @@ impl Lane {
         Ok(Some(batch))
     }
 
-    /// Entries to ask for: about `batch_size` clicks' worth at the recent
-    /// clicks per entry, at least one. [`store`](Self::store) commits any
-    /// overshoot in parts of `batch_size`.
+    /// Entries to ask for: as many as `batch_size` clicks hold at the recent
+    /// clicks per entry (rounded down, so a read of typical entries is one
+    /// transaction, not a full one and a sliver), at least one.
+    /// [`store`](Self::store) commits any overshoot in parts of `batch_size`.
     fn read_count(&self) -> usize {
         let entries = self.options.batch_size as f64 / self.clicks_per_entry.max(1.0);
-        (entries.ceil() as usize).clamp(1, self.options.batch_size.max(1))
+        (entries.floor() as usize).clamp(1, self.options.batch_size.max(1))
     }
 
     /// Entries to process, and whether they may have been delivered before

@@ -2,16 +2,56 @@
 //! per-source tables the reports read, and the report version of each date,
 //! which invalidates cached reports covering it.
 //!
-//! Only [`crate::clicks::store_batch`] writes them, inside its transaction,
-//! with exactly the clicks that transaction inserted.
+//! Counting happens in two steps, each one transaction, so that every click
+//! is counted exactly once while the aggregate rows are written far less
+//! often than clicks arrive:
+//!
+//! 1. [`crate::clicks::store_batch`] inserts a batch's clicks and, in the same
+//!    transaction, one *delta* row ([`deltas::record`]): how many of exactly
+//!    the clicks it inserted fall in each (hour, offer, source) group;
+//! 2. a *fold* ([`fold_pending`]) takes the pending deltas (`FOR UPDATE SKIP
+//!    LOCKED`, so concurrent folds take disjoint sets), adds their merged
+//!    counts to the four aggregate tables, bumps the version of each date
+//!    touched, and deletes the deltas — again in one transaction.
+//!
+//! A delta is added by the transaction that deletes it, so a fold that fails
+//! or is killed leaves it for the next one; one fold of many batches touches
+//! each hot aggregate row once instead of once per batch. Reports lag the
+//! clicks by the time between folds (the worker folds when a lane catches up,
+//! and at least every `AGGREGATES_FOLD_INTERVAL_MS` under load).
+
+mod deltas;
+
+pub(crate) use deltas::record;
+pub use deltas::{Folded, MAX_DELTAS_PER_FOLD, fold_all, fold_pending, pending_deltas};
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use domain::StreamClick;
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 
 use crate::sql_text::SqlText;
+
+/// Adds `counts` — (UTC hour start, offer, source, clicks) — to the
+/// aggregates in one transaction, as a fold does, without raw clicks behind
+/// them: for seeding reports in tests and tools, never for stored clicks
+/// (their deltas are folded).
+pub async fn add_counts(
+    db: &DatabaseConnection,
+    counts: impl IntoIterator<Item = (NaiveDateTime, u64, String, i64)>,
+) -> Result<(), DbErr> {
+    let mut groups = Groups::new();
+    for (hour, offer_id, source, count) in counts {
+        let hour_start = hour.date().and_hms_opt(hour.hour(), 0, 0).unwrap_or(hour);
+        *groups
+            .entry((hour.date(), hour_start, offer_id, source))
+            .or_default() += count;
+    }
+    let txn = db.begin().await?;
+    add_to_aggregates(&txn, &groups).await?;
+    txn.commit().await
+}
 
 /// The aggregate group of a click: (UTC date, UTC hour start, offer, source).
 pub(crate) type Group = (NaiveDate, NaiveDateTime, u64, String);
@@ -34,15 +74,12 @@ pub(crate) fn group_of(entry: &StreamClick) -> Group {
 /// bumps the report version of each date they touch. The version bump comes
 /// last, so the hot row of today's date is locked only until the commit
 /// right after it.
-pub(crate) async fn add_to_aggregates(
-    txn: &impl ConnectionTrait,
-    groups: Groups,
-) -> Result<(), DbErr> {
+async fn add_to_aggregates(txn: &impl ConnectionTrait, groups: &Groups) -> Result<(), DbErr> {
     let mut daily: BTreeMap<(NaiveDate, u64, &str), i64> = BTreeMap::new();
     let mut hourly: BTreeMap<(NaiveDateTime, u64, &str), i64> = BTreeMap::new();
     let mut by_offer: BTreeMap<(NaiveDate, u64), i64> = BTreeMap::new();
     let mut by_source: BTreeMap<(NaiveDate, &str), i64> = BTreeMap::new();
-    for ((date, hour, offer_id, source), count) in &groups {
+    for ((date, hour, offer_id, source), count) in groups {
         let (date, hour, offer_id, source) = (*date, *hour, *offer_id, source.as_str());
         *daily.entry((date, offer_id, source)).or_default() += count;
         *by_offer.entry((date, offer_id)).or_default() += count;
