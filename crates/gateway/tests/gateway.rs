@@ -201,6 +201,8 @@ async fn the_gateway_serves_the_old_base_url_and_aggregates_health() {
         assert!(started.elapsed() < DEADLINE, "clicks not stored in time");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Reports read the aggregates, which follow the stored clicks by a fold.
+    db.settled_aggregates().await;
 
     // Reports and export reach reporting-api, with its authentication.
     let summary = format!("{base}/api/reports/summary?start_date=2025-06-10&end_date=2025-06-10");
