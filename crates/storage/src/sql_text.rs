@@ -86,10 +86,6 @@ impl SqlText {
         self
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
-
     pub(crate) fn as_str(&self) -> &str {
         &self.0
     }

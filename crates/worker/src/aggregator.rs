@@ -1,13 +1,16 @@
 //! The aggregator: one task per worker process that folds the deltas stored
 //! batches leave into the aggregate tables (see `storage::aggregates`).
 //!
-//! It folds when a lane catches up with its stream (so a quiet deployment's
-//! reports follow each batch within [`MIN_GAP`]), and at least every
-//! `AGGREGATES_FOLD_INTERVAL_MS` while lanes are busy, so under load one fold
-//! adds many batches and touches each hot aggregate row once. Folds of
-//! several processes take disjoint deltas. A fold that fails leaves its
-//! deltas for the next; on shutdown, after the lanes have stopped, it folds
-//! what is left, and what it cannot is folded by the next worker to start.
+//! While it finds deltas it folds every `AGGREGATES_FOLD_INTERVAL_MS` (100
+//! ms by default), so under load one fold adds all the batches of that time
+//! and touches each hot aggregate row once; a fold that takes longer than
+//! the interval simply takes more deltas next time. With nothing to fold it
+//! waits for a lane to catch up with its stream after storing (then folds
+//! within [`MIN_GAP`] of the last fold), or [`IDLE_POLL`] (the interval, if
+//! longer). Folds of several processes take disjoint deltas. A fold that
+//! fails leaves its deltas for the next; on shutdown, after the lanes have
+//! stopped, it folds what is left, and what it cannot is folded by the next
+//! worker to start.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +52,10 @@ pub const METRICS: &[Metric] = &[
 /// Shortest time between two folds: a lane that catches up right after a
 /// fold waits this long, so a trickle of small batches is folded in sets.
 pub const MIN_GAP: Duration = Duration::from_millis(100);
+/// How often, at least, an aggregator with nothing to fold looks again
+/// unasked (or every interval, when that is longer): for deltas another
+/// process stored and could not fold before it stopped.
+const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How long the fold on shutdown may take.
 const FINAL_FOLD_LIMIT: Duration = Duration::from_secs(10);
 
@@ -83,10 +90,18 @@ impl Aggregator {
     pub async fn run(self) {
         loop {
             let folded_at = Instant::now();
-            self.fold().await;
+            let found = self.fold().await;
+            // Something to fold: again after the interval, while lanes keep
+            // storing. Nothing: until a lane catches up, or the idle poll
+            // (deltas a stopped process left).
+            let wait = if found {
+                self.interval
+            } else {
+                self.interval.max(IDLE_POLL)
+            };
             tokio::select! {
                 () = self.stop.cancelled() => break,
-                () = tokio::time::sleep(self.interval) => {}
+                () = tokio::time::sleep(wait) => {}
                 () = self.wake.notified() => {
                     tokio::select! {
                         () = self.stop.cancelled() => break,
@@ -96,7 +111,7 @@ impl Aggregator {
             }
         }
         match tokio::time::timeout(FINAL_FOLD_LIMIT, self.fold()).await {
-            Ok(()) => tracing::info!("aggregator stopped"),
+            Ok(_) => tracing::info!("aggregator stopped"),
             Err(_) => tracing::warn!(
                 "aggregator stopped before folding everything; the next worker folds the rest"
             ),
@@ -104,13 +119,15 @@ impl Aggregator {
     }
 
     /// Folds every delta no other fold holds; a failure is logged and left
-    /// for the next round.
-    async fn fold(&self) {
+    /// for the next round. Whether it found any.
+    async fn fold(&self) -> bool {
+        let mut found = false;
         loop {
             let started = Instant::now();
             match aggregates::fold_pending(&self.db, aggregates::MAX_DELTAS_PER_FOLD).await {
                 Ok(Folded { deltas: 0, .. }) => break,
                 Ok(folded) => {
+                    found = true;
                     metrics::counter!(WORKER_AGGREGATE_FOLDS_TOTAL).increment(1);
                     metrics::counter!(WORKER_AGGREGATE_FOLDED_CLICKS_TOTAL)
                         .increment(folded.clicks);
@@ -123,7 +140,8 @@ impl Aggregator {
                 }
                 Err(error) => {
                     tracing::warn!(%error, "cannot fold into the aggregates now; retrying later");
-                    return;
+                    // Pending for all we know: try again after the interval.
+                    return true;
                 }
             }
         }
@@ -131,5 +149,6 @@ impl Aggregator {
             Ok(pending) => metrics::gauge!(AGGREGATE_PENDING_DELTAS).set(pending as f64),
             Err(error) => tracing::debug!(%error, "cannot count the pending deltas"),
         }
+        found
     }
 }

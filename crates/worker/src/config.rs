@@ -91,11 +91,11 @@ pub struct Settings {
     #[arg(long, global = true, env = "WORKER_DB_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub db_connections: u32,
 
-    /// Longest time, in milliseconds, between two folds of the stored
-    /// batches' counts into the aggregate tables while clicks keep coming
-    /// (a lane that catches up asks for a fold at once): how far reports
-    /// may lag behind under load. Longer folds fewer, larger sets.
-    #[arg(long, global = true, env = "AGGREGATES_FOLD_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    /// Time, in milliseconds, between two folds of the stored batches' counts
+    /// into the aggregate tables while there is something to fold: about how
+    /// far reports trail the stored clicks under load. Longer folds fewer,
+    /// larger sets (less work per click, a larger last fold after a burst).
+    #[arg(long, global = true, env = "AGGREGATES_FOLD_INTERVAL_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub aggregates_fold_interval_ms: u64,
 }
 
