@@ -126,7 +126,8 @@ impl BenchDb {
     }
 
     /// `SUM(clicks_count)` of `click_daily_stats`: cheap to poll (a few
-    /// thousand rows), and written in the same transaction as the clicks.
+    /// thousand rows); it reaches the stored clicks once the workers have
+    /// folded their counts into the aggregates.
     pub async fn stats_sum(&self) -> anyhow::Result<u64> {
         self.scalar("SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM click_daily_stats")
             .await
@@ -150,6 +151,8 @@ impl BenchDb {
     }
 
     /// Empties the clicks and every aggregate (only while no worker runs).
+    /// A table the migrations of the binaries under test do not make (an
+    /// older build's, through `--bin-dir`) is skipped.
     pub async fn truncate(&self) -> anyhow::Result<()> {
         for table in [
             "clicks",
@@ -160,6 +163,15 @@ impl BenchDb {
             "report_date_versions",
             "aggregate_deltas",
         ] {
+            let exists = self
+                .scalar(&format!(
+                    "SELECT COUNT(*) FROM information_schema.TABLES \
+                     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"
+                ))
+                .await?;
+            if exists == 0 {
+                continue;
+            }
             self.conn
                 .execute_unprepared(&format!("TRUNCATE TABLE {table}"))
                 .await

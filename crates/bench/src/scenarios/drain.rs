@@ -232,10 +232,11 @@ async fn drain_once(h: &mut Harness, workers: u64) -> anyhow::Result<(Row, Optio
 
 /// Polls until `expected` clicks are stored; `None` after `limit`.
 ///
-/// Polls the small aggregate table (written in the same transaction as the
-/// clicks) and confirms with `COUNT(*)` of `clicks`, which is too costly to
-/// run every 100 ms on a table of several hundred thousand rows while the
-/// workers are being measured.
+/// Polls the small aggregate table (which the workers' folds bring up to the
+/// stored clicks, so a drain ends only once its clicks are counted too) and
+/// confirms with `COUNT(*)` of `clicks`, which is too costly to run every
+/// 100 ms on a table of several hundred thousand rows while the workers are
+/// being measured.
 pub async fn wait_stored(
     h: &mut Harness,
     expected: u64,
