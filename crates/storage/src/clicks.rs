@@ -12,8 +12,7 @@
 //! 3. commit. A later fold adds the delta to the aggregate tables.
 //!
 //! The insert binds its values, in statements of ten fixed sizes (see
-//! [`statement_rows`]); the read-back and the aggregates' upserts are rarer
-//! and write literals ([`SqlText`](crate::sql_text::SqlText)).
+//! [`statement_rows`]), so each is prepared once per connection.
 //!
 //! A redelivered batch (a worker died between commit and `XACK`), a retry
 //! after a lost connection whose commit did in fact succeed, or the same

@@ -124,7 +124,13 @@ impl Aggregator {
         let mut found = false;
         loop {
             let started = Instant::now();
-            match aggregates::fold_pending(&self.db, aggregates::MAX_DELTAS_PER_FOLD).await {
+            let folded = aggregates::fold_pending(
+                &self.db,
+                aggregates::MAX_DELTAS_PER_FOLD,
+                aggregates::MAX_CLICKS_PER_FOLD,
+            )
+            .await;
+            match folded {
                 Ok(Folded { deltas: 0, .. }) => break,
                 Ok(folded) => {
                     found = true;

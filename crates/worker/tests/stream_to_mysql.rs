@@ -862,7 +862,7 @@ async fn a_failed_fold_leaves_its_deltas_and_concurrent_folds_count_each_once() 
         .execute_unprepared("RENAME TABLE click_daily_source_stats TO source_stats_away")
         .await
         .expect("rename");
-    let failed = storage::aggregates::fold_pending(&env.db.conn, 10).await;
+    let failed = storage::aggregates::fold_pending(&env.db.conn, 10, 1_000).await;
     assert!(failed.is_err(), "{failed:?}");
     env.db
         .conn
@@ -877,9 +877,20 @@ async fn a_failed_fold_leaves_its_deltas_and_concurrent_folds_count_each_once() 
         4
     );
 
+    // A fold takes whole deltas up to its click limit, at least one.
+    let first = storage::aggregates::fold_pending(&env.db.conn, 10, 1)
+        .await
+        .expect("fold");
+    assert_eq!((first.deltas, first.clicks, first.more), (1, 60, true));
+    let second = storage::aggregates::fold_pending(&env.db.conn, 10, 119)
+        .await
+        .expect("fold");
+    assert_eq!((second.deltas, second.clicks, second.more), (1, 60, true));
+    assert_eq!(env.aggregated().await, 120);
+
     // Folds side by side, one delta each at most: SKIP LOCKED gives them
-    // disjoint deltas, and together they fold all four once.
-    let folds = (0..4).map(|_| storage::aggregates::fold_pending(&env.db.conn, 1));
+    // disjoint deltas, and together they fold the rest once.
+    let folds = (0..4).map(|_| storage::aggregates::fold_pending(&env.db.conn, 1, 1_000));
     let folded: Vec<_> = futures_util::future::join_all(folds)
         .await
         .into_iter()
@@ -890,7 +901,7 @@ async fn a_failed_fold_leaves_its_deltas_and_concurrent_folds_count_each_once() 
         .expect("fold");
     let deltas: u64 = folded.iter().map(|f| f.deltas).sum::<u64>() + rest.deltas;
     let clicks: u64 = folded.iter().map(|f| f.clicks).sum::<u64>() + rest.clicks;
-    assert_eq!((deltas, clicks), (4, 240));
+    assert_eq!((deltas, clicks), (2, 120));
     assert_eq!(env.aggregated().await, 240);
     env.assert_aggregates_match_clicks().await;
     env.drop().await;

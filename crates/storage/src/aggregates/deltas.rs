@@ -11,9 +11,12 @@ use sea_orm::{
 use super::{Group, Groups, add_to_aggregates};
 use crate::entity::aggregate_delta;
 
-/// Deltas one fold takes at most: at the default batch size, half a
-/// million clicks, and a few MB of JSON to read.
+/// Deltas one fold takes at most.
 pub const MAX_DELTAS_PER_FOLD: u64 = 500;
+/// Clicks one fold takes at most (but at least one delta, whatever its
+/// size): at one group per click, about 10 MB of JSON to read and merge,
+/// whatever `CLICKS_BATCH_SIZE` is.
+pub const MAX_CLICKS_PER_FOLD: u64 = 250_000;
 
 const SECONDS_PER_HOUR: i64 = 3_600;
 
@@ -77,40 +80,65 @@ pub struct Folded {
     pub more: bool,
 }
 
-/// Folds up to `max_deltas` pending deltas, oldest first, into the
-/// aggregates in one transaction. Deltas another fold holds are skipped,
+/// Folds up to `max_deltas` pending deltas holding up to `max_clicks` clicks
+/// (at least one delta), oldest first, into the aggregates in one
+/// transaction; the worker passes [`MAX_DELTAS_PER_FOLD`] and
+/// [`MAX_CLICKS_PER_FOLD`]. Deltas another fold holds are skipped,
 /// not waited for.
-pub async fn fold_pending(db: &DatabaseConnection, max_deltas: u64) -> Result<Folded, DbErr> {
+pub async fn fold_pending(
+    db: &DatabaseConnection,
+    max_deltas: u64,
+    max_clicks: u64,
+) -> Result<Folded, DbErr> {
     let txn = db
         .begin_with_config(
             Some(IsolationLevel::ReadCommitted),
             Some(AccessMode::ReadWrite),
         )
         .await?;
-    let deltas = aggregate_delta::Entity::find()
+    // Lock the oldest free deltas, then read the counts of as many as
+    // `max_clicks` allows; the rest stay for the next fold.
+    let locked: Vec<(u64, u64)> = aggregate_delta::Entity::find()
+        .select_only()
+        .column(aggregate_delta::Column::Id)
+        .column(aggregate_delta::Column::Clicks)
         .order_by_asc(aggregate_delta::Column::Id)
         .limit(max_deltas)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .into_tuple()
         .all(&txn)
         .await?;
-    if deltas.is_empty() {
+    let mut chosen = Vec::with_capacity(locked.len());
+    let mut clicks = 0;
+    for (id, delta_clicks) in &locked {
+        if !chosen.is_empty() && clicks + delta_clicks > max_clicks {
+            break;
+        }
+        chosen.push(*id);
+        clicks += delta_clicks;
+    }
+    if chosen.is_empty() {
         txn.commit().await?;
         return Ok(Folded::default());
     }
+    let deltas = aggregate_delta::Entity::find()
+        .filter(aggregate_delta::Column::Id.is_in(chosen.iter().copied()))
+        .all(&txn)
+        .await?;
     let mut groups = Groups::new();
     for delta in &deltas {
         merge(&mut groups, delta)?;
     }
     add_to_aggregates(&txn, &groups).await?;
     aggregate_delta::Entity::delete_many()
-        .filter(aggregate_delta::Column::Id.is_in(deltas.iter().map(|delta| delta.id)))
+        .filter(aggregate_delta::Column::Id.is_in(chosen.iter().copied()))
         .exec(&txn)
         .await?;
     txn.commit().await?;
     Ok(Folded {
         deltas: deltas.len() as u64,
-        clicks: deltas.iter().map(|delta| delta.clicks).sum(),
-        more: deltas.len() as u64 >= max_deltas,
+        clicks,
+        more: locked.len() as u64 >= max_deltas || chosen.len() < locked.len(),
     })
 }
 
@@ -118,7 +146,7 @@ pub async fn fold_pending(db: &DatabaseConnection, max_deltas: u64) -> Result<Fo
 pub async fn fold_all(db: &DatabaseConnection) -> Result<Folded, DbErr> {
     let mut total = Folded::default();
     loop {
-        let folded = fold_pending(db, MAX_DELTAS_PER_FOLD).await?;
+        let folded = fold_pending(db, MAX_DELTAS_PER_FOLD, MAX_CLICKS_PER_FOLD).await?;
         total.deltas += folded.deltas;
         total.clicks += folded.clicks;
         if !folded.more {

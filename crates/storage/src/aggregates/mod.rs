@@ -17,13 +17,16 @@
 //! A delta is added by the transaction that deletes it, so a fold that fails
 //! or is killed leaves it for the next one; one fold of many batches touches
 //! each hot aggregate row once instead of once per batch. Reports lag the
-//! clicks by the time between folds (the worker folds when a lane catches up,
-//! and at least every `AGGREGATES_FOLD_INTERVAL_MS` under load).
+//! clicks by the time between folds (the worker folds every
+//! `AGGREGATES_FOLD_INTERVAL_MS` while there are deltas, and when a lane
+//! catches up).
 
 mod deltas;
 
 pub(crate) use deltas::record;
-pub use deltas::{Folded, MAX_DELTAS_PER_FOLD, fold_all, fold_pending, pending_deltas};
+pub use deltas::{
+    Folded, MAX_CLICKS_PER_FOLD, MAX_DELTAS_PER_FOLD, fold_all, fold_pending, pending_deltas,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 
