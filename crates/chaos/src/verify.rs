@@ -2,10 +2,12 @@
 //! through the fault proxy), once the workers have drained the stream.
 //!
 //! - the `click_id` of every row of `clicks`, walked by primary key;
-//! - each aggregate table set against a `GROUP BY` count over `clicks`.
+//! - each aggregate table set against a `GROUP BY` count over `clicks`
+//!   (`storage::aggregates::audit`).
 
 use anyhow::Context;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, Value};
+pub use storage::aggregates::AggregateCheck;
 
 use crate::clicks::{ClickKey, ClickNames};
 
@@ -40,110 +42,12 @@ pub async fn stored_keys(
     }
 }
 
-/// One aggregate table and how to count its rows from `clicks`.
-struct Aggregate {
-    table: &'static str,
-    /// Its key columns.
-    keys: &'static [&'static str],
-    /// The same keys computed from a row of `clicks`, in the same order.
-    from_clicks: &'static [&'static str],
-}
-
-const AGGREGATES: [Aggregate; 4] = [
-    Aggregate {
-        table: "click_daily_stats",
-        keys: &["click_date", "offer_id", "source"],
-        from_clicks: &["click_date", "offer_id", "source"],
-    },
-    Aggregate {
-        table: "click_hourly_stats",
-        keys: &["click_hour", "offer_id", "source"],
-        from_clicks: &[
-            "CAST(DATE_FORMAT(clicked_at, '%Y-%m-%d %H:00:00') AS DATETIME)",
-            "offer_id",
-            "source",
-        ],
-    },
-    Aggregate {
-        table: "click_daily_offer_stats",
-        keys: &["click_date", "offer_id"],
-        from_clicks: &["click_date", "offer_id"],
-    },
-    Aggregate {
-        table: "click_daily_source_stats",
-        keys: &["click_date", "source"],
-        from_clicks: &["click_date", "source"],
-    },
-];
-
-/// How far one aggregate table is from the count over `clicks`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AggregateCheck {
-    pub table: &'static str,
-    /// Groups whose count differs.
-    pub wrong_groups: u64,
-    /// Clicks counted beyond the rows (summed over the groups).
-    pub over: u64,
-    /// Rows not counted.
-    pub under: u64,
-}
-
-impl AggregateCheck {
-    pub fn is_exact(&self) -> bool {
-        self.wrong_groups == 0
-    }
-}
-
-/// Sets every aggregate table against `GROUP BY` counts over `clicks`.
+/// Sets every aggregate table against `GROUP BY` counts over `clicks`
+/// (storage's audit, the one the tests use too).
 pub async fn aggregates(db: &DatabaseConnection) -> anyhow::Result<Vec<AggregateCheck>> {
-    let mut checks = Vec::with_capacity(AGGREGATES.len());
-    for aggregate in &AGGREGATES {
-        let row = db
-            .query_one_raw(Statement::from_string(
-                DatabaseBackend::MySql,
-                difference_sql(aggregate),
-            ))
-            .await
-            .with_context(|| format!("compare {} with clicks", aggregate.table))?
-            .context("no row")?;
-        let number = |index: usize| -> anyhow::Result<u64> {
-            let value: Option<i64> = row.try_get_by_index(index)?;
-            Ok(value.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
-        };
-        checks.push(AggregateCheck {
-            table: aggregate.table,
-            wrong_groups: number(0)?,
-            over: number(1)?,
-            under: number(2)?,
-        });
-    }
-    Ok(checks)
-}
-
-/// Per key, the table's count minus the count over `clicks`; the groups
-/// where that is not 0, with the sums of what is too much and too little.
-fn difference_sql(aggregate: &Aggregate) -> String {
-    let keys: Vec<String> = (0..aggregate.keys.len()).map(|i| format!("k{i}")).collect();
-    let table_keys: Vec<String> = aggregate
-        .keys
-        .iter()
-        .zip(&keys)
-        .map(|(column, alias)| format!("{column} AS {alias}"))
-        .collect();
-    let click_keys = aggregate.from_clicks.join(", ");
-    format!(
-        "SELECT COUNT(*), CAST(COALESCE(SUM(GREATEST(d, 0)), 0) AS SIGNED), \
-         CAST(COALESCE(SUM(GREATEST(-d, 0)), 0) AS SIGNED) FROM ( \
-           SELECT {keys}, SUM(n) AS d FROM ( \
-             SELECT {table_keys}, CAST(clicks_count AS SIGNED) AS n FROM {table} \
-             UNION ALL \
-             SELECT {click_keys}, -COUNT(*) FROM clicks GROUP BY {click_keys} \
-           ) AS counted GROUP BY {keys} HAVING SUM(n) <> 0 \
-         ) AS differences",
-        keys = keys.join(", "),
-        table_keys = table_keys.join(", "),
-        table = aggregate.table,
-    )
+    storage::aggregates::audit(db)
+        .await
+        .context("compare the aggregates with clicks")
 }
 
 #[cfg(test)]
@@ -236,6 +140,7 @@ mod tests {
         };
         let daily = by_table("click_daily_stats");
         assert_eq!((daily.wrong_groups, daily.over, daily.under), (1, 1, 0));
+        assert_eq!(daily.total, 4, "2 + 2 in the daily table");
         let hourly = by_table("click_hourly_stats");
         assert_eq!((hourly.wrong_groups, hourly.over, hourly.under), (1, 0, 1));
         assert!(by_table("click_daily_offer_stats").is_exact());

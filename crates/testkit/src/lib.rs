@@ -119,23 +119,19 @@ impl TestDb {
         }
     }
 
-    /// Once the aggregates are settled, the daily aggregate rows whose
+    /// Once the aggregates are settled, the daily aggregate groups whose
     /// `clicks_count` differs from a `COUNT(*)` over `clicks` (0 when every
     /// click was counted exactly once), and the daily aggregate's total.
     pub async fn daily_mismatches_and_total(&self) -> (u64, u64) {
         self.settled_aggregates().await;
-        let mismatches = self
-            .scalar(
-                "SELECT COUNT(*) FROM click_daily_stats s \
-                 JOIN (SELECT click_date, offer_id, source, COUNT(*) AS n FROM clicks \
-                       GROUP BY click_date, offer_id, source) c \
-                 USING (click_date, offer_id, source) WHERE c.n <> s.clicks_count",
-            )
-            .await;
-        let total = self
-            .scalar("SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM click_daily_stats")
-            .await;
-        (mismatches, total)
+        let checks = storage::aggregates::audit(&self.conn)
+            .await
+            .expect("audit the aggregates");
+        let daily = checks
+            .iter()
+            .find(|check| check.table == "click_daily_stats")
+            .expect("the daily aggregate is audited");
+        (daily.wrong_groups, daily.total)
     }
 
     /// Runs one query returning a single unsigned integer.

@@ -80,7 +80,8 @@ impl Env {
             .expect("fold the aggregates");
     }
 
-    /// Once folded, every aggregate row equals a count over the clicks table.
+    /// Once folded, every aggregate table equals the counts over the clicks
+    /// table (storage's audit), and every date with clicks has a version.
     pub(crate) async fn assert_aggregates_match_clicks(&self) {
         self.fold().await;
         assert_eq!(
@@ -89,36 +90,14 @@ impl Env {
                 .expect("pending"),
             0
         );
-        let mismatches = self
-            .db
-            .scalar(
-                "SELECT COUNT(*) FROM click_daily_stats s LEFT JOIN \
-                 (SELECT click_date, offer_id, source, COUNT(*) AS n FROM clicks GROUP BY click_date, offer_id, source) c \
-                 ON c.click_date = s.click_date AND c.offer_id = s.offer_id AND c.source = s.source \
-                 WHERE c.n IS NULL OR c.n <> s.clicks_count",
-            )
-            .await;
-        assert_eq!(mismatches, 0, "aggregates differ from the clicks table");
-        assert_eq!(self.aggregated().await, self.clicks().await);
-        let hourly_mismatches = self
-            .db
-            .scalar(
-                "SELECT COUNT(*) FROM click_hourly_stats s LEFT JOIN \
-                 (SELECT DATE_FORMAT(clicked_at, '%Y-%m-%d %H:00:00') AS h, offer_id, source, COUNT(*) AS n \
-                  FROM clicks GROUP BY h, offer_id, source) c \
-                 ON c.h = s.click_hour AND c.offer_id = s.offer_id AND c.source = s.source \
-                 WHERE c.n IS NULL OR c.n <> s.clicks_count",
-            )
-            .await;
-        assert_eq!(
-            hourly_mismatches, 0,
-            "hourly aggregates differ from the clicks table"
-        );
-        let hourly_total = self
-            .db
-            .scalar("SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM click_hourly_stats")
-            .await;
-        assert_eq!(hourly_total, self.clicks().await);
+        let clicks = self.clicks().await;
+        for check in storage::aggregates::audit(&self.db.conn)
+            .await
+            .expect("audit the aggregates")
+        {
+            assert!(check.is_exact(), "{check:?} differs from the clicks table");
+            assert_eq!(check.total, clicks, "{} total", check.table);
+        }
         let unversioned = self
             .db
             .scalar(
@@ -131,28 +110,6 @@ impl Env {
             unversioned, 0,
             "every date with clicks has a report version"
         );
-        for (table, key) in [
-            ("click_daily_offer_stats", "offer_id"),
-            ("click_daily_source_stats", "source"),
-        ] {
-            let mismatches = self
-                .db
-                .scalar(&format!(
-                    "SELECT COUNT(*) FROM {table} s LEFT JOIN \
-                     (SELECT click_date, {key}, COUNT(*) AS n FROM clicks GROUP BY click_date, {key}) c \
-                     ON c.click_date = s.click_date AND c.{key} = s.{key} \
-                     WHERE c.n IS NULL OR c.n <> s.clicks_count"
-                ))
-                .await;
-            assert_eq!(mismatches, 0, "{table} differs from the clicks table");
-            let total = self
-                .db
-                .scalar(&format!(
-                    "SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM {table}"
-                ))
-                .await;
-            assert_eq!(total, self.clicks().await, "{table} total");
-        }
     }
 
     pub(crate) async fn pending(&self) -> u64 {

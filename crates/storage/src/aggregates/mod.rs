@@ -21,8 +21,10 @@
 //! `AGGREGATES_FOLD_INTERVAL_MS` while there are deltas, and when a lane
 //! catches up).
 
+mod audit;
 mod deltas;
 
+pub use audit::{AggregateCheck, audit};
 pub(crate) use deltas::record;
 pub use deltas::{
     Folded, MAX_CLICKS_PER_FOLD, MAX_DELTAS_PER_FOLD, fold_all, fold_pending, pending_deltas,
