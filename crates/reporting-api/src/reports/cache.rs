@@ -1,7 +1,7 @@
 //! A Redis cache of report bodies that is never stale.
 //!
 //! The worker bumps `report_date_versions` for each UTC date in the same
-//! transaction that adds clicks of that date. A cache key is a hash of the
+//! transaction that adds clicks of that date to the aggregates (a fold). A cache key is a hash of the
 //! normalised query *and* the versions of every UTC date the report covers
 //! (one indexed range read), so any commit touching those dates changes the
 //! key: an entry is only ever found while it is still exact. TTL only frees

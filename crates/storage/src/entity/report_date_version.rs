@@ -1,5 +1,6 @@
-//! `report_date_versions`: bumped by the worker whenever clicks of a UTC date
-//! are committed; cached reports are valid only for the versions they saw.
+//! `report_date_versions`: bumped by the worker whenever a fold adds clicks
+//! of a UTC date to the aggregates; cached reports are valid only for the
+//! versions they saw.
 
 use sea_orm::entity::prelude::*;
 
