@@ -8,6 +8,8 @@
 //!   versions: each stored batch leaves a delta, and folds add many deltas
 //!   to them at once ([`aggregates::fold_pending`]).
 //! - `errors`: which MySQL errors to retry and which refuse the data.
+//! - `export`: the Finance export's record and lease of a date, and the
+//!   date's clicks as chunks read them.
 //! - `retention`: what the retention job reads and deletes.
 //! - `replication`: a replica's state, for health.
 
@@ -15,6 +17,7 @@ pub mod aggregates;
 pub mod clicks;
 pub mod entity;
 pub mod errors;
+pub mod export;
 pub mod replication;
 pub mod retention;
 mod sql_text;

@@ -1,5 +1,5 @@
-//! One chunk of a date's clicks: reading it from `clicks`, and the bytes and
-//! `Idempotency-Key` Finance receives for it.
+//! One chunk of a date's clicks: the bytes and `Idempotency-Key` Finance
+//! receives for it (its rows are read by `storage::export::rows`).
 //!
 //! The export walks a date by the `(click_date, id)` index (keyset, never
 //! `OFFSET`), taking rows not yet put in a chunk (`export_chunk = 0`). Once
@@ -8,96 +8,11 @@
 //! and key — however often it is re-sent.
 
 use bytes::Bytes;
-use chrono::{NaiveDate, NaiveDateTime};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement};
+use chrono::NaiveDate;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// One click as read for Finance.
-#[derive(Debug, Clone)]
-pub struct ExportRow {
-    pub id: u64,
-    pub click_id: String,
-    pub offer_id: u64,
-    pub source: String,
-    pub clicked_at: NaiveDateTime,
-    pub signature: String,
-}
-
-const COLUMNS: &str = "id, click_id, offer_id, source, clicked_at, signature";
-/// The export's walk over one date; named so that neither server prefers
-/// the primary key for `ORDER BY id LIMIT n`.
-const DATE_INDEX: &str = "idx_clicks_click_date_id";
-
-fn row(result: &QueryResult) -> Result<ExportRow, DbErr> {
-    Ok(ExportRow {
-        id: result.try_get_by_index(0)?,
-        click_id: result.try_get_by_index(1)?,
-        offer_id: result.try_get_by_index(2)?,
-        source: result.try_get_by_index(3)?,
-        clicked_at: result.try_get_by_index(4)?,
-        signature: result.try_get_by_index(5)?,
-    })
-}
-
-/// The date's clicks now (covered by the `(click_date, id)` index).
-pub async fn count_clicks(db: &impl ConnectionTrait, date: NaiveDate) -> Result<u64, DbErr> {
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::MySql,
-            "SELECT COUNT(*) FROM clicks WHERE click_date = ?",
-            [date.into()],
-        ))
-        .await?;
-    let count: i64 = match row {
-        Some(row) => row.try_get_by_index(0)?,
-        None => 0,
-    };
-    Ok(u64::try_from(count).unwrap_or(0))
-}
-
-/// Up to `limit` rows of `date` not in any chunk yet, with `id > after`, by id.
-pub async fn next_unassigned(
-    db: &impl ConnectionTrait,
-    date: NaiveDate,
-    after: u64,
-    limit: u32,
-) -> Result<Vec<ExportRow>, DbErr> {
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::MySql,
-            format!(
-                "SELECT {COLUMNS} FROM clicks FORCE INDEX ({DATE_INDEX}) \
-                 WHERE click_date = ? AND id > ? AND export_chunk = 0 \
-                 ORDER BY id LIMIT ?"
-            ),
-            [date.into(), after.into(), limit.into()],
-        ))
-        .await?;
-    rows.iter().map(row).collect()
-}
-
-/// The rows of chunk `chunk` of `date`, which lie between `first` and `last`.
-pub async fn rows_of_chunk(
-    db: &impl ConnectionTrait,
-    date: NaiveDate,
-    chunk: u32,
-    first: u64,
-    last: u64,
-) -> Result<Vec<ExportRow>, DbErr> {
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::MySql,
-            format!(
-                "SELECT {COLUMNS} FROM clicks FORCE INDEX ({DATE_INDEX}) \
-                 WHERE click_date = ? AND id BETWEEN ? AND ? AND export_chunk = ? \
-                 ORDER BY id"
-            ),
-            [date.into(), first.into(), last.into(), chunk.into()],
-        ))
-        .await?;
-    rows.iter().map(row).collect()
-}
+pub use storage::export::rows::{ExportRow, count_clicks, next_unassigned, rows_of_chunk};
 
 #[derive(Serialize)]
 struct Payload<'a> {

@@ -34,7 +34,7 @@ mod cli;
 pub mod exporter;
 pub mod finance;
 pub(crate) mod http;
-pub mod record;
+pub use storage::export::record;
 
 use actix_web::web;
 

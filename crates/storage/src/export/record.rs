@@ -7,12 +7,12 @@
 //! simply runs out. Plain `UPDATE … WHERE` and `UTC_TIMESTAMP(6)`: the same
 //! on MySQL 8 and MariaDB.
 
+use crate::entity::click_export;
 use chrono::NaiveDate;
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, IsolationLevel,
     Statement, TransactionTrait, Value,
 };
-use storage::entity::click_export;
 
 pub const RUNNING: &str = "running";
 pub const COMPLETED: &str = "completed";
