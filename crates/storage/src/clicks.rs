@@ -59,6 +59,9 @@ pub async fn store_batch(
         )
         .await?;
     let mut groups = Groups::new();
+    // Statements that met stored clicks: their fresh rows are read back
+    // once, after the last insert.
+    let mut partly_new: Vec<(&[&StreamClick], Inserted)> = Vec::new();
     let mut rest = unique.as_slice();
     while !rest.is_empty() {
         let (taken, insert) = insert_clicks(&txn, rest, token).await?;
@@ -70,20 +73,27 @@ pub async fn store_batch(
                 *groups.entry(aggregates::group_of(entry)).or_default() += 1;
             }
         } else if insert.inserted > 0 {
-            // Some were stored before: count exactly the rows carrying this
-            // attempt's token — found by their ids when they can be, else
-            // through the `click_id` index.
-            match fresh_in_id_range(&txn, chunk, insert, token).await? {
-                Some(fresh) => {
-                    for entry in fresh {
-                        *groups.entry(aggregates::group_of(entry)).or_default() += 1;
-                    }
+            partly_new.push((chunk, insert));
+        }
+    }
+    if !partly_new.is_empty() {
+        // Some were stored before: count exactly the rows carrying this
+        // attempt's token — found by their ids when they can be, else
+        // through the `click_id` index.
+        match fresh_in_id_ranges(&txn, &partly_new, token).await? {
+            Some(fresh) => {
+                for entry in fresh {
+                    *groups.entry(aggregates::group_of(entry)).or_default() += 1;
                 }
-                None => {
-                    for ids in chunk.chunks(MAX_IDS_PER_LOOKUP) {
-                        for (key, count) in lookup_fresh(&txn, ids, token).await? {
-                            *groups.entry(key).or_default() += count;
-                        }
+            }
+            None => {
+                let clicks: Vec<&StreamClick> = partly_new
+                    .iter()
+                    .flat_map(|(chunk, _)| chunk.iter().copied())
+                    .collect();
+                for ids in clicks.chunks(MAX_IDS_PER_LOOKUP) {
+                    for (key, count) in lookup_fresh(&txn, ids, token).await? {
+                        *groups.entry(key).or_default() += count;
                     }
                 }
             }
@@ -188,35 +198,41 @@ struct Inserted {
     first_id: u64,
 }
 
-/// The clicks of `chunk` that its `INSERT IGNORE` inserted, read back by
-/// primary key. A multi-row `INSERT` is a "simple insert": InnoDB reserves
-/// its auto-increment values at once, one per row, ignored rows included —
-/// consecutive in lock modes 0 and 1 (MariaDB's default), and in mode 2
-/// (MySQL 8's) gaps are documented only for bulk inserts. So the inserted
-/// rows lie in `first_id ..first_id + chunk.len()` and carry this attempt's
-/// token, and a range scan finds them for far less than looking each
-/// `click_id` up in its index. Should the ids not be consecutive after all,
-/// the rows found fall short of what the insert reported: `None`, and the
-/// caller looks them up by `click_id`.
-async fn fresh_in_id_range<'a>(
+/// The clicks the `INSERT IGNORE`s of `partly_new` inserted, read back by
+/// primary key in one query. A multi-row `INSERT` is a "simple insert":
+/// InnoDB reserves its auto-increment values at once, one per row, ignored
+/// rows included — consecutive in lock modes 0 and 1 (MariaDB's default),
+/// and in mode 2 (MySQL 8's) gaps are documented only for bulk inserts. So
+/// each statement's inserted rows lie in `first_id ..first_id + rows` and
+/// carry this attempt's token, and range scans find them for far less than
+/// looking each `click_id` up in its index. Should the ids not be
+/// consecutive after all, the rows found fall short of what the inserts
+/// reported: `None`, and the caller looks them up by `click_id`.
+async fn fresh_in_id_ranges<'a>(
     txn: &impl ConnectionTrait,
-    chunk: &[&'a StreamClick],
-    insert: Inserted,
+    partly_new: &[(&[&'a StreamClick], Inserted)],
     token: u64,
 ) -> Result<Option<Vec<&'a StreamClick>>, DbErr> {
-    let last_id = insert.first_id + chunk.len() as u64 - 1;
+    let ranges = vec!["id BETWEEN ? AND ?"; partly_new.len()].join(" OR ");
+    let mut values: Vec<Value> = vec![token.into()];
+    for (chunk, insert) in partly_new {
+        values.push(insert.first_id.into());
+        values.push((insert.first_id + chunk.len() as u64 - 1).into());
+    }
     let rows = txn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::MySql,
-            "SELECT click_id FROM clicks WHERE id BETWEEN ? AND ? AND batch_token = ?",
-            [insert.first_id.into(), last_id.into(), token.into()],
+            format!("SELECT click_id FROM clicks WHERE batch_token = ? AND ({ranges})"),
+            values,
         ))
         .await?;
-    if rows.len() as u64 != insert.inserted {
+    let inserted: u64 = partly_new.iter().map(|(_, insert)| insert.inserted).sum();
+    if rows.len() as u64 != inserted {
         return Ok(None);
     }
-    let by_id: std::collections::HashMap<&str, &'a StreamClick> = chunk
+    let by_id: std::collections::HashMap<&str, &'a StreamClick> = partly_new
         .iter()
+        .flat_map(|(chunk, _)| chunk.iter())
         .map(|entry| (entry.click.click_id.as_str(), *entry))
         .collect();
     let mut fresh = Vec::with_capacity(rows.len());

@@ -8,7 +8,8 @@
 //! waits for a lane to catch up with its stream after storing (then folds
 //! within [`MIN_GAP`] of the last fold), or [`IDLE_POLL`] (the interval, if
 //! longer). Folds of several processes take disjoint deltas. A fold that
-//! fails leaves its deltas for the next; on shutdown, after the lanes have
+//! fails leaves its deltas for a later round, after a backoff that doubles
+//! up to [`MAX_BACKOFF`]; on shutdown, after the lanes have
 //! stopped, it folds what is left, and what it cannot is folded by the next
 //! worker to start.
 
@@ -27,7 +28,8 @@ pub const WORKER_AGGREGATE_FOLDS_TOTAL: &str = "worker_aggregate_folds_total";
 pub const WORKER_AGGREGATE_FOLDED_CLICKS_TOTAL: &str = "worker_aggregate_folded_clicks_total";
 /// Time one fold takes.
 pub const WORKER_AGGREGATE_FOLD_DURATION_SECONDS: &str = "worker_aggregate_fold_duration_seconds";
-/// Deltas stored and not yet folded, after this process's last fold.
+/// Deltas waiting to be folded: 0 after a round that took all it could,
+/// counted after a failed one.
 pub const AGGREGATE_PENDING_DELTAS: &str = "aggregate_pending_deltas";
 
 pub const METRICS: &[Metric] = &[
@@ -45,7 +47,7 @@ pub const METRICS: &[Metric] = &[
     ),
     Metric::gauge(
         AGGREGATE_PENDING_DELTAS,
-        "Stored batches whose counts are not yet in the aggregate tables (after the last fold).",
+        "Stored batches whose counts wait to be folded into the aggregate tables (0 after a round of folds that took all it could; counted after a failed one).",
     ),
 ];
 
@@ -56,6 +58,8 @@ pub const MIN_GAP: Duration = Duration::from_millis(100);
 /// unasked (or every interval, when that is longer): for deltas another
 /// process stored and could not fold before it stopped.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Longest wait after failed folds (the wait doubles from the interval).
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long the fold on shutdown may take.
 const FINAL_FOLD_LIMIT: Duration = Duration::from_secs(10);
 
@@ -88,16 +92,22 @@ impl Aggregator {
     }
 
     pub async fn run(self) {
+        let mut failures = 0;
         loop {
             let folded_at = Instant::now();
-            let found = self.fold().await;
-            // Something to fold: again after the interval, while lanes keep
+            // Folded something: again after the interval, while lanes keep
             // storing. Nothing: until a lane catches up, or the idle poll
-            // (deltas a stopped process left).
-            let wait = if found {
-                self.interval
+            // (deltas a stopped process left). Failed: back off.
+            let round = self.fold().await;
+            failures = if round == Round::Failed {
+                failures + 1
             } else {
-                self.interval.max(IDLE_POLL)
+                0
+            };
+            let wait = match round {
+                Round::Folded => self.interval,
+                Round::Empty => self.interval.max(IDLE_POLL),
+                Round::Failed => (self.interval * 2u32.saturating_pow(failures)).min(MAX_BACKOFF),
             };
             tokio::select! {
                 () = self.stop.cancelled() => break,
@@ -118,10 +128,11 @@ impl Aggregator {
         }
     }
 
-    /// Folds every delta no other fold holds; a failure is logged and left
-    /// for the next round. Whether it found any.
-    async fn fold(&self) -> bool {
-        let mut found = false;
+    /// Folds every delta no other fold holds. A failure is logged and left
+    /// for a later round; only then are the waiting deltas counted for the
+    /// gauge (after a round that took all it could, none are waiting).
+    async fn fold(&self) -> Round {
+        let mut round = Round::Empty;
         loop {
             let started = Instant::now();
             let folded = aggregates::fold_pending(
@@ -133,7 +144,7 @@ impl Aggregator {
             match folded {
                 Ok(Folded { deltas: 0, .. }) => break,
                 Ok(folded) => {
-                    found = true;
+                    round = Round::Folded;
                     metrics::counter!(WORKER_AGGREGATE_FOLDS_TOTAL).increment(1);
                     metrics::counter!(WORKER_AGGREGATE_FOLDED_CLICKS_TOTAL)
                         .increment(folded.clicks);
@@ -146,15 +157,28 @@ impl Aggregator {
                 }
                 Err(error) => {
                     tracing::warn!(%error, "cannot fold into the aggregates now; retrying later");
-                    // Pending for all we know: try again after the interval.
-                    return true;
+                    match aggregates::pending_deltas(&self.db).await {
+                        Ok(pending) => {
+                            metrics::gauge!(AGGREGATE_PENDING_DELTAS).set(pending as f64);
+                        }
+                        Err(error) => tracing::debug!(%error, "cannot count the waiting deltas"),
+                    }
+                    return Round::Failed;
                 }
             }
         }
-        match aggregates::pending_deltas(&self.db).await {
-            Ok(pending) => metrics::gauge!(AGGREGATE_PENDING_DELTAS).set(pending as f64),
-            Err(error) => tracing::debug!(%error, "cannot count the pending deltas"),
-        }
-        found
+        metrics::gauge!(AGGREGATE_PENDING_DELTAS).set(0.0);
+        round
     }
+}
+
+/// What one round of folds did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Nothing was waiting (that another process was not folding).
+    Empty,
+    /// Folded everything it could take.
+    Folded,
+    /// A fold failed; what it held waits for a later round.
+    Failed,
 }

@@ -279,3 +279,41 @@ async fn shutdown_under_load_loses_nothing_and_finishes_the_batch_in_hand() {
     db.drop().await;
     stream.drop().await;
 }
+
+/// On shutdown the aggregator folds what the lanes stored since its last
+/// fold: deltas stored while it waits out a long interval are in the
+/// aggregates once it returns, not left for the next worker.
+#[tokio::test]
+async fn the_aggregator_folds_what_is_left_when_it_stops() {
+    let db = TestDb::create().await;
+    let aggregator = worker::aggregator::Aggregator::new(db.conn.clone(), Duration::from_secs(60));
+    let stop = aggregator.stopper();
+    let running = tokio::spawn(aggregator.run());
+    // Its first round finds nothing; it then waits a minute.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let clicks: Vec<domain::StreamClick> = (0..40)
+        .map(|n| domain::StreamClick {
+            click: testkit::click("stop", n),
+            received_at: chrono::Utc::now(),
+        })
+        .collect();
+    let refs: Vec<&domain::StreamClick> = clicks.iter().collect();
+    storage::clicks::store_batch(&db.conn, &refs)
+        .await
+        .expect("store");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        storage::aggregates::pending_deltas(&db.conn)
+            .await
+            .expect("pending"),
+        1,
+        "no fold while the aggregator waits"
+    );
+    stop.cancel();
+    tokio::time::timeout(STOP_LIMIT, running)
+        .await
+        .expect("stops in time")
+        .expect("joins");
+    assert_eq!(db.daily_mismatches_and_total().await, (0, 40));
+    db.drop().await;
+}

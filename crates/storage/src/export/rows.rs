@@ -5,7 +5,7 @@
 //! is re-sent.
 
 use chrono::{NaiveDate, NaiveDateTime};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement, Value};
 
 /// One click as read for Finance.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -46,20 +46,12 @@ pub async fn next_unassigned(
     after: u64,
     limit: u32,
 ) -> Result<Vec<ExportRow>, DbErr> {
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::MySql,
-            format!(
-                "SELECT {COLUMNS} FROM clicks FORCE INDEX ({DATE_INDEX}) \
-                 WHERE click_date = ? AND id > ? AND export_chunk = 0 \
-                 ORDER BY id LIMIT ?"
-            ),
-            [date.into(), after.into(), limit.into()],
-        ))
-        .await?;
-    rows.iter()
-        .map(|row| ExportRow::from_query_result(row, ""))
-        .collect()
+    select(
+        db,
+        "click_date = ? AND id > ? AND export_chunk = 0 ORDER BY id LIMIT ?",
+        [date.into(), after.into(), limit.into()],
+    )
+    .await
 }
 
 /// The rows of chunk `chunk` of `date`, which lie between `first` and `last`.
@@ -70,18 +62,26 @@ pub async fn rows_of_chunk(
     first: u64,
     last: u64,
 ) -> Result<Vec<ExportRow>, DbErr> {
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::MySql,
-            format!(
-                "SELECT {COLUMNS} FROM clicks FORCE INDEX ({DATE_INDEX}) \
-                 WHERE click_date = ? AND id BETWEEN ? AND ? AND export_chunk = ? \
-                 ORDER BY id"
-            ),
-            [date.into(), first.into(), last.into(), chunk.into()],
-        ))
-        .await?;
-    rows.iter()
-        .map(|row| ExportRow::from_query_result(row, ""))
-        .collect()
+    select(
+        db,
+        "click_date = ? AND id BETWEEN ? AND ? AND export_chunk = ? ORDER BY id",
+        [date.into(), first.into(), last.into(), chunk.into()],
+    )
+    .await
+}
+
+/// The export's columns of the rows of `clicks` matching `condition`,
+/// walked by the date index.
+async fn select<const N: usize>(
+    db: &impl ConnectionTrait,
+    condition: &str,
+    values: [Value; N],
+) -> Result<Vec<ExportRow>, DbErr> {
+    ExportRow::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::MySql,
+        format!("SELECT {COLUMNS} FROM clicks FORCE INDEX ({DATE_INDEX}) WHERE {condition}"),
+        values,
+    ))
+    .all(db)
+    .await
 }
