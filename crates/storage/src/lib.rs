@@ -19,6 +19,7 @@ pub mod entity;
 pub mod errors;
 pub mod export;
 pub mod replication;
+pub mod reports;
 pub mod retention;
 mod sql_text;
 mod url;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::snapshot::DateVersions;
+use storage::reports::DateVersions;
 
 /// Longest wait for Redis before going on without the cache.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);

@@ -7,13 +7,11 @@
 
 use actix_web::HttpResponse;
 use actix_web::web::Bytes;
-use chrono::NaiveDate;
 use futures_util::StreamExt;
 use sea_orm::DatabaseConnection;
-use sea_orm::sqlx::{self, Row};
+use storage::reports::AggregatedRow;
 
 use super::params::{AggregatedParams, Dimension};
-use super::sql as report_sql;
 use crate::error::ApiError;
 
 const CHUNK_BYTES: usize = 32 * 1024;
@@ -28,9 +26,8 @@ pub async fn response(
     params: &AggregatedParams,
 ) -> Result<HttpResponse, ApiError> {
     let page = params.paged.then(|| (params.limit, params.offset()));
-    let query = report_sql::aggregated_rows(params, page);
+    let mut rows = storage::reports::aggregated_stream(db, &params.aggregation(), page);
     let dims = params.group_by.dimensions().to_vec();
-    let pool = db.get_mysql_connection_pool().clone();
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let (started, first) = tokio::sync::oneshot::channel::<Result<(), String>>();
     let mut started = Some(started);
@@ -40,11 +37,10 @@ pub async fn response(
         header.push("clicks_count");
         let mut buffer = header.join(",");
         buffer.push_str("\r\n");
-        let mut rows = query.sqlx().fetch(&pool);
         while let Some(row) = rows.next().await {
             let line = row
-                .map_err(|e| e.to_string())
-                .and_then(|row| csv_line(&row, &dims));
+                .map(|row| csv_line(&row, &dims))
+                .map_err(|e| e.to_string());
             if let Some(started) = started.take() {
                 let outcome = line.as_ref().map(|_| ()).map_err(Clone::clone);
                 let failed = outcome.is_err();
@@ -103,23 +99,20 @@ pub async fn response(
         .streaming(body))
 }
 
-fn csv_line(row: &sqlx::mysql::MySqlRow, dims: &[Dimension]) -> Result<String, String> {
-    let mut fields = Vec::with_capacity(dims.len() + 1);
-    for (index, dimension) in dims.iter().enumerate() {
-        let field = match dimension {
-            Dimension::Date => row
-                .try_get::<NaiveDate, _>(index)
-                .map(|date| date.to_string()),
-            Dimension::OfferId => row.try_get::<u64, _>(index).map(|id| id.to_string()),
-            Dimension::Source => row.try_get::<String, _>(index).map(|s| escape(&s)),
-        };
-        fields.push(field.map_err(|e| e.to_string())?);
-    }
-    let count: u64 = row.try_get(dims.len()).map_err(|e| e.to_string())?;
-    fields.push(count.to_string());
+fn csv_line(row: &AggregatedRow, dims: &[Dimension]) -> String {
+    let mut fields: Vec<String> = dims
+        .iter()
+        .map(|dimension| match dimension {
+            Dimension::Date => row.date.map(|date| date.to_string()),
+            Dimension::OfferId => row.offer_id.map(|id| id.to_string()),
+            Dimension::Source => row.source.as_deref().map(escape),
+        })
+        .map(Option::unwrap_or_default)
+        .collect();
+    fields.push(row.clicks_count.to_string());
     let mut line = fields.join(",");
     line.push_str("\r\n");
-    Ok(line)
+    line
 }
 
 /// Whether an `Accept` header prefers CSV to JSON (RFC 9110 §12.5.1): media

@@ -6,13 +6,10 @@ pub(crate) mod cache;
 mod csv;
 pub mod model;
 pub(crate) mod params;
-mod snapshot;
-mod sql;
 pub mod timezone;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::NaiveDate;
 use serde_json::json;
 use service_runtime::routes;
 
@@ -23,8 +20,8 @@ use model::{
     AggregatedReport, AggregatedRow, DailyClicks, DateRange, Filters, HourlyClicks, Pagination,
     Sorting, Summary, SummaryReport, TopOffer, TopSource,
 };
-use params::{AggregatedParams, Dimension, Format, RawQuery, Scope, SummaryParams};
-use snapshot::{DateVersions, Snapshots};
+use params::{AggregatedParams, Format, RawQuery, Scope, SummaryParams};
+use storage::reports::{DateVersions, Snapshots};
 
 pub use clickstream::layout::REPORT_CACHE_PREFIX as CACHE_KEY_PREFIX;
 
@@ -143,7 +140,7 @@ pub async fn summary(
 
 /// The snapshots a report's body is read in: over the UTC dates its scope covers.
 fn snapshots_of(state: &AppState, scope: &Scope) -> Snapshots {
-    let (first, last) = scope.days.utc_dates(scope.start_date, scope.end_date);
+    let (first, last) = scope.selection().utc_dates();
     Snapshots::new(&state.read_db, first, last)
 }
 
@@ -268,39 +265,26 @@ async fn aggregated_body(
     snapshots: &Snapshots,
     params: &AggregatedParams,
 ) -> Result<Vec<u8>, ApiError> {
-    let rows_query = sql::aggregated_rows(params, Some((params.limit, params.offset())));
-    let total_query = sql::aggregated_total(params);
-    let (rows, total) = tokio::try_join!(snapshots.all(rows_query), snapshots.one(total_query),)?;
-    let total: i64 = match total {
-        Some(row) => row.try_get_by_index(0)?,
-        None => 0,
-    };
+    let (rows, total) = storage::reports::aggregated_page(
+        snapshots,
+        &params.aggregation(),
+        params.limit,
+        params.offset(),
+    )
+    .await?;
+    let data: Vec<AggregatedRow> = rows
+        .into_iter()
+        .map(|row| AggregatedRow {
+            date: row.date,
+            offer_id: row.offer_id,
+            source: row.source,
+            clicks_count: row.clicks_count,
+        })
+        .collect();
     let dims = params.group_by.dimensions();
-    let mut data = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut item = AggregatedRow {
-            date: None,
-            offer_id: None,
-            source: None,
-            clicks_count: row.try_get_by_index(dims.len())?,
-        };
-        for (index, dimension) in dims.iter().enumerate() {
-            match dimension {
-                Dimension::Date => item.date = Some(row.try_get_by_index::<NaiveDate>(index)?),
-                Dimension::OfferId => item.offer_id = Some(row.try_get_by_index(index)?),
-                Dimension::Source => item.source = Some(row.try_get_by_index(index)?),
-            }
-        }
-        data.push(item);
-    }
     let report = AggregatedReport {
         status: "success",
-        pagination: Pagination::new(
-            params.page,
-            params.limit,
-            u64::try_from(total).unwrap_or(0),
-            data.len(),
-        ),
+        pagination: Pagination::new(params.page, params.limit, total, data.len()),
         data,
         filters: filters(&params.scope),
         sorting: Sorting {
@@ -315,35 +299,13 @@ async fn aggregated_body(
 
 async fn summary_body(snapshots: &Snapshots, params: &SummaryParams) -> Result<Vec<u8>, ApiError> {
     let scope = &params.scope;
-    let hourly = async {
-        if params.hourly {
-            let rows = snapshots.all(sql::summary_hourly(scope)).await?;
-            Ok(Some(hourly_series(scope, rows)?))
-        } else {
-            Ok::<_, ApiError>(None)
-        }
-    };
-    let (totals, daily, offers, sources, hourly) = tokio::try_join!(
-        snapshots.one(sql::summary_totals(scope)),
-        snapshots.all(sql::summary_daily(scope)),
-        snapshots.all(sql::summary_top(scope, "offer_id", SUMMARY_TOP)),
-        snapshots.all(sql::summary_top(scope, "source", SUMMARY_TOP)),
-        hourly,
-    )?;
-    let (total_clicks, unique_offers, unique_sources) = match totals {
-        Some(row) => (
-            row.try_get_by_index::<u64>(0)?,
-            row.try_get_by_index::<i64>(1)?,
-            row.try_get_by_index::<i64>(2)?,
-        ),
-        None => (0, 0, 0),
-    };
-    let mut counts = std::collections::HashMap::with_capacity(daily.len());
-    for row in daily {
-        let date: NaiveDate = row.try_get_by_index(0)?;
-        let clicks: u64 = row.try_get_by_index(1)?;
-        counts.insert(date, clicks);
-    }
+    let read = storage::reports::summary(snapshots, &scope.selection(), SUMMARY_TOP, params.hourly)
+        .await?;
+    let counts: std::collections::HashMap<_, _> = read
+        .daily
+        .iter()
+        .map(|day| (day.local_date, day.clicks))
+        .collect();
     let daily = scope
         .start_date
         .iter_days()
@@ -353,30 +315,16 @@ async fn summary_body(snapshots: &Snapshots, params: &SummaryParams) -> Result<V
             clicks_count: counts.get(&date).copied().unwrap_or(0),
         })
         .collect();
-    let top_offers = offers
-        .iter()
-        .map(|row| {
-            Ok(TopOffer {
-                offer_id: row.try_get_by_index(0)?,
-                clicks_count: row.try_get_by_index(1)?,
-            })
-        })
-        .collect::<Result<_, sea_orm::DbErr>>()?;
-    let top_sources = sources
-        .iter()
-        .map(|row| {
-            Ok(TopSource {
-                source: row.try_get_by_index(0)?,
-                clicks_count: row.try_get_by_index(1)?,
-            })
-        })
-        .collect::<Result<_, sea_orm::DbErr>>()?;
+    let hourly = match read.hourly {
+        Some(hours) => Some(hourly_series(scope, &hours)?),
+        None => None,
+    };
     let report = SummaryReport {
         status: "success",
         summary: Summary {
-            total_clicks,
-            unique_offers: u64::try_from(unique_offers).unwrap_or(0),
-            unique_sources: u64::try_from(unique_sources).unwrap_or(0),
+            total_clicks: read.totals.clicks,
+            unique_offers: read.totals.offers,
+            unique_sources: read.totals.sources,
             date_range: DateRange {
                 start_date: scope.start_date,
                 end_date: scope.end_date,
@@ -384,8 +332,22 @@ async fn summary_body(snapshots: &Snapshots, params: &SummaryParams) -> Result<V
         },
         daily,
         hourly,
-        top_offers,
-        top_sources,
+        top_offers: read
+            .top_offers
+            .into_iter()
+            .map(|top| TopOffer {
+                offer_id: top.offer_id,
+                clicks_count: top.clicks,
+            })
+            .collect(),
+        top_sources: read
+            .top_sources
+            .into_iter()
+            .map(|top| TopSource {
+                source: top.source,
+                clicks_count: top.clicks,
+            })
+            .collect(),
         filters: filters(scope),
         timezone: timezone_echo(scope),
     };
@@ -395,18 +357,16 @@ async fn summary_body(snapshots: &Snapshots, params: &SummaryParams) -> Result<V
 /// Every UTC hour of the scope's local days, labelled with its local start.
 fn hourly_series(
     scope: &params::Scope,
-    rows: Vec<sea_orm::QueryResult>,
-) -> Result<Vec<HourlyClicks>, sea_orm::DbErr> {
+    hours: &[storage::reports::HourClicks],
+) -> Result<Vec<HourlyClicks>, ApiError> {
     let zone: chrono_tz::Tz = scope
         .timezone
         .parse()
-        .map_err(|_| sea_orm::DbErr::Custom(format!("time zone {}", scope.timezone)))?;
-    let mut counts = std::collections::HashMap::with_capacity(rows.len());
-    for row in rows {
-        let hour: chrono::NaiveDateTime = row.try_get_by_index(0)?;
-        let clicks: u64 = row.try_get_by_index(1)?;
-        counts.insert(hour, clicks);
-    }
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("time zone {}", scope.timezone)))?;
+    let counts: std::collections::HashMap<_, _> = hours
+        .iter()
+        .map(|hour| (hour.click_hour, hour.clicks))
+        .collect();
     let (first, last) = scope.days.utc_hours(scope.start_date, scope.end_date);
     let hours = (last - first).num_hours().max(0) + 1;
     Ok((0..hours)

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use domain::FieldErrors;
 
+use storage::reports::{Aggregation, Selection};
+
 use super::timezone::{self, DaySource};
 use crate::ReportSettings;
 use crate::keys::Restriction;
@@ -21,28 +23,11 @@ pub const MAX_SOURCE_CHARS: usize = 255;
 /// Largest `offer_id` (the column is unsigned, clicks are at most 2^63−1).
 pub const MAX_OFFER_ID: u64 = i64::MAX as u64;
 
-/// A dimension of the aggregated rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Dimension {
-    Date,
-    OfferId,
-    Source,
-}
+pub use storage::reports::{Dimension, SortKey};
 
-impl Dimension {
-    pub const ALL: [Dimension; 3] = [Dimension::Date, Dimension::OfferId, Dimension::Source];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Date => "date",
-            Self::OfferId => "offer_id",
-            Self::Source => "source",
-        }
-    }
-
-    fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.name() == name)
-    }
+/// The dimension a request names, if any.
+fn dimension(name: &str) -> Option<Dimension> {
+    Dimension::ALL.into_iter().find(|d| d.name() == name)
 }
 
 /// The dimensions a report groups by, in their fixed order (never empty).
@@ -67,21 +52,6 @@ impl GroupBy {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
-    ClicksCount,
-    Dimension(Dimension),
-}
-
-impl SortKey {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::ClicksCount => "clicks_count",
-            Self::Dimension(d) => d.name(),
-        }
-    }
-}
-
 /// `sort_direction`; also its OpenAPI schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 #[schema(rename_all = "snake_case")]
@@ -98,10 +68,10 @@ impl Direction {
         }
     }
 
-    pub fn sql(self) -> &'static str {
+    pub fn order(self) -> storage::reports::Order {
         match self {
-            Self::Asc => "ASC",
-            Self::Desc => "DESC",
+            Self::Asc => storage::reports::Order::Ascending,
+            Self::Desc => storage::reports::Order::Descending,
         }
     }
 }
@@ -138,10 +108,18 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// Whether only some offers' or sources' rows count: by the query's
-    /// filters or the key's restriction.
-    pub fn is_filtered(&self) -> bool {
-        self.offer_id.is_some() || self.source.is_some() || self.restriction.is_some()
+    /// The aggregate rows the scope covers, as storage reads them.
+    pub fn selection(&self) -> Selection {
+        let restriction = self.restriction.as_ref();
+        Selection {
+            start_date: self.start_date,
+            end_date: self.end_date,
+            days: self.days.clone(),
+            offer_id: self.offer_id,
+            source: self.source.clone(),
+            only_offers: restriction.and_then(|r| r.offers.clone()),
+            only_sources: restriction.and_then(|r| r.sources.clone()),
+        }
     }
 }
 
@@ -161,6 +139,16 @@ pub struct AggregatedParams {
 impl AggregatedParams {
     pub fn offset(&self) -> u64 {
         (self.page - 1) * self.limit
+    }
+
+    /// The rows the report reads, as storage reads them.
+    pub fn aggregation(&self) -> Aggregation {
+        Aggregation {
+            selection: self.scope.selection(),
+            dimensions: self.group_by.dimensions().to_vec(),
+            sort_by: self.sort_by,
+            order: self.direction.order(),
+        }
     }
 }
 
@@ -207,10 +195,8 @@ pub fn aggregated(
     let group_by = match raw.get("group_by") {
         None => Some(GroupBy::all()),
         Some(list) => {
-            let parsed: Option<Vec<Dimension>> = list
-                .split(',')
-                .map(|item| Dimension::parse(item.trim()))
-                .collect();
+            let parsed: Option<Vec<Dimension>> =
+                list.split(',').map(|item| dimension(item.trim())).collect();
             match parsed {
                 Some(mut dims) => {
                     dims.sort_unstable();
@@ -227,7 +213,7 @@ pub fn aggregated(
 
     let sort_by = match raw.get("sort_by") {
         None | Some("clicks_count") => Some(SortKey::ClicksCount),
-        Some(name) => match Dimension::parse(name) {
+        Some(name) => match dimension(name) {
             Some(dimension) => Some(SortKey::Dimension(dimension)),
             None => {
                 errors.add("sort_by", "The selected sort_by is invalid.");

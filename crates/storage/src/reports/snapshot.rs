@@ -35,10 +35,9 @@ use chrono::NaiveDate;
 use sea_orm::sqlx::mysql::{MySqlPool, MySqlRow};
 use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::{self, MySql, Row};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, RuntimeErr};
 
 use super::sql::{self, Query};
-use crate::error::ApiError;
 
 /// The version of each UTC date of a report that has one, in date order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,14 +54,14 @@ impl DateVersions {
             .query_all_raw(sql::date_versions(first, last).statement())
             .await?;
         rows.iter()
-            .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
+            .map(|row| Ok((row.try_get("", "click_date")?, row.try_get("", "version")?)))
             .collect::<Result<_, DbErr>>()
             .map(Self)
     }
 
     fn from_sqlx(rows: &[MySqlRow]) -> Result<Self, sqlx::Error> {
         rows.iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .map(|row| Ok((row.try_get("click_date")?, row.try_get("version")?)))
             .collect::<Result<_, sqlx::Error>>()
             .map(Self)
     }
@@ -99,13 +98,13 @@ impl Snapshots {
     }
 
     /// Every row of `query`.
-    pub async fn all(&self, query: Query) -> Result<Vec<QueryResult>, ApiError> {
+    pub(super) async fn all(&self, query: Query) -> Result<Vec<QueryResult>, DbErr> {
         let rows = self.read(&query).await?;
         Ok(rows.into_iter().map(QueryResult::from).collect())
     }
 
     /// The first row of `query`, if any.
-    pub async fn one(&self, query: Query) -> Result<Option<QueryResult>, ApiError> {
+    pub(super) async fn one(&self, query: Query) -> Result<Option<QueryResult>, DbErr> {
         let rows = self.read(&query).await?;
         Ok(rows.into_iter().next().map(QueryResult::from))
     }
@@ -123,7 +122,7 @@ impl Snapshots {
             .then(|| first.clone())
     }
 
-    async fn read(&self, query: &Query) -> Result<Vec<MySqlRow>, ApiError> {
+    async fn read(&self, query: &Query) -> Result<Vec<MySqlRow>, DbErr> {
         let (mut snapshot, versions) = Snapshot::open(&self.pool, self.first, self.last)
             .await
             .map_err(sqlx_error)?;
@@ -202,6 +201,6 @@ impl Drop for Snapshot {
     }
 }
 
-fn sqlx_error(error: sqlx::Error) -> ApiError {
-    ApiError::Internal(anyhow::Error::new(error).context("report query in a snapshot"))
+pub(super) fn sqlx_error(error: sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(error)))
 }

@@ -7,7 +7,7 @@
 //! `(source, click_date)` when filtered; reports in another zone read
 //! `click_hourly_stats` the same way by UTC hour (see `timezone`).
 //!
-//! A restricted key's sources and offers (`Scope::restriction`) are one
+//! A restricted key's sources and offers (`Selection::only_*`) are one
 //! more filter in every `WHERE` (`source IN (…)`, `offer_id IN (…)`), next
 //! to the query's own: the two intersect. The fast paths that read tables
 //! without those columns, or skip filters, are taken only unfiltered.
@@ -16,12 +16,11 @@ use chrono::{NaiveDate, NaiveDateTime};
 use sea_orm::sqlx::{self, MySql, mysql::MySqlArguments};
 use sea_orm::{DbBackend, Statement, Value};
 
-use super::params::{AggregatedParams, Dimension, Scope, SortKey};
-use super::timezone::DaySource;
+use super::{Aggregation, DaySource, Dimension, Selection, SortKey};
 
 /// A bound parameter, for SeaORM queries and for sqlx streams alike.
 #[derive(Debug, Clone)]
-pub enum Param {
+pub(super) enum Param {
     Date(NaiveDate),
     Hour(NaiveDateTime),
     Unsigned(u64),
@@ -41,7 +40,7 @@ impl From<&Param> for Value {
 
 /// SQL text plus its parameters, in order.
 #[derive(Debug, Clone)]
-pub struct Query {
+pub(super) struct Query {
     pub sql: String,
     pub params: Vec<Param>,
 }
@@ -79,7 +78,7 @@ struct Source {
     params: Vec<Param>,
 }
 
-fn source(scope: &Scope) -> Source {
+fn source(scope: &Selection) -> Source {
     let (table, date_sql, mut where_sql, mut params) = match &scope.days {
         DaySource::UtcDaily => (
             "click_daily_stats",
@@ -108,7 +107,7 @@ fn source(scope: &Scope) -> Source {
 }
 
 /// Appends the scope's offer and source filters, and its key's restriction.
-fn filter(scope: &Scope, where_sql: &mut String, params: &mut Vec<Param>) {
+fn filter(scope: &Selection, where_sql: &mut String, params: &mut Vec<Param>) {
     if let Some(offer_id) = scope.offer_id {
         where_sql.push_str(" AND offer_id = ?");
         params.push(Param::Unsigned(offer_id));
@@ -117,17 +116,14 @@ fn filter(scope: &Scope, where_sql: &mut String, params: &mut Vec<Param>) {
         where_sql.push_str(" AND source = ?");
         params.push(Param::Text(source.clone()));
     }
-    let Some(restriction) = &scope.restriction else {
-        return;
-    };
-    if let Some(offers) = &restriction.offers {
+    if let Some(offers) = &scope.only_offers {
         where_sql.push_str(&format!(
             " AND offer_id IN ({})",
             placeholders(offers.len())
         ));
         params.extend(offers.iter().map(|offer| Param::Unsigned(*offer)));
     }
-    if let Some(sources) = &restriction.sources {
+    if let Some(sources) = &scope.only_sources {
         where_sql.push_str(&format!(" AND source IN ({})", placeholders(sources.len())));
         params.extend(sources.iter().map(|source| Param::Text(source.clone())));
     }
@@ -151,8 +147,8 @@ fn alias(dimension: Dimension) -> &'static str {
 /// Whether rows are the table's own rows (no `GROUP BY` needed): the daily
 /// table's key is exactly (date, offer_id, source). Filters (and a
 /// restriction) only drop whole rows, so they keep this true.
-fn ungrouped(params: &AggregatedParams) -> bool {
-    params.scope.days == DaySource::UtcDaily && params.group_by.is_all()
+fn ungrouped(aggregation: &Aggregation) -> bool {
+    aggregation.selection.days == DaySource::UtcDaily && aggregation.groups_all()
 }
 
 /// Deepest page end (offset + limit) served by the per-date top-k plan.
@@ -160,22 +156,22 @@ const TOP_K_MAX: u64 = 10_000;
 
 /// The aggregated rows, in order: grouped dimensions (date as `d`) then `c`.
 /// `page`: `Some((limit, offset))` for one page, `None` for every row.
-pub fn aggregated_rows(params: &AggregatedParams, page: Option<(u64, u64)>) -> Query {
+pub(super) fn aggregated_rows(aggregation: &Aggregation, page: Option<(u64, u64)>) -> Query {
     if let Some((limit, offset)) = page
         && offset + limit <= TOP_K_MAX
-        && ungrouped(params)
-        && params.sort_by == SortKey::ClicksCount
-        && !params.scope.is_filtered()
+        && ungrouped(aggregation)
+        && aggregation.sort_by == SortKey::ClicksCount
+        && !aggregation.selection.is_filtered()
     {
-        return top_by_clicks(params, limit, offset);
+        return top_by_clicks(aggregation, limit, offset);
     }
     let Source {
         table,
         date_sql,
         where_sql,
         params: mut values,
-    } = source(&params.scope);
-    let dims = params.group_by.dimensions();
+    } = source(&aggregation.selection);
+    let dims = &aggregation.dimensions;
     let mut columns: Vec<String> = dims
         .iter()
         .map(|d| match d {
@@ -183,7 +179,7 @@ pub fn aggregated_rows(params: &AggregatedParams, page: Option<(u64, u64)>) -> Q
             other => alias(*other).to_owned(),
         })
         .collect();
-    let mut sql = if ungrouped(params) {
+    let mut sql = if ungrouped(aggregation) {
         columns.push("clicks_count AS c".to_owned());
         format!(
             "SELECT {} FROM {table} WHERE {where_sql}",
@@ -198,8 +194,8 @@ pub fn aggregated_rows(params: &AggregatedParams, page: Option<(u64, u64)>) -> Q
             group.join(", ")
         )
     };
-    let direction = params.direction.sql();
-    let mut order = vec![match params.sort_by {
+    let direction = aggregation.order.sql();
+    let mut order = vec![match aggregation.sort_by {
         SortKey::ClicksCount => format!("c {direction}"),
         SortKey::Dimension(d) => format!("{} {direction}", alias(d)),
     }];
@@ -207,7 +203,7 @@ pub fn aggregated_rows(params: &AggregatedParams, page: Option<(u64, u64)>) -> Q
     // and a descending walk can read an ascending index backwards.
     order.extend(
         dims.iter()
-            .filter(|d| params.sort_by != SortKey::Dimension(**d))
+            .filter(|d| aggregation.sort_by != SortKey::Dimension(**d))
             .map(|d| format!("{} {direction}", alias(*d))),
     );
     sql.push_str(" ORDER BY ");
@@ -228,9 +224,9 @@ pub fn aggregated_rows(params: &AggregatedParams, page: Option<(u64, u64)>) -> Q
 /// `idx_daily_date_count (click_date, clicks_count, offer_id, source)` without
 /// sorting. So a 31-day page reads ≤ 31 × (offset + limit) index entries
 /// instead of sorting every row of the range.
-fn top_by_clicks(params: &AggregatedParams, limit: u64, offset: u64) -> Query {
-    let direction = params.direction.sql();
-    let scope = &params.scope;
+fn top_by_clicks(aggregation: &Aggregation, limit: u64, offset: u64) -> Query {
+    let direction = aggregation.order.sql();
+    let scope = &aggregation.selection;
     let mut parts = Vec::new();
     let mut values = Vec::new();
     for date in scope
@@ -257,20 +253,19 @@ fn top_by_clicks(params: &AggregatedParams, limit: u64, offset: u64) -> Query {
     }
 }
 
-/// How many aggregated rows there are in all.
-pub fn aggregated_total(params: &AggregatedParams) -> Query {
+/// How many aggregated rows there are in all, as `n`.
+pub(super) fn aggregated_total(aggregation: &Aggregation) -> Query {
     let Source {
         table,
         date_sql,
         where_sql,
         params: values,
-    } = source(&params.scope);
-    let sql = if ungrouped(params) {
-        format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}")
+    } = source(&aggregation.selection);
+    let sql = if ungrouped(aggregation) {
+        format!("SELECT COUNT(*) AS n FROM {table} WHERE {where_sql}")
     } else {
-        let keys: Vec<String> = params
-            .group_by
-            .dimensions()
+        let keys: Vec<String> = aggregation
+            .dimensions
             .iter()
             .map(|d| match d {
                 Dimension::Date => date_sql.clone(),
@@ -278,7 +273,7 @@ pub fn aggregated_total(params: &AggregatedParams) -> Query {
             })
             .collect();
         format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {where_sql} GROUP BY {}) AS g",
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} WHERE {where_sql} GROUP BY {}) AS g",
             keys.join(", ")
         )
     };
@@ -292,7 +287,7 @@ pub fn aggregated_total(params: &AggregatedParams) -> Query {
 /// `column` (`offer_id`, or `source` — which also serves totals): far fewer
 /// rows than every (offer, source) pair of every day. Those tables lack the
 /// other column, so a filtered or restricted scope reads the full table.
-fn summary_source(scope: &Scope, column: &'static str) -> Source {
+fn summary_source(scope: &Selection, column: &'static str) -> Source {
     let unfiltered_utc = scope.days == DaySource::UtcDaily && !scope.is_filtered();
     if !unfiltered_utc {
         return source(scope);
@@ -309,8 +304,9 @@ fn summary_source(scope: &Scope, column: &'static str) -> Source {
     }
 }
 
-/// Total clicks, distinct offers and distinct sources.
-pub fn summary_totals(scope: &Scope) -> Query {
+/// Total clicks, distinct offers and distinct sources (`clicks`, `offers`,
+/// `sources`).
+pub(super) fn summary_totals(scope: &Selection) -> Query {
     let by_source = summary_source(scope, "source");
     let by_offer = summary_source(scope, "offer_id");
     let mut params = by_source.params.clone();
@@ -319,9 +315,9 @@ pub fn summary_totals(scope: &Scope) -> Query {
     Query {
         sql: format!(
             "SELECT \
-             (SELECT CAST(COALESCE(SUM(clicks_count), 0) AS UNSIGNED) FROM {} WHERE {}), \
-             (SELECT COUNT(DISTINCT offer_id) FROM {} WHERE {}), \
-             (SELECT COUNT(DISTINCT source) FROM {} WHERE {})",
+             (SELECT CAST(COALESCE(SUM(clicks_count), 0) AS UNSIGNED) FROM {} WHERE {}) AS clicks, \
+             (SELECT COUNT(DISTINCT offer_id) FROM {} WHERE {}) AS offers, \
+             (SELECT COUNT(DISTINCT source) FROM {} WHERE {}) AS sources",
             by_source.table,
             by_source.where_sql,
             by_offer.table,
@@ -333,8 +329,9 @@ pub fn summary_totals(scope: &Scope) -> Query {
     }
 }
 
-/// Clicks per local date, in date order (dates without clicks absent).
-pub fn summary_daily(scope: &Scope) -> Query {
+/// Clicks per local date (`local_date`, `clicks`), in date order (dates without clicks
+/// absent).
+pub(super) fn summary_daily(scope: &Selection) -> Query {
     let Source {
         table,
         date_sql,
@@ -343,31 +340,32 @@ pub fn summary_daily(scope: &Scope) -> Query {
     } = summary_source(scope, "source");
     Query {
         sql: format!(
-            "SELECT {date_sql} AS d, CAST(SUM(clicks_count) AS UNSIGNED) AS c \
-             FROM {table} WHERE {where_sql} GROUP BY d ORDER BY d"
+            "SELECT {date_sql} AS local_date, CAST(SUM(clicks_count) AS UNSIGNED) AS clicks \
+             FROM {table} WHERE {where_sql} GROUP BY local_date ORDER BY local_date"
         ),
         params,
     }
 }
 
-/// Clicks per UTC hour of the scope's local days, in hour order (hours
-/// without clicks absent).
-pub fn summary_hourly(scope: &Scope) -> Query {
+/// Clicks per UTC hour of the scope's local days (`click_hour`, `clicks`), in hour order
+/// (hours without clicks absent).
+pub(super) fn summary_hourly(scope: &Selection) -> Query {
     let (first, last) = scope.days.utc_hours(scope.start_date, scope.end_date);
     let mut where_sql = "click_hour BETWEEN ? AND ?".to_owned();
     let mut params = vec![Param::Hour(first), Param::Hour(last)];
     filter(scope, &mut where_sql, &mut params);
     Query {
         sql: format!(
-            "SELECT click_hour AS h, CAST(SUM(clicks_count) AS UNSIGNED) AS c \
+            "SELECT click_hour, CAST(SUM(clicks_count) AS UNSIGNED) AS clicks \
              FROM click_hourly_stats WHERE {where_sql} GROUP BY click_hour ORDER BY click_hour"
         ),
         params,
     }
 }
 
-/// The `limit` offers or sources (`column`) with the most clicks, ties by key.
-pub fn summary_top(scope: &Scope, column: &'static str, limit: u64) -> Query {
+/// The `limit` offers or sources (`column`, `clicks`) with the most clicks, ties
+/// by key.
+pub(super) fn summary_top(scope: &Selection, column: &'static str, limit: u64) -> Query {
     let Source {
         table,
         where_sql,
@@ -377,15 +375,15 @@ pub fn summary_top(scope: &Scope, column: &'static str, limit: u64) -> Query {
     params.push(Param::Unsigned(limit));
     Query {
         sql: format!(
-            "SELECT {column}, CAST(SUM(clicks_count) AS UNSIGNED) AS c FROM {table} \
-             WHERE {where_sql} GROUP BY {column} ORDER BY c DESC, {column} LIMIT ?"
+            "SELECT {column}, CAST(SUM(clicks_count) AS UNSIGNED) AS clicks FROM {table} \
+             WHERE {where_sql} GROUP BY {column} ORDER BY clicks DESC, {column} LIMIT ?"
         ),
         params,
     }
 }
 
 /// The versions of UTC dates `first..=last` (absent dates have none yet).
-pub fn date_versions(first: NaiveDate, last: NaiveDate) -> Query {
+pub(super) fn date_versions(first: NaiveDate, last: NaiveDate) -> Query {
     Query {
         sql: "SELECT click_date, version FROM report_date_versions \
               WHERE click_date BETWEEN ? AND ? ORDER BY click_date"
@@ -401,7 +399,7 @@ pub fn date_versions(first: NaiveDate, last: NaiveDate) -> Query {
 /// `READ ONLY`, so InnoDB assigns no transaction id. The dates are written
 /// into the text (a date prints as digits and dashes): the text protocol,
 /// which alone runs several statements at once, has no parameters.
-pub fn snapshot_with_date_versions(first: NaiveDate, last: NaiveDate) -> String {
+pub(super) fn snapshot_with_date_versions(first: NaiveDate, last: NaiveDate) -> String {
     format!(
         "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; \
          START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY; \
@@ -411,4 +409,4 @@ pub fn snapshot_with_date_versions(first: NaiveDate, last: NaiveDate) -> String 
 }
 
 /// Ends a snapshot (nothing to undo: it only read).
-pub const END_SNAPSHOT: &str = "ROLLBACK";
+pub(super) const END_SNAPSHOT: &str = "ROLLBACK";
