@@ -5,10 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement,
-    Value,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 
 use crate::conn::ensure_loopback_url;
 
@@ -104,169 +101,73 @@ impl BenchDb {
         Ok(())
     }
 
-    async fn scalar(&self, sql: &str) -> anyhow::Result<u64> {
-        let row = self
-            .conn
-            .query_one_raw(Statement::from_string(
-                DatabaseBackend::MySql,
-                sql.to_owned(),
-            ))
-            .await
-            .with_context(|| format!("query `{sql}`"))?
-            .with_context(|| format!("no row from `{sql}`"))?;
-        let value: Option<i64> = row
-            .try_get_by_index(0)
-            .with_context(|| format!("read `{sql}`"))?;
-        Ok(value.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
-    }
-
     /// `COUNT(*)` of `clicks`.
     pub async fn clicks_count(&self) -> anyhow::Result<u64> {
-        self.scalar("SELECT COUNT(*) FROM clicks").await
+        storage::inspect::clicks_count(&self.conn)
+            .await
+            .context("count the clicks")
     }
 
-    /// `SUM(clicks_count)` of `click_daily_stats`: cheap to poll (a few
-    /// thousand rows); it reaches the stored clicks once the workers have
-    /// folded their counts into the aggregates.
+    /// The clicks `click_daily_stats` counts: cheap to poll (a few thousand
+    /// rows); it reaches the stored clicks once the workers have folded
+    /// their counts into the aggregates.
     pub async fn stats_sum(&self) -> anyhow::Result<u64> {
-        self.scalar("SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM click_daily_stats")
+        storage::inspect::daily_total(&self.conn)
             .await
+            .context("sum the daily aggregate")
     }
 
     /// `(COUNT(*) of clicks, SUM(clicks_count))` read in one statement, so
     /// from one snapshot.
     pub async fn counts(&self) -> anyhow::Result<(u64, u64)> {
-        let sql = "SELECT (SELECT COUNT(*) FROM clicks), \
-                   (SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM click_daily_stats)";
-        let row = self
-            .conn
-            .query_one_raw(Statement::from_string(DatabaseBackend::MySql, sql))
+        storage::inspect::clicks_and_daily_total(&self.conn)
             .await
-            .context("query counts")?
-            .context("no row of counts")?;
-        let count: Option<i64> = row.try_get_by_index(0).context("read COUNT")?;
-        let sum: Option<i64> = row.try_get_by_index(1).context("read SUM")?;
-        let as_u64 = |v: Option<i64>| v.map_or(0, |v| u64::try_from(v).unwrap_or(0));
-        Ok((as_u64(count), as_u64(sum)))
+            .context("count the clicks and the daily aggregate")
     }
 
     /// Empties the clicks and every aggregate (only while no worker runs).
     /// A table the migrations of the binaries under test do not make (an
     /// older build's, through `--bin-dir`) is skipped.
     pub async fn truncate(&self) -> anyhow::Result<()> {
-        for table in [
-            "clicks",
-            "click_daily_stats",
-            "click_hourly_stats",
-            "click_daily_offer_stats",
-            "click_daily_source_stats",
-            "report_date_versions",
-            "aggregate_deltas",
-        ] {
-            let exists = self
-                .scalar(&format!(
-                    "SELECT COUNT(*) FROM information_schema.TABLES \
-                     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"
-                ))
-                .await?;
-            if exists == 0 {
-                continue;
-            }
-            self.conn
-                .execute_unprepared(&format!("TRUNCATE TABLE {table}"))
-                .await
-                .with_context(|| format!("truncate {table}"))?;
-        }
-        Ok(())
+        storage::inspect::empty_all(&self.conn)
+            .await
+            .context("empty the tables")
     }
 
-    /// Which of `click_ids` are stored (`SELECT click_id … WHERE click_id IN (…)`).
+    /// Which of `click_ids` are stored.
     pub async fn stored(&self, click_ids: &[String]) -> anyhow::Result<Vec<String>> {
-        if click_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let placeholders = vec!["?"; click_ids.len()].join(",");
-        let sql = format!("SELECT click_id FROM clicks WHERE click_id IN ({placeholders})");
-        let values = click_ids.iter().map(|id| Value::from(id.clone()));
-        let rows = self
-            .conn
-            .query_all_raw(Statement::from_sql_and_values(
-                DatabaseBackend::MySql,
-                sql,
-                values,
-            ))
+        storage::inspect::stored_click_ids(&self.conn, click_ids)
             .await
-            .context("query probe clicks")?;
-        rows.iter()
-            .map(|row| row.try_get_by_index::<String>(0).context("read click_id"))
-            .collect()
+            .context("query probe clicks")
     }
 
     /// The server's process, found through `@@pid_file`; `None` when it
     /// cannot be read (another machine's server, no permission).
     pub async fn server_process(&self) -> Option<crate::scenarios::raw_limit::ServerProcess> {
-        let row = self
-            .conn
-            .query_one_raw(Statement::from_string(
-                DatabaseBackend::MySql,
-                "SELECT @@pid_file",
-            ))
-            .await
-            .ok()??;
-        let path: String = row.try_get_by_index(0).ok()?;
+        let path = storage::inspect::server_pid_file(&self.conn).await.ok()?;
         let pid = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
         Some(crate::scenarios::raw_limit::ServerProcess { pid })
     }
 
-    /// `clicks_raw_limit`: the shape of `clicks` (columns, keys, collations), empty.
+    /// `clicks_raw_limit`: the shape of `clicks`, empty.
     pub async fn create_raw_table(&self) -> anyhow::Result<()> {
-        self.drop_raw_table().await?;
-        self.conn
-            .execute_unprepared("CREATE TABLE clicks_raw_limit LIKE clicks")
+        storage::raw_limit::create(&self.conn)
             .await
-            .context("create clicks_raw_limit")?;
-        Ok(())
+            .context("create clicks_raw_limit")
     }
 
     pub async fn drop_raw_table(&self) -> anyhow::Result<()> {
-        self.conn
-            .execute_unprepared("DROP TABLE IF EXISTS clicks_raw_limit")
+        storage::raw_limit::drop_table(&self.conn)
             .await
-            .context("drop clicks_raw_limit")?;
-        Ok(())
+            .context("drop clicks_raw_limit")
     }
 
     /// `INSERT IGNORE`s `clicks` into `clicks_raw_limit`, `rows` per
     /// statement, one statement after the other on one connection.
     pub async fn insert_raw(&self, clicks: &[domain::Click], rows: usize) -> anyhow::Result<()> {
-        let received_at = chrono::Utc::now().naive_utc();
-        for part in clicks.chunks(rows) {
-            let sql = format!(
-                "INSERT IGNORE INTO clicks_raw_limit (click_id, offer_id, source, clicked_at, \
-                 click_date, signature, received_at, batch_token) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?, ?, 0)"; part.len()].join(",")
-            );
-            let values = part.iter().flat_map(|click| {
-                [
-                    Value::from(click.click_id.clone()),
-                    Value::from(click.offer_id.get()),
-                    Value::from(click.source.clone()),
-                    Value::from(click.timestamp.naive_utc()),
-                    Value::from(click.date()),
-                    Value::from(click.signature.clone()),
-                    Value::from(received_at),
-                ]
-            });
-            self.conn
-                .execute_raw(Statement::from_sql_and_values(
-                    DatabaseBackend::MySql,
-                    sql,
-                    values,
-                ))
-                .await
-                .context("insert into clicks_raw_limit")?;
-        }
-        Ok(())
+        storage::raw_limit::insert(&self.conn, clicks, rows)
+            .await
+            .context("insert into clicks_raw_limit")
     }
 
     /// Drops the database.

@@ -6,7 +6,7 @@
 //!   (`storage::aggregates::audit`).
 
 use anyhow::Context;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, Value};
+use sea_orm::DatabaseConnection;
 pub use storage::aggregates::AggregateCheck;
 
 use crate::clicks::{ClickKey, ClickNames};
@@ -23,22 +23,14 @@ pub async fn stored_keys(
     let mut keys = Vec::new();
     let mut after: u64 = 0;
     loop {
-        let rows = db
-            .query_all_raw(Statement::from_sql_and_values(
-                DatabaseBackend::MySql,
-                "SELECT id, click_id FROM clicks WHERE id > ? ORDER BY id LIMIT ?",
-                [Value::from(after), Value::from(PAGE)],
-            ))
+        let rows = storage::inspect::click_ids_after(db, after, PAGE)
             .await
             .context("read the stored click ids")?;
-        let Some(last) = rows.last() else {
+        let Some((last, _)) = rows.last() else {
             return Ok(keys);
         };
-        after = last.try_get_by_index(0).context("read id")?;
-        for row in &rows {
-            let click_id: String = row.try_get_by_index(1).context("read click_id")?;
-            keys.push(names.parse(&click_id));
-        }
+        after = *last;
+        keys.extend(rows.iter().map(|(_, click_id)| names.parse(click_id)));
     }
 }
 
@@ -52,6 +44,8 @@ pub async fn aggregates(db: &DatabaseConnection) -> anyhow::Result<Vec<Aggregate
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::ConnectionTrait;
+
     use super::*;
     use crate::clicks::ClickKey;
 

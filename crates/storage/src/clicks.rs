@@ -43,12 +43,46 @@ pub struct Stored {
     pub inserted: u64,
     /// Clicks of the batch that were already stored, or repeated in it.
     pub duplicates: u64,
+    /// How the rows the batch inserted were found, when some of its
+    /// clicks were already stored.
+    pub read_back: ReadBack,
+}
+
+/// How a batch that met stored clicks found the rows it inserted, to count
+/// exactly those.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReadBack {
+    /// Nothing to find: each insert took all its clicks or none.
+    #[default]
+    Unneeded,
+    /// By the id ranges of its inserts: one primary-key range scan.
+    IdRanges,
+    /// By `click_id`, through its unique index: when the id ranges did not
+    /// hold exactly the rows the inserts reported, or when asked to.
+    ClickIds,
 }
 
 /// Stores `clicks` in one transaction; see the module documentation.
 pub async fn store_batch(
     db: &DatabaseConnection,
     clicks: &[&StreamClick],
+) -> Result<Stored, DbErr> {
+    store(db, clicks, true).await
+}
+
+/// [`store_batch`], finding the rows a batch inserted by `click_id` only
+/// (its fallback): for tests that prove both ways count the same.
+pub async fn store_batch_reading_back_by_click_id(
+    db: &DatabaseConnection,
+    clicks: &[&StreamClick],
+) -> Result<Stored, DbErr> {
+    store(db, clicks, false).await
+}
+
+async fn store(
+    db: &DatabaseConnection,
+    clicks: &[&StreamClick],
+    by_id_ranges: bool,
 ) -> Result<Stored, DbErr> {
     let unique = unique_sorted(clicks);
     let token = rand::rng().random_range(1..=i64::MAX as u64);
@@ -76,17 +110,25 @@ pub async fn store_batch(
             partly_new.push((chunk, insert));
         }
     }
+    let mut read_back = ReadBack::Unneeded;
     if !partly_new.is_empty() {
         // Some were stored before: count exactly the rows carrying this
         // attempt's token — found by their ids when they can be, else
         // through the `click_id` index.
-        match fresh_in_id_ranges(&txn, &partly_new, token).await? {
+        let in_ranges = if by_id_ranges {
+            fresh_in_id_ranges(&txn, &partly_new, token).await?
+        } else {
+            None
+        };
+        match in_ranges {
             Some(fresh) => {
+                read_back = ReadBack::IdRanges;
                 for entry in fresh {
                     *groups.entry(aggregates::group_of(entry)).or_default() += 1;
                 }
             }
             None => {
+                read_back = ReadBack::ClickIds;
                 let clicks: Vec<&StreamClick> = partly_new
                     .iter()
                     .flat_map(|(chunk, _)| chunk.iter().copied())
@@ -108,6 +150,7 @@ pub async fn store_batch(
     Ok(Stored {
         inserted,
         duplicates: clicks.len() as u64 - inserted,
+        read_back,
     })
 }
 
@@ -237,7 +280,7 @@ async fn fresh_in_id_ranges<'a>(
         .collect();
     let mut fresh = Vec::with_capacity(rows.len());
     for row in &rows {
-        let click_id: String = row.try_get_by_index(0)?;
+        let click_id: String = row.try_get("", "click_id")?;
         match by_id.get(click_id.as_str()) {
             Some(entry) => fresh.push(*entry),
             None => return Ok(None),
@@ -265,7 +308,8 @@ async fn lookup_fresh(
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::MySql,
             format!(
-                "SELECT click_date, HOUR(clicked_at), offer_id, source, COUNT(*) FROM clicks \
+                "SELECT click_date, HOUR(clicked_at) AS utc_hour, offer_id, source, COUNT(*) AS n \
+                 FROM clicks \
                  WHERE batch_token = ? AND click_id IN ({placeholders}) \
                  GROUP BY click_date, HOUR(clicked_at), offer_id, source"
             ),
@@ -274,15 +318,15 @@ async fn lookup_fresh(
         .await?;
     rows.iter()
         .map(|row| {
-            let date: NaiveDate = row.try_get_by_index(0)?;
-            let hour: i64 = row.try_get_by_index(1)?;
+            let date: NaiveDate = row.try_get("", "click_date")?;
+            let hour: i64 = row.try_get("", "utc_hour")?;
             let hour_start = u32::try_from(hour)
                 .ok()
                 .and_then(|hour| date.and_hms_opt(hour, 0, 0))
                 .ok_or_else(|| DbErr::Custom(format!("MySQL returned hour {hour}")))?;
-            let offer_id: u64 = row.try_get_by_index(2)?;
-            let source: String = row.try_get_by_index(3)?;
-            let count: i64 = row.try_get_by_index(4)?;
+            let offer_id: u64 = row.try_get("", "offer_id")?;
+            let source: String = row.try_get("", "source")?;
+            let count: i64 = row.try_get("", "n")?;
             Ok(((date, hour_start, offer_id, source), count))
         })
         .collect()

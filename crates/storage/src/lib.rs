@@ -1,8 +1,9 @@
-//! The MySQL side of the service: the entities both the worker and the
-//! reporting API read or write, every statement the worker runs, and how to
-//! open a pool.
+//! The MySQL side of the service: the entities, every statement the
+//! worker, the reporting API and their tools run, and how to open a pool.
 //!
-//! - `entity`: the tables, as SeaORM entities.
+//! - `entity`: the tables read or written through SeaORM's query builder
+//!   (clicks, the deltas, the date versions, the export records); each is
+//!   checked against its migrated table.
 //! - `clicks`: storing a batch of clicks exactly once ([`clicks::store_batch`]).
 //! - `aggregates`: the daily, hourly and per-dimension counts and the date
 //!   versions: each stored batch leaves a delta, and folds add many deltas
@@ -10,7 +11,11 @@
 //! - `errors`: which MySQL errors to retry and which refuse the data.
 //! - `export`: the Finance export's record and lease of a date, and the
 //!   date's clicks as chunks read them.
+//! - `reports`: the reports' reads, in snapshots that carry the date versions.
 //! - `retention`: what the retention job reads and deletes.
+//! - `inspect`: counting, probing and emptying the tables, for the tests,
+//!   the bench and the chaos suite.
+//! - `raw_limit`: the bench's baseline insert, with nothing aggregated.
 //! - `replication`: a replica's state, for health.
 
 pub mod aggregates;
@@ -18,6 +23,8 @@ pub mod clicks;
 pub mod entity;
 pub mod errors;
 pub mod export;
+pub mod inspect;
+pub mod raw_limit;
 pub mod replication;
 pub mod reports;
 pub mod retention;

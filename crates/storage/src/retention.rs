@@ -39,7 +39,7 @@ pub async fn dates_before(
     ))
     .await?
     .iter()
-    .map(|row| row.try_get_by_index(0))
+    .map(|row| row.try_get("", "click_date"))
     .collect()
 }
 
@@ -52,7 +52,7 @@ pub async fn judge(
 ) -> Result<Verdict, DbErr> {
     let exported = count(
         db,
-        "SELECT COUNT(*) FROM click_exports WHERE export_date = ? AND state = ?",
+        "SELECT COUNT(*) AS n FROM click_exports WHERE export_date = ? AND state = ?",
         vec![date.into(), completed.into()],
     )
     .await?;
@@ -61,7 +61,7 @@ pub async fn judge(
     }
     let late = count(
         db,
-        "SELECT COUNT(*) FROM clicks WHERE click_date = ? AND export_chunk = 0",
+        "SELECT COUNT(*) AS n FROM clicks WHERE click_date = ? AND export_chunk = 0",
         vec![date.into()],
     )
     .await?;
@@ -76,18 +76,18 @@ pub async fn judge(
 pub async fn clicks_of(db: &impl ConnectionTrait, date: NaiveDate) -> Result<u64, DbErr> {
     count(
         db,
-        "SELECT COUNT(*) FROM clicks WHERE click_date = ?",
+        "SELECT COUNT(*) AS n FROM clicks WHERE click_date = ?",
         vec![date.into()],
     )
     .await
 }
 
-/// The `COUNT(*)` a statement answers.
+/// The `COUNT(*) AS n` a statement answers.
 async fn count(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
     let count: i64 = db
         .query_one_raw(statement(sql, values))
         .await?
-        .map(|row| row.try_get_by_index(0))
+        .map(|row| row.try_get("", "n"))
         .transpose()?
         .unwrap_or(0);
     Ok(u64::try_from(count).unwrap_or(0))

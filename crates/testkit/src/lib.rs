@@ -89,14 +89,19 @@ impl TestDb {
     /// asserts it is exactly `expected` — nothing lost, nothing extra.
     pub async fn settled_click_count(&self, expected: u64) -> u64 {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while self.scalar("SELECT COUNT(*) FROM clicks").await < expected
-            && std::time::Instant::now() < deadline
-        {
+        while self.click_count().await < expected && std::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         // A duplicate still in flight would show up now.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        self.scalar("SELECT COUNT(*) FROM clicks").await
+        self.click_count().await
+    }
+
+    /// How many clicks are stored.
+    pub async fn click_count(&self) -> u64 {
+        storage::inspect::clicks_count(&self.conn)
+            .await
+            .expect("count the clicks")
     }
 
     /// Waits (at most 5 s) until a running worker's aggregator has folded

@@ -666,10 +666,11 @@ async fn every_fold_moves_the_report_version_of_its_dates() {
     let version = |date: &'static str| {
         let db = &env.db;
         async move {
-            db.scalar(&format!(
-                "SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM report_date_versions WHERE click_date = '{date}'"
-            ))
-            .await
+            let date = date.parse().expect("date");
+            storage::inspect::date_version(&db.conn, date)
+                .await
+                .expect("read the date's version")
+                .unwrap_or(0)
         }
     };
     // click(n): n even → 2025-06-10, odd → 2025-06-11.
@@ -867,37 +868,64 @@ async fn a_failed_fold_leaves_its_deltas_and_concurrent_folds_count_each_once() 
 /// Batches committed side by side, each overlapping the others by half:
 /// every batch after the first meets clicks another has stored, so its
 /// count comes from the rows it inserted, read back by id range while the
-/// other inserts interleave. Each click is still counted exactly once.
+/// other inserts interleave (or by `click_id`, the fallback, when asked to).
+/// Each click is still counted exactly once, whichever way is used.
 #[tokio::test]
 async fn overlapping_batches_committed_side_by_side_count_each_click_once() {
-    let env = Env::new().await;
-    let batches: Vec<Vec<domain::StreamClick>> = (0..6u64)
-        .map(|b| {
-            (b * 150..b * 150 + 300)
-                .map(|n| domain::StreamClick {
-                    click: click("o", n),
-                    received_at: chrono::Utc::now(),
-                })
-                .collect()
-        })
-        .collect();
-    for _round in 0..2 {
-        let stores = batches.iter().map(|batch| {
-            let refs: Vec<&domain::StreamClick> = batch.iter().collect();
-            let db = env.db.conn.clone();
-            async move { storage::clicks::store_batch(&db, &refs).await }
-        });
-        let stored: Vec<_> = futures_util::future::join_all(stores)
-            .await
-            .into_iter()
-            .map(|stored| stored.expect("stored"))
+    use storage::clicks::ReadBack;
+
+    for fallback in [false, true] {
+        let env = Env::new().await;
+        let batches: Vec<Vec<domain::StreamClick>> = (0..6u64)
+            .map(|b| {
+                (b * 150..b * 150 + 300)
+                    .map(|n| domain::StreamClick {
+                        click: click("o", n),
+                        received_at: chrono::Utc::now(),
+                    })
+                    .collect()
+            })
             .collect();
-        let inserted: u64 = stored.iter().map(|s| s.inserted).sum();
-        // 0..1050: the first round inserts each once, the second none.
-        assert!(inserted == 1050 || inserted == 0, "{inserted}");
+        let mut read_backs = Vec::new();
+        for _round in 0..2 {
+            let stores = batches.iter().map(|batch| {
+                let refs: Vec<&domain::StreamClick> = batch.iter().collect();
+                let db = env.db.conn.clone();
+                async move {
+                    if fallback {
+                        storage::clicks::store_batch_reading_back_by_click_id(&db, &refs).await
+                    } else {
+                        storage::clicks::store_batch(&db, &refs).await
+                    }
+                }
+            });
+            let stored: Vec<_> = futures_util::future::join_all(stores)
+                .await
+                .into_iter()
+                .map(|stored| stored.expect("stored"))
+                .collect();
+            let inserted: u64 = stored.iter().map(|s| s.inserted).sum();
+            // 0..1050: the first round inserts each once, the second none.
+            assert!(inserted == 1050 || inserted == 0, "{inserted}");
+            read_backs.extend(stored.iter().map(|s| s.read_back));
+        }
+        // Batches that inserted some of their clicks and met others read
+        // them back, each the way the test asked for.
+        let expected = if fallback {
+            ReadBack::ClickIds
+        } else {
+            ReadBack::IdRanges
+        };
+        assert!(
+            read_backs.contains(&expected),
+            "no batch read back by {expected:?}: {read_backs:?}"
+        );
+        if fallback {
+            assert!(!read_backs.contains(&ReadBack::IdRanges), "{read_backs:?}");
+        }
+        assert_eq!(env.clicks().await, 1050);
+        env.assert_aggregates_match_clicks().await;
+        assert_eq!(env.aggregated().await, 1050);
+        env.drop().await;
     }
-    assert_eq!(env.clicks().await, 1050);
-    env.assert_aggregates_match_clicks().await;
-    assert_eq!(env.aggregated().await, 1050);
-    env.drop().await;
 }

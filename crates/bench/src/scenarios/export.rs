@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -90,9 +90,9 @@ pub async fn run(h: &mut Harness) -> anyhow::Result<Vec<Row>> {
     } else {
         std::fs::remove_dir_all(&work_dir).ok();
     }
-    db.execute_unprepared(&format!("DELETE FROM clicks WHERE click_date = '{DATE}'"))
-        .await
-        .ok();
+    if let Ok(date) = DATE.parse() {
+        storage::inspect::delete_clicks_of(&db, date).await.ok();
+    }
     let rate = per_second(clicks, elapsed);
     let json = json!({
         "clicks": clicks,
@@ -140,7 +140,8 @@ async fn load_day(db: &DatabaseConnection, run_id: &str, clicks: u64) -> anyhow:
             while block < blocks {
                 let first = block * ROWS_PER_INSERT;
                 let last = (first + ROWS_PER_INSERT).min(clicks);
-                db.execute_unprepared(&insert_sql(&run_id, first, last))
+                let part = day_clicks(&run_id, first, last)?;
+                storage::inspect::load_uncounted_clicks(&db, &part, part.len())
                     .await
                     .context("load the export day")?;
                 block += LOADERS;
@@ -154,32 +155,28 @@ async fn load_day(db: &DatabaseConnection, run_id: &str, clicks: u64) -> anyhow:
     Ok(())
 }
 
-/// One multi-row `INSERT` of clicks `first..last`.
-fn insert_sql(run_id: &str, first: u64, last: u64) -> String {
-    use std::fmt::Write;
-    let mut sql = String::with_capacity(200 * (last - first) as usize);
-    sql.push_str(
-        "INSERT INTO clicks (click_id, offer_id, source, clicked_at, click_date, \
-         signature, received_at, batch_token) VALUES ",
-    );
-    for n in first..last {
-        if n > first {
-            sql.push(',');
-        }
-        let seconds = n % 86_400;
-        let _ = write!(
-            sql,
-            "('export-{run_id}-{n}',{},'network_{}','{DATE} {:02}:{:02}:{:02}.{:06}','{DATE}',\
-             'sha256=bench-signature-{n}',UTC_TIMESTAMP(6),0)",
-            1 + n % 50,
-            n % 10,
-            seconds / 3600,
-            seconds / 60 % 60,
-            seconds % 60,
-            n % 1_000_000,
-        );
-    }
-    sql
+/// Clicks `first..last` of `DATE`: 50 offers, 10 sources, spread over the
+/// day's seconds.
+fn day_clicks(run_id: &str, first: u64, last: u64) -> anyhow::Result<Vec<domain::Click>> {
+    let midnight = DATE
+        .parse::<chrono::NaiveDate>()
+        .context("the export date")?
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    (first..last)
+        .map(|n| {
+            let at = midnight
+                + chrono::Duration::seconds((n % 86_400) as i64)
+                + chrono::Duration::microseconds((n % 1_000_000) as i64);
+            Ok(domain::Click {
+                click_id: format!("export-{run_id}-{n}"),
+                offer_id: domain::OfferId::new(1 + n % 50).context("offer id")?,
+                source: format!("network_{}", n % 10),
+                timestamp: at,
+                signature: format!("sha256=bench-signature-{n}"),
+            })
+        })
+        .collect()
 }
 
 /// Starts the exporter, samples its peak RSS until it exits; `(elapsed,

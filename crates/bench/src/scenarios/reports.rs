@@ -1,6 +1,6 @@
 //! Scenario `reports`: the release `reporting-api` over a year of daily
 //! aggregates for 2,000 (offer, source) pairs (730,000 `click_daily_stats`
-//! rows, loaded with multi-row `INSERT`s, not measured, in a year no other
+//! rows, loaded as folds load them, not measured, in a year no other
 //! scenario uses).
 //!
 //! - uncached: one client, a 31-day aggregated report (limit 100, sorted by
@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
+use chrono::{NaiveDate, NaiveTime};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{AUTHORIZATION, HOST};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database};
+use sea_orm::{ConnectOptions, Database};
 use serde_json::json;
 use tokio::net::TcpStream;
 
@@ -32,7 +33,6 @@ const YEAR_START: &str = "2010-01-01";
 const DAYS: u64 = 365;
 const OFFERS: u64 = 400;
 const SOURCES: u64 = 5;
-const ROWS_PER_INSERT: u64 = 5000;
 const WINDOW_DAYS: u64 = 31;
 const KEY: &str = "bench-reports-key";
 const CACHED_CLIENTS: usize = 32;
@@ -298,40 +298,33 @@ fn civil_date(days: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-/// The year of daily rows and a version per date, two loading connections.
+/// The year of aggregates, a day's groups per transaction on each of two
+/// loading connections, through `storage::aggregates::add_counts` (the
+/// statements a fold runs, so every aggregate table and the date versions
+/// are kept as the worker keeps them).
 async fn load(db_url: &str) -> anyhow::Result<()> {
     let mut options = ConnectOptions::new(db_url.to_owned());
     options.max_connections(2).sqlx_logging(false);
     let db = Database::connect(options)
         .await
         .context("connect to the bench database")?;
-    let pairs = OFFERS * SOURCES;
-    let total = DAYS * pairs;
-    let blocks = total.div_ceil(ROWS_PER_INSERT);
+    let year_start: NaiveDate = YEAR_START.parse().context("the year's start")?;
     let mut loaders = tokio::task::JoinSet::new();
     for loader in 0..2 {
         let db = db.clone();
         loaders.spawn(async move {
-            let mut block = loader;
-            while block < blocks {
-                let first = block * ROWS_PER_INSERT;
-                let last = (first + ROWS_PER_INSERT).min(total);
-                let values: Vec<String> = (first..last)
-                    .map(|n| {
-                        let (day, pair) = (n / pairs, n % pairs);
-                        let (offer, source) = (1 + pair / SOURCES, pair % SOURCES);
-                        // Skewed counts with many ties, like real traffic.
-                        let clicks = 1 + (day * 7 + offer * 13 + source * 31) % 500;
-                        format!("('{}',{offer},'network_{source}',{clicks})", date(day))
-                    })
-                    .collect();
-                db.execute_unprepared(&format!(
-                    "INSERT INTO click_daily_stats (click_date, offer_id, source, clicks_count) VALUES {}",
-                    values.join(",")
-                ))
-                .await
-                .context("load daily aggregates")?;
-                block += 2;
+            for day in (loader..DAYS).step_by(2) {
+                let midnight = (year_start + chrono::Days::new(day)).and_time(NaiveTime::MIN);
+                let counts = (0..OFFERS * SOURCES).map(|pair| {
+                    let (offer, source) = (1 + pair / SOURCES, pair % SOURCES);
+                    // Skewed counts with many ties, like real traffic.
+                    let clicks = 1 + (day * 7 + offer * 13 + source * 31) % 500;
+                    let clicks = i64::try_from(clicks).unwrap_or(i64::MAX);
+                    (midnight, offer, format!("network_{source}"), clicks)
+                });
+                storage::aggregates::add_counts(&db, counts)
+                    .await
+                    .context("load a day's aggregates")?;
             }
             anyhow::Ok(())
         });
@@ -339,26 +332,7 @@ async fn load(db_url: &str) -> anyhow::Result<()> {
     while let Some(result) = loaders.join_next().await {
         result.context("loader task")??;
     }
-    // The per-dimension rollups, derived the way the worker keeps them.
-    for (table, key) in [
-        ("click_daily_offer_stats", "offer_id"),
-        ("click_daily_source_stats", "source"),
-    ] {
-        db.execute_unprepared(&format!(
-            "INSERT INTO {table} (click_date, {key}, clicks_count) \
-             SELECT click_date, {key}, SUM(clicks_count) FROM click_daily_stats GROUP BY click_date, {key}"
-        ))
-        .await
-        .context("load per-dimension aggregates")?;
-    }
-    let versions: Vec<String> = (0..DAYS).map(|d| format!("('{}',1)", date(d))).collect();
-    db.execute_unprepared(&format!(
-        "INSERT INTO report_date_versions (click_date, version) VALUES {}",
-        versions.join(",")
-    ))
-    .await
-    .context("load report versions")?;
-    db.execute_unprepared("ANALYZE TABLE click_daily_stats")
+    storage::inspect::analyze_aggregates(&db)
         .await
         .context("analyze")?;
     debug_assert_eq!(date(0), YEAR_START);

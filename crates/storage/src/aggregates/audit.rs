@@ -71,16 +71,16 @@ pub async fn audit(db: &impl ConnectionTrait) -> Result<Vec<AggregateCheck>, DbE
             ))
             .await?
             .ok_or_else(|| DbErr::Custom(format!("no row comparing {}", aggregate.table)))?;
-        let number = |index: usize| -> Result<u64, DbErr> {
-            let value: Option<i64> = row.try_get_by_index(index)?;
+        let number = |column: &str| -> Result<u64, DbErr> {
+            let value: Option<i64> = row.try_get("", column)?;
             Ok(value.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
         };
         checks.push(AggregateCheck {
             table: aggregate.table,
-            wrong_groups: number(0)?,
-            over: number(1)?,
-            under: number(2)?,
-            total: number(3)?,
+            wrong_groups: number("wrong_groups")?,
+            over: number("over_counted")?,
+            under: number("under_counted")?,
+            total: number("total")?,
         });
     }
     Ok(checks)
@@ -99,9 +99,10 @@ fn difference_sql(aggregate: &Aggregate) -> String {
         .collect();
     let click_keys = aggregate.from_clicks.join(", ");
     format!(
-        "SELECT COUNT(*), CAST(COALESCE(SUM(GREATEST(d, 0)), 0) AS SIGNED), \
-         CAST(COALESCE(SUM(GREATEST(-d, 0)), 0) AS SIGNED), \
-         (SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM {table}) FROM ( \
+        "SELECT COUNT(*) AS wrong_groups, \
+         CAST(COALESCE(SUM(GREATEST(d, 0)), 0) AS SIGNED) AS over_counted, \
+         CAST(COALESCE(SUM(GREATEST(-d, 0)), 0) AS SIGNED) AS under_counted, \
+         (SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM {table}) AS total FROM ( \
            SELECT {keys}, SUM(n) AS d FROM ( \
              SELECT {table_keys}, CAST(clicks_count AS SIGNED) AS n FROM {table} \
              UNION ALL \

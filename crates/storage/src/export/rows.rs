@@ -28,12 +28,12 @@ pub async fn count_clicks(db: &impl ConnectionTrait, date: NaiveDate) -> Result<
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::MySql,
-            "SELECT COUNT(*) FROM clicks WHERE click_date = ?",
+            "SELECT COUNT(*) AS n FROM clicks WHERE click_date = ?",
             [date.into()],
         ))
         .await?;
     let count: i64 = match row {
-        Some(row) => row.try_get_by_index(0)?,
+        Some(row) => row.try_get("", "n")?,
         None => 0,
     };
     Ok(u64::try_from(count).unwrap_or(0))

@@ -35,7 +35,7 @@ use chrono::NaiveDate;
 use sea_orm::sqlx::mysql::{MySqlPool, MySqlRow};
 use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::{self, MySql, Row};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, RuntimeErr};
+use sea_orm::{DatabaseConnection, DbErr, QueryResult, RuntimeErr};
 
 use super::sql::{self, Query};
 
@@ -50,13 +50,12 @@ impl DateVersions {
         first: NaiveDate,
         last: NaiveDate,
     ) -> Result<Self, DbErr> {
-        let rows = db
-            .query_all_raw(sql::date_versions(first, last).statement())
-            .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("", "click_date")?, row.try_get("", "version")?)))
-            .collect::<Result<_, DbErr>>()
-            .map(Self)
+        let rows = sql::date_versions(first, last)
+            .sqlx()
+            .fetch_all(db.get_mysql_connection_pool())
+            .await
+            .map_err(sqlx_error)?;
+        Self::from_sqlx(&rows).map_err(sqlx_error)
     }
 
     fn from_sqlx(rows: &[MySqlRow]) -> Result<Self, sqlx::Error> {

@@ -14,28 +14,16 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use sea_orm::sqlx::{self, MySql, mysql::MySqlArguments};
-use sea_orm::{DbBackend, Statement, Value};
 
 use super::{Aggregation, DaySource, Dimension, Selection, SortKey};
 
-/// A bound parameter, for SeaORM queries and for sqlx streams alike.
+/// A bound parameter.
 #[derive(Debug, Clone)]
 pub(super) enum Param {
     Date(NaiveDate),
     Hour(NaiveDateTime),
     Unsigned(u64),
     Text(String),
-}
-
-impl From<&Param> for Value {
-    fn from(param: &Param) -> Self {
-        match param {
-            Param::Date(date) => (*date).into(),
-            Param::Hour(hour) => (*hour).into(),
-            Param::Unsigned(n) => (*n).into(),
-            Param::Text(text) => text.clone().into(),
-        }
-    }
 }
 
 /// SQL text plus its parameters, in order.
@@ -46,15 +34,7 @@ pub(super) struct Query {
 }
 
 impl Query {
-    pub fn statement(&self) -> Statement {
-        Statement::from_sql_and_values(
-            DbBackend::MySql,
-            self.sql.clone(),
-            self.params.iter().map(Value::from),
-        )
-    }
-
-    /// The same, as a sqlx query (for streams and snapshots, which SeaORM's
+    /// The query for sqlx (for streams and snapshots, which SeaORM's
     /// connection does not offer).
     pub fn sqlx(&self) -> sqlx::query::Query<'_, MySql, MySqlArguments> {
         let mut statement = sqlx::query(sqlx::AssertSqlSafe(self.sql.as_str()));
