@@ -11,7 +11,6 @@
 use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use service_runtime::health;
 
@@ -61,7 +60,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// names it and, for `DATABASE_READ_URL` when `with_replica`, `replica`.
 async fn read_database(state: &AppState, with_replica: bool) -> Value {
     let replica_url = state.settings.database_read_url.is_some();
-    let ping = health::timed(state.read_db.execute_unprepared("SELECT 1"));
+    let ping = health::timed(storage::ping(&state.read_db));
     let replica = async {
         if with_replica && replica_url {
             Some(replica(state).await)

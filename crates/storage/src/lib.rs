@@ -37,6 +37,13 @@ use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
+/// Whether the server answers a query (`SELECT 1`): the health checks'
+/// probe.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared("SELECT 1").await.map(drop)
+}
+
 /// Opens a connection pool of at most `max_connections`.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());

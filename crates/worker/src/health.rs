@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 use service_runtime::health;
 
@@ -21,7 +21,7 @@ pub struct HealthState {
 
 pub async fn health(state: web::Data<HealthState>) -> HttpResponse {
     let redis = health::redis(&state.redis);
-    let mysql = health::timed(async { state.db.execute_unprepared("SELECT 1").await.map(drop) });
+    let mysql = health::timed(storage::ping(&state.db));
     let (redis, mysql) = tokio::join!(redis, mysql);
     // The slowest lane speaks for the process: a stuck lane is a stuck worker.
     let ages: Vec<Option<i64>> = state.progress.iter().map(|p| p.age_ms()).collect();
@@ -56,7 +56,7 @@ pub async fn livez() -> HttpResponse {
 /// Readiness: Redis and MySQL reachable.
 pub async fn readyz(state: web::Data<HealthState>) -> HttpResponse {
     let redis = health::redis(&state.redis);
-    let mysql = health::timed(state.db.execute_unprepared("SELECT 1"));
+    let mysql = health::timed(storage::ping(&state.db));
     let (redis, mysql) = tokio::join!(redis, mysql);
     let ready = redis["status"] == "up" && mysql["status"] == "up";
     let body = json!({"ready": ready, "redis": redis, "mysql": mysql});
