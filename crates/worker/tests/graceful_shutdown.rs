@@ -260,9 +260,9 @@ async fn shutdown_under_load_loses_nothing_and_finishes_the_batch_in_hand() {
     }
     let sent_ids: HashSet<&String> = sent.sent.iter().collect();
     assert!(unique.iter().all(|id| sent_ids.contains(id)));
-    let counted = db
-        .scalar("SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM click_daily_stats")
-        .await;
+    let counted = storage::inspect::daily_total(&db.conn)
+        .await
+        .expect("sum the daily aggregate");
     assert_eq!(
         counted,
         stored.len() as u64,

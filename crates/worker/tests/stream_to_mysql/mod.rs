@@ -76,9 +76,9 @@ impl Env {
     }
 
     async fn aggregated(&self) -> u64 {
-        self.db
-            .scalar("SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM click_daily_stats")
+        storage::inspect::daily_total(&self.db.conn)
             .await
+            .expect("sum the daily aggregate")
     }
 
     /// Folds the stored batches' counts into the aggregates, as a worker
