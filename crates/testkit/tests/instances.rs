@@ -96,14 +96,14 @@ async fn mariadb_starts_quickly_and_keeps_committed_rows_through_a_kill() {
     );
     mariadb.restart().await;
     assert_eq!(
-        db.scalar("SELECT COUNT(*) FROM clicks").await,
+        db.click_count().await,
         1,
         "the pool reconnects; the row survived"
     );
     mariadb.stop().await;
     assert!(!mariadb.is_running());
     mariadb.restart().await;
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM clicks").await, 1);
+    assert_eq!(db.click_count().await, 1);
 }
 
 #[tokio::test]

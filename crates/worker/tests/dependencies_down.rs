@@ -32,7 +32,7 @@ async fn flow(stream: &TestStream, db: &TestDb, first: u64, count: u64) {
     let expected = first + count;
     let deadline = std::time::Instant::now() + NOTICE;
     loop {
-        let stored = db.scalar("SELECT COUNT(*) FROM clicks").await;
+        let stored = db.click_count().await;
         if stored == expected {
             return;
         }

@@ -66,7 +66,7 @@ impl Env {
     }
 
     pub(crate) async fn clicks(&self) -> u64 {
-        self.db.scalar("SELECT COUNT(*) FROM clicks").await
+        self.db.click_count().await
     }
 
     async fn distinct_clicks(&self) -> u64 {
