@@ -207,29 +207,50 @@ fn statement_rows(remaining: usize) -> usize {
 /// (at least one), and how many it holds.
 fn insert_statement(clicks: &[&StreamClick], token: u64) -> (usize, Statement) {
     let taken = statement_rows(clicks.len()).min(clicks.len()).max(1);
-    let sql = format!(
-        "INSERT IGNORE INTO clicks (click_id, offer_id, source, clicked_at, click_date, \
-         signature, received_at, batch_token) VALUES {}",
-        vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; taken].join(",")
-    );
     let mut values: Vec<Value> = Vec::with_capacity(taken * INSERT_COLUMNS);
     for entry in &clicks[..taken] {
-        let click = &entry.click;
-        values.extend([
-            Value::from(click.click_id.as_str()),
-            Value::from(click.offer_id.get()),
-            Value::from(click.source.as_str()),
-            Value::from(click.timestamp.naive_utc()),
-            Value::from(click.date()),
-            Value::from(click.signature.as_str()),
-            Value::from(entry.received_at.naive_utc()),
-            Value::from(token),
-        ]);
+        values.extend(row_values(
+            &entry.click,
+            entry.received_at.naive_utc(),
+            token,
+        ));
     }
     (
         taken,
-        Statement::from_sql_and_values(DbBackend::MySql, sql, values),
+        Statement::from_sql_and_values(
+            DbBackend::MySql,
+            insert_ignore_sql("clicks", taken),
+            values,
+        ),
     )
+}
+
+/// `INSERT IGNORE INTO table` (`clicks` or a table of its shape) of `rows`
+/// rows of placeholders, in the order of [`row_values`].
+pub(crate) fn insert_ignore_sql(table: &str, rows: usize) -> String {
+    format!(
+        "INSERT IGNORE INTO {table} (click_id, offer_id, source, clicked_at, click_date, \
+         signature, received_at, batch_token) VALUES {}",
+        vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(",")
+    )
+}
+
+/// The values of one row of [`insert_ignore_sql`].
+pub(crate) fn row_values(
+    click: &domain::Click,
+    received_at: chrono::NaiveDateTime,
+    token: u64,
+) -> [Value; INSERT_COLUMNS] {
+    [
+        Value::from(click.click_id.as_str()),
+        Value::from(click.offer_id.get()),
+        Value::from(click.source.as_str()),
+        Value::from(click.timestamp.naive_utc()),
+        Value::from(click.date()),
+        Value::from(click.signature.as_str()),
+        Value::from(received_at),
+        Value::from(token),
+    ]
 }
 
 /// What one `INSERT IGNORE` did.

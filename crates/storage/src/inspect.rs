@@ -29,29 +29,23 @@ pub async fn clicks_count(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
 /// offer and source); it reaches the stored clicks once every delta is
 /// folded.
 pub async fn daily_total(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    Ok(clicks_and_daily_total_of(db, false).await?.1)
+    Ok(counts(db, "0").await?.1)
 }
 
 /// The stored clicks and the clicks the daily aggregate counts, read in one
 /// statement (so from one snapshot): equal once every delta is folded.
 pub async fn clicks_and_daily_total(db: &impl ConnectionTrait) -> Result<(u64, u64), DbErr> {
-    clicks_and_daily_total_of(db, true).await
+    counts(db, "(SELECT COUNT(*) FROM clicks)").await
 }
 
-async fn clicks_and_daily_total_of(
-    db: &impl ConnectionTrait,
-    with_clicks: bool,
-) -> Result<(u64, u64), DbErr> {
+/// `(clicks, the daily aggregate's total)`, with `clicks` the SQL that
+/// counts the clicks (`0` when the caller needs only the total).
+async fn counts(db: &impl ConnectionTrait, clicks: &str) -> Result<(u64, u64), DbErr> {
     #[derive(FromQueryResult)]
     struct Counts {
         clicks: i64,
         counted: i64,
     }
-    let clicks = if with_clicks {
-        "(SELECT COUNT(*) FROM clicks)"
-    } else {
-        "0"
-    };
     let counts = Counts::find_by_statement(Statement::from_string(
         DbBackend::MySql,
         format!(

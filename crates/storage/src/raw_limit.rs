@@ -2,7 +2,7 @@
 //! `clicks_raw_limit`, a table of the shape of `clicks` (columns, keys,
 //! collations) that nothing aggregates: the most the server can store.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 /// Makes `clicks_raw_limit` anew, empty.
 pub async fn create(db: &DatabaseConnection) -> Result<(), DbErr> {
@@ -39,25 +39,12 @@ pub(crate) async fn insert_ignore(
 ) -> Result<(), DbErr> {
     let received_at = chrono::Utc::now().naive_utc();
     for part in clicks.chunks(rows.max(1)) {
-        let sql = format!(
-            "INSERT IGNORE INTO {table} (click_id, offer_id, source, clicked_at, \
-             click_date, signature, received_at, batch_token) VALUES {}",
-            vec!["(?, ?, ?, ?, ?, ?, ?, 0)"; part.len()].join(",")
-        );
-        let values = part.iter().flat_map(|click| {
-            [
-                Value::from(click.click_id.clone()),
-                Value::from(click.offer_id.get()),
-                Value::from(click.source.clone()),
-                Value::from(click.timestamp.naive_utc()),
-                Value::from(click.date()),
-                Value::from(click.signature.clone()),
-                Value::from(received_at),
-            ]
-        });
+        let values = part
+            .iter()
+            .flat_map(|click| crate::clicks::row_values(click, received_at, 0));
         db.execute_raw(Statement::from_sql_and_values(
             DbBackend::MySql,
-            sql,
+            crate::clicks::insert_ignore_sql(table, part.len()),
             values,
         ))
         .await?;

@@ -11,8 +11,6 @@ mod permissions;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use ingest::{Application, Settings};
 use serde_json::{Value, json};
 use testkit::TestStream;
 use tokio_util::sync::CancellationToken;
@@ -66,23 +64,14 @@ fn rewrite(path: &Path, text: &str) {
 
 async fn start(file: &Path, extra: &[&str]) -> App {
     let stream = TestStream::create();
-    let mut args = vec![
-        "ingest".to_owned(),
+    let mut flags = vec![
         format!("--clicks-keys-file={}", file.display()),
         format!("--redis-url={}", stream.redis_url),
         format!("--clicks-queue-name={}", stream.key),
-        "--ingest-bind=127.0.0.1:0".to_owned(),
         "--http-workers=1".to_owned(),
-        "--redis-timeout-ms=500".to_owned(),
     ];
-    args.extend(extra.iter().map(|a| (*a).to_owned()));
-    let settings = Settings::try_parse_from(args).expect("settings");
-    let shutdown = CancellationToken::new();
-    let app = Application::build(settings, shutdown.clone())
-        .await
-        .expect("build");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    flags.extend(extra.iter().map(|a| (*a).to_owned()));
+    let (base, shutdown, _running) = crate::support::launch(flags).await;
     App {
         base,
         client: reqwest::Client::new(),

@@ -19,30 +19,44 @@ pub struct Ingest {
     running: JoinHandle<anyhow::Result<()>>,
 }
 
+/// Ingest built from `flags` (after the program name, on a free port of
+/// 127.0.0.1 with a 500 ms Redis timeout) and running: its base URL, the
+/// token that stops it, and its task.
+pub async fn launch(
+    flags: impl IntoIterator<Item = String>,
+) -> (String, CancellationToken, JoinHandle<anyhow::Result<()>>) {
+    let mut args = vec![
+        "ingest".to_owned(),
+        "--ingest-bind=127.0.0.1:0".to_owned(),
+        "--redis-timeout-ms=500".to_owned(),
+    ];
+    args.extend(flags);
+    let settings = Settings::try_parse_from(args).expect("settings");
+    let shutdown = CancellationToken::new();
+    let app = Application::build(settings, shutdown.clone())
+        .await
+        .expect("build");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    (base, shutdown, tokio::spawn(app.run_until_stopped()))
+}
+
 impl Ingest {
     /// Ingest on a free port of 127.0.0.1, appending to `stream_key` on
     /// `redis_url`; `extra` flags are appended.
     pub async fn start(redis_url: &str, stream_key: &str, extra: &[&str]) -> Self {
-        let mut args = vec![
-            "ingest".to_owned(),
+        let mut flags = vec![
             format!("--webhook-secret-key={KEY}"),
             format!("--redis-url={redis_url}"),
             format!("--clicks-queue-name={stream_key}"),
-            "--ingest-bind=127.0.0.1:0".to_owned(),
             "--http-workers=1".to_owned(),
-            "--redis-timeout-ms=500".to_owned(),
         ];
-        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
-        let settings = Settings::try_parse_from(args).expect("settings");
-        let shutdown = CancellationToken::new();
-        let app = Application::build(settings, shutdown.clone())
-            .await
-            .expect("build");
+        flags.extend(extra.iter().map(|arg| (*arg).to_owned()));
+        let (base, shutdown, running) = launch(flags).await;
         Self {
-            base: format!("http://127.0.0.1:{}", app.port()),
+            base,
             client: reqwest::Client::new(),
             shutdown,
-            running: tokio::spawn(app.run_until_stopped()),
+            running,
         }
     }
 

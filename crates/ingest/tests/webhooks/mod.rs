@@ -10,8 +10,6 @@ mod observability;
 mod signatures;
 mod validation;
 
-use clap::Parser;
-use ingest::{Application, Settings};
 use serde_json::{Value, json};
 use testkit::TestStream;
 use tokio_util::sync::CancellationToken;
@@ -28,23 +26,14 @@ struct TestApp {
 async fn spawn_with(extra: &[&str], redis_url: Option<&str>) -> TestApp {
     let stream = TestStream::create();
     let redis_url = redis_url.unwrap_or(&stream.redis_url).to_owned();
-    let mut args = vec![
-        "ingest".to_owned(),
+    let mut flags = vec![
         format!("--webhook-secret-key={KEY}"),
         format!("--redis-url={redis_url}"),
         format!("--clicks-queue-name={}", stream.key),
-        "--ingest-bind=127.0.0.1:0".to_owned(),
         "--http-workers=2".to_owned(),
-        "--redis-timeout-ms=500".to_owned(),
     ];
-    args.extend(extra.iter().map(|a| (*a).to_owned()));
-    let settings = Settings::try_parse_from(args).expect("settings");
-    let shutdown = CancellationToken::new();
-    let app = Application::build(settings, shutdown.clone())
-        .await
-        .expect("build");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    flags.extend(extra.iter().map(|a| (*a).to_owned()));
+    let (base, shutdown, _running) = crate::support::launch(flags).await;
     TestApp {
         base,
         client: reqwest::Client::new(),
