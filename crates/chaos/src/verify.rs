@@ -44,21 +44,34 @@ pub async fn aggregates(db: &DatabaseConnection) -> anyhow::Result<Vec<Aggregate
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::ConnectionTrait;
+    use chrono::{NaiveDate, NaiveDateTime};
+    use storage::inspect::{AggregateRow, add_to_one_aggregate_table};
 
     use super::*;
     use crate::clicks::ClickKey;
 
-    async fn execute(db: &DatabaseConnection, sql: &str) {
-        db.execute_unprepared(sql).await.expect(sql);
+    fn date(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, 6, day).expect("date")
     }
 
-    fn insert_click(id: &str, offer: u64, source: &str, at: &str) -> String {
-        format!(
-            "INSERT INTO clicks (click_id, offer_id, source, clicked_at, click_date, signature, \
-             received_at, batch_token) VALUES ('{id}', {offer}, '{source}', '{at}', DATE('{at}'), \
-             's', '{at}', 1)"
-        )
+    fn at(day: u32, hour: u32, minute: u32) -> NaiveDateTime {
+        date(day).and_hms_opt(hour, minute, 0).expect("time")
+    }
+
+    fn click(id: &str, offer: u64, source: &str, at: NaiveDateTime) -> domain::Click {
+        domain::Click {
+            click_id: id.to_owned(),
+            offer_id: domain::OfferId::new(offer).expect("positive"),
+            source: source.to_owned(),
+            timestamp: at.and_utc(),
+            signature: "s".to_owned(),
+        }
+    }
+
+    async fn plant(db: &DatabaseConnection, row: AggregateRow, clicks: u64) {
+        add_to_one_aggregate_table(db, &row, clicks)
+            .await
+            .unwrap_or_else(|error| panic!("plant {row:?}: {error}"));
     }
 
     /// Against the shared test server: a fresh migrated database.
@@ -74,55 +87,59 @@ mod tests {
             namespace: 0,
             seq: 1,
         });
-        execute(
-            &db.conn,
-            &insert_click(&first, 7, "net", "2025-06-10 13:20:00"),
-        )
-        .await;
-        execute(
-            &db.conn,
-            &insert_click(&second, 7, "net", "2025-06-10 13:40:00"),
-        )
-        .await;
-        execute(
-            &db.conn,
-            &insert_click("stranger", 8, "web", "2025-06-11 01:00:00"),
-        )
-        .await;
-        // Exact counts for the first two clicks, as the worker writes them.
-        execute(
-            &db.conn,
-            "INSERT INTO click_daily_stats VALUES ('2025-06-10', 7, 'net', 2)",
-        )
-        .await;
-        execute(
-            &db.conn,
-            "INSERT INTO click_hourly_stats VALUES ('2025-06-10 13:00:00', 7, 'net', 2)",
-        )
-        .await;
-        execute(
-            &db.conn,
-            "INSERT INTO click_daily_offer_stats VALUES ('2025-06-10', 7, 2)",
-        )
-        .await;
-        execute(
-            &db.conn,
-            "INSERT INTO click_daily_source_stats VALUES ('2025-06-10', 'net', 2)",
-        )
-        .await;
+        // Stored in this order, so with ascending ids; none of them counted.
+        let clicks = [
+            click(&first, 7, "net", at(10, 13, 20)),
+            click(&second, 7, "net", at(10, 13, 40)),
+            click("stranger", 8, "web", at(11, 1, 0)),
+        ];
+        storage::inspect::load_uncounted_clicks(&db.conn, &clicks, clicks.len())
+            .await
+            .expect("store the clicks");
+        // Exact counts for the first two clicks, as a fold writes them.
+        storage::aggregates::add_counts(&db.conn, [(at(10, 13, 0), 7, "net".to_owned(), 2)])
+            .await
+            .expect("count the first two clicks");
         // The third click: counted twice daily, never hourly, once per offer,
         // and the source table has a group no click belongs to.
-        execute(
+        let web = || "web".to_owned();
+        plant(
             &db.conn,
-            "INSERT INTO click_daily_stats VALUES ('2025-06-11', 8, 'web', 2)",
+            AggregateRow::Daily {
+                date: date(11),
+                offer_id: 8,
+                source: web(),
+            },
+            2,
         )
         .await;
-        execute(
+        plant(
             &db.conn,
-            "INSERT INTO click_daily_offer_stats VALUES ('2025-06-11', 8, 1)",
+            AggregateRow::DailyOffer {
+                date: date(11),
+                offer_id: 8,
+            },
+            1,
         )
         .await;
-        execute(&db.conn, "INSERT INTO click_daily_source_stats VALUES ('2025-06-11', 'web', 1), ('2025-06-12', 'web', 3)").await;
+        plant(
+            &db.conn,
+            AggregateRow::DailySource {
+                date: date(11),
+                source: web(),
+            },
+            1,
+        )
+        .await;
+        plant(
+            &db.conn,
+            AggregateRow::DailySource {
+                date: date(12),
+                source: web(),
+            },
+            3,
+        )
+        .await;
 
         let checks = aggregates(&db.conn).await.expect("checks");
         let by_table = |table: &str| {

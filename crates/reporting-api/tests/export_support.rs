@@ -1,6 +1,6 @@
 //! Shared by the export tests (`#[path]`-included): a running reporting API
-//! on a fresh database, wiremock as Finance, and clicks written straight to
-//! the table.
+//! on a fresh database, wiremock as Finance, and clicks stored with nothing
+//! counted (through `storage::inspect`).
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::NaiveDate;
 use clap::Parser;
 use reporting_api::{Application, Settings};
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use testkit::TestDb;
 use tokio_util::sync::CancellationToken;
@@ -163,42 +162,44 @@ pub fn click_ids(requests: &[Request]) -> Vec<String> {
         .collect()
 }
 
-/// Inserts clicks `first..first+count` of `date` (`c-<n>`), 5,000 per statement.
+/// Inserts clicks `first..first+count` of `date` (`c-<n>`), 5,000 per
+/// statement, with nothing counted.
 pub async fn insert_clicks(db: &TestDb, date: &str, first: u64, count: u64) {
-    let mut n = first;
-    let end = first + count;
-    while n < end {
-        let stop = (n + 5000).min(end);
-        let rows: Vec<String> = (n..stop)
-            .map(|i| {
-                format!(
-                    "('{date}-c-{i}', {}, 'net_{}', '{date} 12:{:02}:{:02}.{:06}', '{date}', 'sig-{i}', UTC_TIMESTAMP(6), 1)",
-                    100 + i % 7,
-                    i % 3,
-                    (i / 60) % 60,
-                    i % 60,
-                    i % 1_000_000
+    let day = NaiveDate::parse_from_str(date, "%Y-%m-%d").expect("date");
+    let clicks: Vec<domain::Click> = (first..first + count)
+        .map(|i| domain::Click {
+            click_id: format!("{date}-c-{i}"),
+            offer_id: domain::OfferId::new(100 + i % 7).expect("positive"),
+            source: format!("net_{}", i % 3),
+            timestamp: day
+                .and_hms_micro_opt(
+                    12,
+                    ((i / 60) % 60) as u32,
+                    (i % 60) as u32,
+                    (i % 1_000_000) as u32,
                 )
-            })
-            .collect();
-        db.conn
-            .execute_unprepared(&format!(
-                "INSERT INTO clicks (click_id, offer_id, source, clicked_at, click_date, signature, received_at, batch_token) VALUES {}",
-                rows.join(",")
-            ))
-            .await
-            .expect("insert clicks");
-        n = stop;
-    }
+                .expect("time")
+                .and_utc(),
+            signature: format!("sig-{i}"),
+        })
+        .collect();
+    storage::inspect::load_uncounted_clicks(&db.conn, &clicks, 5000)
+        .await
+        .expect("insert clicks");
 }
 
 /// One click with an explicit id.
 pub async fn insert_click_with_id(db: &TestDb, id: u64, click_id: &str, date: &str) {
-    db.conn
-        .execute_unprepared(&format!(
-            "INSERT INTO clicks (id, click_id, offer_id, source, clicked_at, click_date, signature, received_at, batch_token) \
-             VALUES ({id}, '{click_id}', 7, 'net', '{date} 08:00:00', '{date}', 'sig', UTC_TIMESTAMP(6), 1)"
-        ))
+    let day = NaiveDate::parse_from_str(date, "%Y-%m-%d").expect("date");
+    let click = domain::Click {
+        click_id: click_id.to_owned(),
+        offer_id: domain::OfferId::new(7).expect("positive"),
+        source: "net".to_owned(),
+        timestamp: day.and_hms_opt(8, 0, 0).expect("time").and_utc(),
+        signature: "sig".to_owned(),
+    };
+    let inserted = storage::inspect::insert_clicks_with_ids(&db.conn, &[(id, click)])
         .await
         .expect("insert click");
+    assert_eq!(inserted, 1, "click {click_id:?} inserted");
 }

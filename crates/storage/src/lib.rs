@@ -13,8 +13,8 @@
 //!   date's clicks as chunks read them.
 //! - `reports`: the reports' reads, in snapshots that carry the date versions.
 //! - `retention`: what the retention job reads and deletes.
-//! - `inspect`: counting, probing and emptying the tables, for the tests,
-//!   the bench and the chaos suite.
+//! - `inspect`: counting, probing, seeding and emptying the tables, for
+//!   the tests, the bench and the chaos suite.
 //! - `raw_limit`: the bench's baseline insert, with nothing aggregated.
 //! - `replication`: a replica's state, for health.
 

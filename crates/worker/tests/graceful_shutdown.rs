@@ -110,18 +110,21 @@ async fn click_ids_by_entry(stream: &TestStream) -> HashMap<String, Vec<String>>
         .collect()
 }
 
+/// Every stored `click_id`, walked by primary key a page at a time.
 async fn stored_ids(db: &TestDb) -> Vec<String> {
-    use sea_orm::ConnectionTrait;
-    db.conn
-        .query_all_raw(sea_orm::Statement::from_string(
-            sea_orm::DatabaseBackend::MySql,
-            "SELECT click_id FROM clicks".to_owned(),
-        ))
-        .await
-        .expect("clicks")
-        .iter()
-        .map(|row| row.try_get_by_index::<String>(0).expect("click_id"))
-        .collect()
+    const PAGE: u64 = 1_000;
+    let mut ids = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = storage::inspect::click_ids_after(&db.conn, after, PAGE)
+            .await
+            .expect("clicks");
+        let Some((last, _)) = page.last() else {
+            return ids;
+        };
+        after = *last;
+        ids.extend(page.into_iter().map(|(_, click_id)| click_id));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

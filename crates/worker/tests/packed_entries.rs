@@ -57,16 +57,11 @@ async fn packed_entries_are_stored_click_by_click_in_parts_of_the_batch_size() {
     assert_eq!(env.clicks().await, 301);
     // In parts of the batch size (100): each part is a transaction of its
     // own, whose rows carry its token. 300, then 20 resends and one new click.
-    let parts = env
-        .db
-        .scalar("SELECT COUNT(DISTINCT batch_token) FROM clicks")
-        .await;
-    assert_eq!(parts, 4);
-    let largest = env
-        .db
-        .scalar("SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM clicks GROUP BY batch_token) g")
-        .await;
-    assert_eq!(largest, 100);
+    let tokens = storage::inspect::batch_tokens(&env.db.conn)
+        .await
+        .expect("count the batch tokens");
+    assert_eq!(tokens.tokens, 4);
+    assert_eq!(tokens.largest, 100);
     env.assert_aggregates_match_clicks().await;
 
     // The next worker re-reads the packs: nothing counted twice.

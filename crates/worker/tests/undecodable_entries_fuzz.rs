@@ -9,7 +9,6 @@ use clickstream::dead_letter;
 use clickstream::{DEFAULT_GROUP, StreamNames};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use testkit::{TestDb, TestStream, click};
 use tokio_util::sync::CancellationToken;
 use worker::{Lane, LaneOptions, Outcome};
@@ -63,15 +62,10 @@ async fn xadd(stream: &TestStream, fields: &Fields) -> String {
 }
 
 async fn stored(db: &TestDb, click_id: &str) -> bool {
-    db.conn
-        .query_one_raw(Statement::from_sql_and_values(
-            DatabaseBackend::MySql,
-            "SELECT click_id FROM clicks WHERE click_id = ?",
-            [click_id.into()],
-        ))
+    !storage::inspect::stored_click_ids(&db.conn, &[click_id.to_owned()])
         .await
         .expect("query")
-        .is_some()
+        .is_empty()
 }
 
 /// The dead letters by main-stream ID, with how many original fields each kept;

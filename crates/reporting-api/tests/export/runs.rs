@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use reporting_api::export::record::{self, Lease};
 use reporting_api::export::{ExitStatus, ExportArgs, export_dates};
-use sea_orm::ConnectionTrait;
 use serde_json::json;
 use support::*;
 use testkit::TestDb;
@@ -53,10 +52,7 @@ async fn only_one_export_of_a_date_runs_at_a_time() {
     assert_eq!(status, 409);
 
     // A crashed exporter's lease runs out and the date can be exported again.
-    db.conn
-        .execute_unprepared(
-            "UPDATE click_exports SET lease_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
-        )
+    storage::inspect::expire_export_leases(&db.conn)
         .await
         .expect("expire");
     let (_, data) = api.status(DATE).await;

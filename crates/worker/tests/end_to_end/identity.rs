@@ -80,8 +80,10 @@ async fn ids_and_sources_that_differ_in_any_character_are_different() {
     assert_eq!(db.settled_click_count(expected).await, expected);
     assert_eq!(db.daily_mismatches_and_total().await, (0, expected));
     for (id, _) in pairs {
-        let sql = format!("SELECT COUNT(*) FROM clicks WHERE click_id = '{id}'");
-        assert_eq!(db.scalar(&sql).await, 1, "{id:?} is one row");
+        let rows = storage::inspect::clicks_with_id(&db.conn, id)
+            .await
+            .expect("count the rows of an id");
+        assert_eq!(rows, 1, "{id:?} is one row");
     }
     // "net" has pad_id, PAD_ID and batch-ok; "net " and "Net" one each.
     for (source, count) in [
@@ -91,15 +93,15 @@ async fn ids_and_sources_that_differ_in_any_character_are_different() {
         ("caf\u{e9}", 1),
         ("cafe\u{301}", 1),
     ] {
-        for table in [
-            "click_daily_stats",
-            "click_hourly_stats",
-            "click_daily_source_stats",
+        let totals = storage::inspect::source_totals(&db.conn, source)
+            .await
+            .expect("sum the aggregates of a source");
+        for (table, total) in [
+            ("click_daily_stats", totals.daily),
+            ("click_hourly_stats", totals.hourly),
+            ("click_daily_source_stats", totals.daily_source),
         ] {
-            let sql = format!(
-                "SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) FROM {table} WHERE source = '{source}'"
-            );
-            assert_eq!(db.scalar(&sql).await, count, "{table}, source {source:?}");
+            assert_eq!(total, count, "{table}, source {source:?}");
         }
     }
 

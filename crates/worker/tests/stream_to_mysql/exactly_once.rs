@@ -16,22 +16,31 @@ async fn a_batch_is_stored_with_its_aggregates() {
     assert_eq!(env.clicks().await, 250);
     env.assert_aggregates_match_clicks().await;
     // One aggregate row per (date, offer, source) present.
-    let groups = env
-        .db
-        .scalar("SELECT COUNT(*) FROM click_daily_stats")
-        .await;
-    let expected = env
-        .db
-        .scalar("SELECT COUNT(*) FROM (SELECT DISTINCT click_date, offer_id, source FROM clicks) g")
-        .await;
+    let groups = storage::inspect::daily_rows(&env.db.conn)
+        .await
+        .expect("count the daily rows");
+    let expected = storage::inspect::click_groups(&env.db.conn)
+        .await
+        .expect("count the groups of clicks");
     assert_eq!(groups, expected);
     assert_eq!(env.pending().await, 0, "everything acknowledged");
     // A stored click keeps its fields.
-    let stored = env
-        .db
-        .scalar("SELECT COUNT(*) FROM clicks WHERE click_id = 'a-8' AND offer_id = 101 AND source = 'network_2' AND clicked_at = '2025-06-10 12:00:00.000000' AND click_date = '2025-06-10' AND signature = 'sig-8'")
-        .await;
-    assert_eq!(stored, 1);
+    let stored = storage::inspect::stored_click(&env.db.conn, "a-8")
+        .await
+        .expect("read a click")
+        .expect("a-8 is stored");
+    let date = chrono::NaiveDate::from_ymd_opt(2025, 6, 10).expect("date");
+    let noon = date.and_hms_micro_opt(12, 0, 0, 0).expect("time");
+    assert_eq!(
+        (
+            stored.offer_id,
+            stored.source.as_str(),
+            stored.clicked_at,
+            stored.click_date,
+            stored.signature.as_str(),
+        ),
+        (101, "network_2", noon, date, "sig-8")
+    );
     env.drop().await;
 }
 
@@ -40,7 +49,6 @@ async fn a_batch_is_stored_with_its_aggregates() {
 #[tokio::test]
 async fn any_text_the_rules_allow_is_stored_byte_for_byte() {
     use chrono::TimeZone;
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
     let env = Env::new().await;
     let awkward = [
@@ -82,28 +90,22 @@ async fn any_text_the_rules_allow_is_stored_byte_for_byte() {
     assert_eq!(env.clicks().await, clicks.len() as u64);
     env.assert_aggregates_match_clicks().await;
 
-    let rows = env
-        .db
-        .conn
-        .query_all_raw(Statement::from_string(
-            DbBackend::MySql,
-            "SELECT click_id, offer_id, source, signature, \
-             DATE_FORMAT(clicked_at, '%Y-%m-%d %H:%i:%s.%f') FROM clicks",
-        ))
-        .await
-        .expect("select clicks");
-    let mut stored: Vec<(String, u64, String, String, String)> = rows
-        .iter()
-        .map(|row| {
-            (
-                row.try_get_by_index(0).expect("click_id"),
-                row.try_get_by_index(1).expect("offer_id"),
-                row.try_get_by_index(2).expect("source"),
-                row.try_get_by_index(3).expect("signature"),
-                row.try_get_by_index(4).expect("clicked_at"),
-            )
-        })
-        .collect();
+    // Every click stored (the count above), each read back by its id.
+    let mut stored = Vec::with_capacity(clicks.len());
+    for c in &clicks {
+        let row = storage::inspect::stored_click(&env.db.conn, &c.click_id)
+            .await
+            .expect("read a click")
+            .unwrap_or_else(|| panic!("{:?} is stored", c.click_id));
+        let clicked_at = row.clicked_at.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+        stored.push((
+            row.click_id,
+            row.offer_id,
+            row.source,
+            row.signature,
+            clicked_at,
+        ));
+    }
     stored.sort();
     let mut expected: Vec<(String, u64, String, String, String)> = clicks
         .iter()
@@ -122,10 +124,9 @@ async fn any_text_the_rules_allow_is_stored_byte_for_byte() {
 
     // Each source is its own aggregate row, counted once.
     env.fold().await;
-    let sources = env
-        .db
-        .scalar("SELECT COUNT(*) FROM click_daily_stats WHERE clicks_count = 1")
-        .await;
+    let sources = storage::inspect::daily_rows_counting(&env.db.conn, 1)
+        .await
+        .expect("count the daily rows of one click");
     assert_eq!(sources, clicks.len() as u64);
     // Resent, nothing is counted twice.
     env.add(&clicks).await;

@@ -70,9 +70,9 @@ impl Env {
     }
 
     async fn distinct_clicks(&self) -> u64 {
-        self.db
-            .scalar("SELECT COUNT(DISTINCT click_id) FROM clicks")
+        storage::inspect::distinct_click_ids(&self.db.conn)
             .await
+            .expect("count the distinct click ids")
     }
 
     async fn aggregated(&self) -> u64 {
@@ -107,14 +107,9 @@ impl Env {
             assert!(check.is_exact(), "{check:?} differs from the clicks table");
             assert_eq!(check.total, clicks, "{} total", check.table);
         }
-        let unversioned = self
-            .db
-            .scalar(
-                "SELECT COUNT(DISTINCT c.click_date) FROM clicks c \
-                 LEFT JOIN report_date_versions v ON v.click_date = c.click_date \
-                 WHERE v.version IS NULL OR v.version = 0",
-            )
-            .await;
+        let unversioned = storage::inspect::click_dates_without_version(&self.db.conn)
+            .await
+            .expect("count the dates without a version");
         assert_eq!(
             unversioned, 0,
             "every date with clicks has a report version"
