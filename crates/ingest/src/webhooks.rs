@@ -4,23 +4,29 @@
 //! bytes (401) — which names the sender —, the sender's rate (429), then
 //! parsing (400), the sender's sources (403; per item in a batch), then the
 //! stream (503 or 202).
+//!
+//! The checks before parsing are in `authenticate`; a parsed click's
+//! refusals (retention, the sender's sources) in `refusals`.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use domain::senders::{HEADER_SENDER, Sender};
-use domain::{Click, FieldErrors, StreamClick};
+use domain::senders::Sender;
+use domain::{Click, StreamClick};
 use serde::Serialize;
-use std::sync::Arc;
 
-use crate::backlog::{Admission, Backlog};
+use crate::backlog::Backlog;
 use crate::error::{ErrorBody, WebhookError};
-use crate::guard::{ClientGuard, Verdict};
-use crate::replay::{ReplayGuard, Timestamped};
+use crate::guard::ClientGuard;
+use crate::replay::ReplayGuard;
 use clickstream::{Enqueuer, Entry, Layout};
-use service_runtime::body::{self, BodyError};
 use service_runtime::metrics::Metric;
+
+mod authenticate;
+mod refusals;
+
+use authenticate::{SignatureHeaders, authenticated_body};
+use refusals::forbidden_source;
 
 /// Clicks in the stream.
 pub const CLICKS_ACCEPTED_TOTAL: &str = "clicks_accepted_total";
@@ -70,15 +76,6 @@ pub struct WebhookState {
 }
 
 impl WebhookState {
-    /// The retention window as of now, when `CLICKS_RETENTION_DAYS` is set.
-    fn retention(&self) -> Option<Retention> {
-        let days = self.retention_days?;
-        Some(Retention {
-            days,
-            first: domain::click::retention_first_kept(now().date_naive(), days),
-        })
-    }
-
     /// Enqueues `entries`, unless `message_id` (Standard Webhooks) was seen
     /// within the replay window: a replay is acknowledged, not enqueued again.
     async fn enqueue_once(
@@ -138,28 +135,6 @@ pub(crate) struct BatchItemError {
     click_id: Option<String>,
     #[schema(value_type = std::collections::BTreeMap<String, Vec<String>>)]
     details: domain::FieldErrors,
-}
-
-/// The signature headers: `X-Signature`, or the Standard Webhooks trio.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Header)]
-#[allow(dead_code)]
-pub(crate) struct SignatureHeaders {
-    /// The sender's name in the keys file: only its keys are tried (without it, every key is).
-    #[param(rename = "X-Sender")]
-    x_sender: Option<String>,
-    /// sha256=<hex HMAC-SHA256 of the raw body keyed by WEBHOOK_SECRET_KEY>; required unless the Standard Webhooks headers are sent.
-    #[param(rename = "X-Signature")]
-    x_signature: Option<String>,
-    /// Standard Webhooks message id; a repeat within the tolerance window is acknowledged and not enqueued again.
-    #[param(rename = "webhook-id")]
-    webhook_id: Option<String>,
-    /// Standard Webhooks send time, Unix seconds; must be within WEBHOOK_TIMESTAMP_TOLERANCE_SECS of now.
-    #[param(rename = "webhook-timestamp")]
-    webhook_timestamp: Option<i64>,
-    /// Standard Webhooks signatures: space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>`.
-    #[param(rename = "webhook-signature")]
-    webhook_signature: Option<String>,
 }
 
 /// One signed click (contract: Webhooks).
@@ -300,48 +275,6 @@ pub async fn receive_batch(
     }))
 }
 
-/// The oldest UTC date `CLICKS_RETENTION_DAYS` lets in, fixed for one request.
-struct Retention {
-    days: u32,
-    first: chrono::NaiveDate,
-}
-
-impl Retention {
-    /// Why `click` is older than the service keeps, or `None` when it is not.
-    fn refuses(&self, click: &Click) -> Option<FieldErrors> {
-        (click.date() < self.first).then(|| {
-            FieldErrors::single(
-                "timestamp",
-                format!(
-                    "The timestamp must not be before {} (the service keeps {} days of clicks).",
-                    self.first, self.days
-                ),
-            )
-        })
-    }
-}
-
-/// Why `sender` may not post a click of `source`, or `None` when it may.
-fn forbidden_source(sender: &Sender, source: &str) -> Option<FieldErrors> {
-    if sender.allows(source) {
-        return None;
-    }
-    metrics::counter!(
-        crate::senders::SENDER_CLICKS_TOTAL,
-        "sender" => sender.name.clone(),
-        "result" => "forbidden"
-    )
-    .increment(1);
-    tracing::info!(sender = %sender.name, source, "click refused: source not allowed for this sender");
-    Some(FieldErrors::single(
-        "source",
-        format!(
-            "The sender {} may not post clicks of this source.",
-            sender.name
-        ),
-    ))
-}
-
 fn stream_entry(layout: &Layout, click: Click, received_at: DateTime<Utc>) -> Entry {
     Entry::new(layout, &StreamClick { click, received_at })
 }
@@ -353,78 +286,4 @@ fn now() -> DateTime<Utc> {
 
 fn mime_json() -> header::ContentType {
     header::ContentType::json()
-}
-
-/// Reads the body within `limit` and checks its signature, which names its
-/// sender; nothing is parsed before the signature has been verified.
-/// Returns the body, the Standard Webhooks message id (as remembered) and
-/// the sender.
-async fn authenticated_body(
-    request: &HttpRequest,
-    payload: web::Payload,
-    state: &WebhookState,
-    limit: usize,
-) -> Result<(Bytes, Option<String>, Arc<Sender>), WebhookError> {
-    let peer = request.peer_addr().map(|address| address.ip());
-    let forwarded_for = request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|value| value.to_str().ok());
-    match state.guard.judge(peer, forwarded_for) {
-        Verdict::Pass => {}
-        Verdict::Forbidden => return Err(WebhookError::Forbidden),
-        Verdict::Limited { retry_after_secs } => {
-            return Err(WebhookError::RateLimited { retry_after_secs });
-        }
-    }
-    match state.backlog.admission() {
-        Admission::Accept => {}
-        Admission::Overloaded(backlog) => return Err(WebhookError::Overloaded { backlog }),
-        Admission::RedisUnavailable => return Err(WebhookError::RedisUnavailable),
-    }
-    if body::declared_length(request).is_some_and(|length| length > limit) {
-        return Err(WebhookError::TooLarge { limit });
-    }
-    if !body::is_json(request) {
-        return Err(WebhookError::UnsupportedMediaType);
-    }
-    let body = tokio::time::timeout(state.body_timeout, body::read_limited(payload, limit))
-        .await
-        .map_err(|_| WebhookError::SlowBody)?
-        .map_err(|error| match error {
-            BodyError::TooLarge { limit } => WebhookError::TooLarge { limit },
-            BodyError::Read(error) => WebhookError::BodyRead(error),
-        })?;
-    let registry = state.senders.current();
-    let named = request
-        .headers()
-        .get(HEADER_SENDER)
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim);
-    let (message_id, sender) = match state.replay.check(request, &body, &registry.senders, named) {
-        Timestamped::Verified(id, sender) => (Some(id), sender),
-        Timestamped::Invalid(error) => {
-            tracing::debug!(%error, "timestamped signature refused");
-            return Err(WebhookError::InvalidSignature);
-        }
-        Timestamped::Absent if state.replay.require_timestamp => {
-            return Err(WebhookError::InvalidSignature);
-        }
-        Timestamped::Absent => {
-            let signature = request
-                .headers()
-                .get("x-signature")
-                .map(header::HeaderValue::as_bytes);
-            let sender = registry
-                .senders
-                .by_signature(named, signature, &body)
-                .map_err(|_| WebhookError::InvalidSignature)?;
-            (None, Arc::clone(sender))
-        }
-    };
-    tracing::Span::current().record("sender", sender.name.as_str());
-    registry
-        .admit(&sender)
-        .map_err(|retry_after_secs| WebhookError::RateLimited { retry_after_secs })?;
-    Ok((body, message_id, sender))
 }

@@ -1,6 +1,6 @@
 use chrono::TimeZone;
 use proptest::prelude::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 
