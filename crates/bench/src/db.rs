@@ -108,13 +108,13 @@ impl BenchDb {
             .context("count the clicks")
     }
 
-    /// The clicks `click_daily_stats` counts: cheap to poll (a few thousand
-    /// rows); it reaches the stored clicks once the workers have folded
-    /// their counts into the aggregates.
-    pub async fn stats_sum(&self) -> anyhow::Result<u64> {
-        storage::inspect::daily_total(&self.conn)
+    /// The clicks the workers' folds have counted: cheap to poll (a row per
+    /// date and source); it reaches the stored clicks once every count is
+    /// folded.
+    pub async fn counted_total(&self) -> anyhow::Result<u64> {
+        storage::inspect::counted_total(&self.conn)
             .await
-            .context("sum the daily aggregate")
+            .context("sum the per-source aggregate")
     }
 
     /// `(COUNT(*) of clicks, SUM(clicks_count))` read in one statement, so

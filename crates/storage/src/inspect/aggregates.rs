@@ -17,6 +17,21 @@ pub async fn daily_total(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     Ok(counts(db, "0").await?.1)
 }
 
+/// The clicks the folds have counted, read from the per-source rollup (a
+/// row per date and source, so a few rows where the daily aggregate has
+/// thousands): the cheapest total to poll while measuring the workers. A
+/// fold writes every aggregate in one transaction, so it equals
+/// [`daily_total`] whenever it is read.
+pub async fn counted_total(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    count(
+        db,
+        "SELECT CAST(COALESCE(SUM(clicks_count), 0) AS SIGNED) AS n \
+         FROM click_daily_source_stats",
+        [],
+    )
+    .await
+}
+
 /// The stored clicks and the clicks the daily aggregate counts, read in one
 /// statement (so from one snapshot): equal once every delta is folded.
 pub async fn clicks_and_daily_total(db: &impl ConnectionTrait) -> Result<(u64, u64), DbErr> {

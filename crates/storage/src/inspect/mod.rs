@@ -17,8 +17,8 @@ mod export;
 
 pub use aggregates::{
     AggregateRow, SourceTotals, add_to_one_aggregate_table, analyze_aggregates,
-    click_dates_without_version, click_groups, clicks_and_daily_total, daily_count, daily_rows,
-    daily_rows_counting, daily_total, date_version, source_totals,
+    click_dates_without_version, click_groups, clicks_and_daily_total, counted_total, daily_count,
+    daily_rows, daily_rows_counting, daily_total, date_version, source_totals,
 };
 pub use clicks::{
     BatchTokens, batch_tokens, click_ids_after, clicks_count, clicks_with_id, delete_clicks_of,
