@@ -1,7 +1,7 @@
 //! `reporting-api retention`: raw clicks of old, exported dates go in
 //! bounded batches; unexported dates and dates with clicks after their
-//! export stay; reports are the same before and after; a stopped run
-//! resumes.
+//! export stay; reports are the same before and after; a stopped run,
+//! and a killed one, resumes.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use reporting_api::export::Exporter;
@@ -183,6 +183,106 @@ async fn old_exported_dates_go_in_batches_and_reports_stay_the_same() {
         reports(&api, window.0, window.1).await,
         before,
         "reports unchanged"
+    );
+    api.stop();
+    db.drop().await;
+}
+
+/// Clicks of the date the killed run works on: enough single-digit batches
+/// that the run is still deleting when the test sees its first ones go.
+const KILLED_DATE_CLICKS: u64 = 30_000;
+/// `--batch-size` of the killed run.
+const KILLED_BATCH: u64 = 5;
+
+#[tokio::test]
+async fn a_run_killed_mid_date_deletes_whole_batches_and_the_next_run_finishes() {
+    let db = TestDb::create().await;
+    let today = Utc::now().date_naive();
+    let old = day(today, 40);
+    // Stored with nothing counted, then counted once through the folds'
+    // own statements, so the aggregates equal the clicks.
+    let clicks: Vec<domain::Click> = (0..KILLED_DATE_CLICKS)
+        .map(|n| click(&format!("{old}-{n}"), n, old).click)
+        .collect();
+    storage::inspect::load_uncounted_clicks(&db.conn, &clicks, 5_000)
+        .await
+        .expect("store the clicks");
+    let mut counts = std::collections::BTreeMap::new();
+    for click in &clicks {
+        let hour = click.timestamp.naive_utc();
+        *counts
+            .entry((hour, click.offer_id.get(), click.source.clone()))
+            .or_insert(0) += 1;
+    }
+    storage::aggregates::add_counts(
+        &db.conn,
+        counts
+            .into_iter()
+            .map(|((hour, offer, source), n)| (hour, offer, source, n)),
+    )
+    .await
+    .expect("count the clicks");
+    let server = finance(ok()).await;
+    let exporter = Exporter::new(db.conn.clone(), &settings(&db, &server.uri(), &[]).finance)
+        .expect("exporter");
+    exporter.export_date(old, None).await.expect("export");
+
+    let api = Api::start(&db, &["--report-cache-ttl-secs=0"]).await;
+    let window = (day(today, 45), day(today, 35));
+    let before = reports(&api, window.0, window.1).await;
+    assert_eq!(
+        before[0]["summary"]["total_clicks"], KILLED_DATE_CLICKS,
+        "every click counted"
+    );
+
+    // kill -9 as soon as the first batches are gone.
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_reporting-api"))
+        .arg("retention")
+        .arg(format!("--batch-size={KILLED_BATCH}"))
+        .env("CLICKS_RETENTION_DAYS", DAYS.to_string())
+        .env("DATABASE_URL", &db.url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the retention run");
+    let started = std::time::Instant::now();
+    while raw_clicks(&db, old).await == KILLED_DATE_CLICKS {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the run deleted nothing in 30 s"
+        );
+        assert!(
+            run.try_wait().expect("poll the run").is_none(),
+            "the run ended before deleting"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    run.kill().expect("kill -9");
+    run.wait().expect("reap");
+    let left = raw_clicks(&db, old).await;
+    assert!(
+        left > 0 && left < KILLED_DATE_CLICKS,
+        "killed mid-date: {left} of {KILLED_DATE_CLICKS} left"
+    );
+    assert_eq!(
+        left % KILLED_BATCH,
+        0,
+        "only whole batches were deleted: {left} left"
+    );
+    assert_eq!(
+        reports(&api, window.0, window.1).await,
+        before,
+        "reports unchanged after the kill"
+    );
+
+    // The next run goes on from there and finishes the date.
+    let (ok, stderr) = retention_command(&db.url, &[]);
+    assert!(ok, "{stderr}");
+    assert_eq!(raw_clicks(&db, old).await, 0);
+    assert_eq!(
+        reports(&api, window.0, window.1).await,
+        before,
+        "reports unchanged after the date is gone"
     );
     api.stop();
     db.drop().await;
