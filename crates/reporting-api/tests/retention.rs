@@ -236,11 +236,7 @@ async fn a_run_killed_mid_date_deletes_whole_batches_and_the_next_run_finishes()
     );
 
     // kill -9 as soon as the first batches are gone.
-    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_reporting-api"))
-        .arg("retention")
-        .arg(format!("--batch-size={KILLED_BATCH}"))
-        .env("CLICKS_RETENTION_DAYS", DAYS.to_string())
-        .env("DATABASE_URL", &db.url)
+    let mut run = retention_process(&db.url, &[&format!("--batch-size={KILLED_BATCH}")])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -303,14 +299,19 @@ async fn without_a_retention_the_command_deletes_nothing() {
 
 /// `reporting-api retention` with `DATABASE_URL` = `database_url` and a
 /// 30-day retention; its exit status and stderr.
-fn retention_command(database_url: &str, args: &[&str]) -> (bool, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_reporting-api"))
+/// `reporting-api retention <args>` against `database_url`, keeping `DAYS`.
+fn retention_process(database_url: &str, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_reporting-api"));
+    command
         .arg("retention")
         .args(args)
         .env("CLICKS_RETENTION_DAYS", DAYS.to_string())
-        .env("DATABASE_URL", database_url)
-        .output()
-        .expect("run");
+        .env("DATABASE_URL", database_url);
+    command
+}
+
+fn retention_command(database_url: &str, args: &[&str]) -> (bool, String) {
+    let output = retention_process(database_url, args).output().expect("run");
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
