@@ -53,14 +53,9 @@ async fn start_programs(db: &TestDb, stream: &TestStream) -> Programs {
 
     let worker_shutdown = CancellationToken::new();
     let worker = worker::Application::build(
-        worker::Settings::try_parse_from([
-            "worker".to_owned(),
-            format!("--database-url={}", db.url),
-            format!("--redis-url={}", stream.redis_url),
-            format!("--clicks-queue-name={}", stream.key),
-            "--worker-bind=127.0.0.1:0".to_owned(),
-            "--block-ms=100".to_owned(),
-        ])
+        worker::Settings::try_parse_from(
+            stream.worker_args(&db.url, ["--block-ms=100".to_owned()]),
+        )
         .expect("worker settings"),
         worker_shutdown.clone(),
     )

@@ -92,17 +92,24 @@ impl Drop for Api {
 /// Finance with a healthy `/health`; `/clicks` answered by `clicks`.
 pub async fn finance(clicks: impl Respond + 'static) -> MockServer {
     let server = MockServer::start().await;
+    answer_with(&server, clicks).await;
+    server
+}
+
+/// Makes `server` a healthy Finance that answers `/clicks` with `clicks`,
+/// forgetting the mocks and requests it had.
+pub async fn answer_with(server: &MockServer, clicks: impl Respond + 'static) {
+    server.reset().await;
     Mock::given(method("GET"))
         .and(path("/health"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "ok"})))
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("POST"))
         .and(path("/clicks"))
         .respond_with(clicks)
-        .mount(&server)
+        .mount(server)
         .await;
-    server
 }
 
 pub fn ok() -> ResponseTemplate {

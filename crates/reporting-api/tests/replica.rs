@@ -224,14 +224,7 @@ async fn a_stopped_replica_makes_reports_unready_and_leaves_the_worker_healthy()
     let api = api_reading(&db, &pair.replica_url_of(&db), &[]).await;
     let shutdown = CancellationToken::new();
     let worker = worker::Application::build(
-        worker::Settings::try_parse_from([
-            "worker".to_owned(),
-            format!("--database-url={}", db.url),
-            format!("--redis-url={}", stream.redis_url),
-            format!("--clicks-queue-name={}", stream.key),
-            "--worker-bind=127.0.0.1:0".to_owned(),
-        ])
-        .expect("worker settings"),
+        worker::Settings::try_parse_from(stream.worker_args(&db.url, [])).expect("worker settings"),
         shutdown.clone(),
     )
     .await

@@ -188,6 +188,24 @@ impl TestStream {
         }
     }
 
+    /// A worker's command line on this stream and the database at
+    /// `database_url`, its probes on a free port, then `extra` flags.
+    pub fn worker_args(
+        &self,
+        database_url: &str,
+        extra: impl IntoIterator<Item = String>,
+    ) -> Vec<String> {
+        let mut args = vec![
+            "worker".to_owned(),
+            format!("--database-url={database_url}"),
+            format!("--redis-url={}", self.redis_url),
+            format!("--clicks-queue-name={}", self.key),
+            "--worker-bind=127.0.0.1:0".to_owned(),
+        ];
+        args.extend(extra);
+        args
+    }
+
     /// The stream's keys split into `shards`, as ingest and the worker split them.
     pub fn layout(&self, shards: u32) -> clickstream::Layout {
         clickstream::Layout::new(&self.key, shards)

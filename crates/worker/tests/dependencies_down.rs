@@ -50,16 +50,14 @@ async fn health_follows_redis_and_mariadb_going_down_and_coming_back() {
     let mut mariadb = MariaDbInstance::start().await;
     let db = mariadb.create_db().await;
     let stream = TestStream::create_on(&redis.url());
-    let settings = worker::Settings::try_parse_from([
-        "worker".to_owned(),
-        format!("--database-url={}", db.url),
-        format!("--redis-url={}", redis.url()),
-        format!("--clicks-queue-name={}", stream.key),
-        "--worker-bind=127.0.0.1:0".to_owned(),
-        "--consumer-name=down".to_owned(),
-        "--concurrency=1".to_owned(),
-        "--block-ms=100".to_owned(),
-    ])
+    let settings = worker::Settings::try_parse_from(stream.worker_args(
+        &db.url,
+        [
+            "--consumer-name=down".to_owned(),
+            "--concurrency=1".to_owned(),
+            "--block-ms=100".to_owned(),
+        ],
+    ))
     .expect("settings");
     let shutdown = CancellationToken::new();
     let app = worker::Application::build(settings, shutdown.clone())

@@ -137,17 +137,15 @@ async fn shutdown_under_load_loses_nothing_and_finishes_the_batch_in_hand() {
 
     let worker_stop = CancellationToken::new();
     let worker_app = worker::Application::build(
-        worker::Settings::try_parse_from([
-            "worker".to_owned(),
-            format!("--database-url={}", db.url),
-            format!("--redis-url={}", stream.redis_url),
-            format!("--clicks-queue-name={}", stream.key),
-            "--worker-bind=127.0.0.1:0".to_owned(),
-            format!("--consumer-name={CONSUMER}"),
-            format!("--concurrency={LANES}"),
-            "--clicks-batch-size=50".to_owned(),
-            "--block-ms=200".to_owned(),
-        ])
+        worker::Settings::try_parse_from(stream.worker_args(
+            &db.url,
+            [
+                format!("--consumer-name={CONSUMER}"),
+                format!("--concurrency={LANES}"),
+                "--clicks-batch-size=50".to_owned(),
+                "--block-ms=200".to_owned(),
+            ],
+        ))
         .expect("worker settings"),
         worker_stop.clone(),
     )

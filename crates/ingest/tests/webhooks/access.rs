@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{KEY, spawn_with, valid_click};
+use super::{KEY, retry_after, spawn_with, valid_click};
 
 #[tokio::test]
 async fn each_client_ip_is_rate_limited_with_retry_after() {
@@ -20,10 +20,7 @@ async fn each_client_ip_is_rate_limited_with_retry_after() {
             .await;
         if status == 429 {
             assert_eq!(body["error"], "Too many requests");
-            assert_eq!(
-                headers.get("retry-after").and_then(|v| v.to_str().ok()),
-                Some("1")
-            );
+            assert_eq!(retry_after(&headers), Some("1"));
         }
         statuses.push(status);
     }

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
-use super::{KEY, spawn, spawn_with, valid_click};
+use super::{KEY, retry_after, spawn, spawn_with, valid_click};
 
 #[tokio::test]
 async fn without_redis_webhooks_are_503_and_health_is_unhealthy() {
@@ -19,18 +17,9 @@ async fn without_redis_webhooks_are_503_and_health_is_unhealthy() {
         .await;
     assert_eq!(status, 503);
     assert!(body["error"].is_string());
-    assert_eq!(
-        headers.get("retry-after").and_then(|v| v.to_str().ok()),
-        Some("1")
-    );
-    let health = app
-        .client
-        .get(format!("{}/api/health", app.base))
-        .send()
-        .await
-        .expect("health");
-    assert_eq!(health.status().as_u16(), 503);
-    let health: Value = health.json().await.expect("json");
+    assert_eq!(retry_after(&headers), Some("1"));
+    let (status, health) = app.health().await;
+    assert_eq!(status, 503);
     assert_eq!(health["status"], "unhealthy");
     assert_eq!(health["checks"]["redis"]["status"], "down");
     app.stop().await;
@@ -39,14 +28,8 @@ async fn without_redis_webhooks_are_503_and_health_is_unhealthy() {
 #[tokio::test]
 async fn health_unknown_paths_and_methods() {
     let app = spawn().await;
-    let health = app
-        .client
-        .get(format!("{}/api/health", app.base))
-        .send()
-        .await
-        .expect("health");
-    assert_eq!(health.status().as_u16(), 200);
-    let health: Value = health.json().await.expect("json");
+    let (status, health) = app.health().await;
+    assert_eq!(status, 200);
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["service"], "ingest");
     assert!(health["timestamp"].is_string());
@@ -131,18 +114,9 @@ async fn a_backlog_over_the_limit_answers_503_until_it_drains() {
         .await;
     assert_eq!(status, 503);
     assert_eq!(body["error"], "Service temporarily unavailable");
-    assert_eq!(
-        headers.get("retry-after").and_then(|v| v.to_str().ok()),
-        Some("1")
-    );
-    let health = app
-        .client
-        .get(format!("{}/api/health", app.base))
-        .send()
-        .await
-        .expect("health");
-    assert_eq!(health.status().as_u16(), 503);
-    let health: Value = health.json().await.expect("json");
+    assert_eq!(retry_after(&headers), Some("1"));
+    let (status, health) = app.health().await;
+    assert_eq!(status, 503);
     assert_eq!(health["checks"]["backlog"]["entries"], 5);
 
     // A consumer takes and acknowledges everything: ingest recovers by itself.

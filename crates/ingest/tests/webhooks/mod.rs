@@ -46,6 +46,11 @@ async fn spawn() -> TestApp {
     spawn_with(&[], None).await
 }
 
+/// The `Retry-After` header of an answer, if it has one.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<&str> {
+    headers.get("retry-after").and_then(|v| v.to_str().ok())
+}
+
 fn valid_click(id: &str) -> Value {
     json!({
         "click_id": id,
@@ -114,6 +119,18 @@ impl TestApp {
         let bytes = serde_json::to_vec(body).expect("json");
         let (status, body, _) = self.post_bytes_signed_by(KEY, path, bytes).await;
         (status, body)
+    }
+
+    /// `GET /api/health`: its status and body.
+    async fn health(&self) -> (u16, Value) {
+        let response = self
+            .client
+            .get(format!("{}/api/health", self.base))
+            .send()
+            .await
+            .expect("health");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json"))
     }
 
     async fn entries(&self) -> Vec<domain::StreamClick> {

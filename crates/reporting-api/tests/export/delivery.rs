@@ -7,8 +7,7 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 use support::*;
 use testkit::TestDb;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 #[tokio::test]
 async fn a_big_day_goes_in_chunks_each_with_the_days_total() {
@@ -125,17 +124,7 @@ async fn a_failed_export_resumes_from_the_first_undelivered_chunk() {
         "{data}"
     );
 
-    finance.reset().await;
-    Mock::given(method("GET"))
-        .and(path("/health"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&finance)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/clicks"))
-        .respond_with(ok())
-        .mount(&finance)
-        .await;
+    answer_with(&finance, ok()).await;
     let (status, _) = api.forward(json!({"date": DATE})).await;
     assert_eq!(status, 200);
     let second_run = posts(&finance).await;
@@ -206,17 +195,7 @@ async fn late_clicks_are_counted_and_delivered_by_the_next_run() {
     assert_eq!(data["data"]["undelivered_clicks"], 2);
     assert_eq!(data["data"]["clicks_count"], 7);
 
-    finance.reset().await;
-    Mock::given(method("GET"))
-        .and(path("/health"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&finance)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/clicks"))
-        .respond_with(ok())
-        .mount(&finance)
-        .await;
+    answer_with(&finance, ok()).await;
     let (status, _) = api.forward(json!({"date": DATE})).await;
     assert_eq!(status, 200);
     let requests = posts(&finance).await;

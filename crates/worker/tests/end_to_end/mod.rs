@@ -25,19 +25,17 @@ async fn start_workers(
     let mut worker_ports = Vec::new();
     for name in names {
         let app = worker::Application::build(
-            worker::Settings::try_parse_from([
-                "worker".to_owned(),
-                format!("--database-url={}", db.url),
-                format!("--redis-url={}", stream.redis_url),
-                format!("--clicks-queue-name={}", stream.key),
-                "--worker-bind=127.0.0.1:0".to_owned(),
-                format!("--consumer-name={name}"),
-                "--clicks-batch-size=50".to_owned(),
-                "--block-ms=100".to_owned(),
-                // Folds come only from lanes catching up (or shutdown), so
-                // the aggregates settling proves that path.
-                "--aggregates-fold-interval-ms=60000".to_owned(),
-            ])
+            worker::Settings::try_parse_from(stream.worker_args(
+                &db.url,
+                [
+                    format!("--consumer-name={name}"),
+                    "--clicks-batch-size=50".to_owned(),
+                    "--block-ms=100".to_owned(),
+                    // Folds come only from lanes catching up (or shutdown), so
+                    // the aggregates settling proves that path.
+                    "--aggregates-fold-interval-ms=60000".to_owned(),
+                ],
+            ))
             .expect("worker settings"),
             shutdown.clone(),
         )

@@ -19,18 +19,16 @@ use crate::ingest_support::Ingest;
 const SHARDS: u32 = 4;
 
 fn worker_settings(db: &TestDb, stream: &TestStream, name: &str) -> worker::Settings {
-    worker::Settings::try_parse_from([
-        "worker".to_owned(),
-        format!("--database-url={}", db.url),
-        format!("--redis-url={}", stream.redis_url),
-        format!("--clicks-queue-name={}", stream.key),
-        format!("--clicks-stream-shards={SHARDS}"),
-        "--worker-bind=127.0.0.1:0".to_owned(),
-        format!("--consumer-name={name}"),
-        "--concurrency=1".to_owned(),
-        "--clicks-batch-size=40".to_owned(),
-        "--block-ms=50".to_owned(),
-    ])
+    worker::Settings::try_parse_from(stream.worker_args(
+        &db.url,
+        [
+            format!("--clicks-stream-shards={SHARDS}"),
+            format!("--consumer-name={name}"),
+            "--concurrency=1".to_owned(),
+            "--clicks-batch-size=40".to_owned(),
+            "--block-ms=50".to_owned(),
+        ],
+    ))
     .expect("worker settings")
 }
 
