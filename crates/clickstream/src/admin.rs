@@ -59,3 +59,14 @@ async fn delete_prefix(conn: &mut Conn, prefix: &str) -> RedisResult<u64> {
     }
     Ok(deleted)
 }
+
+/// Holds every client's writes on this node for `duration` (`CLIENT PAUSE
+/// … WRITE`): a Redis that is slow to answer, for tests and drills.
+pub async fn pause_writes(conn: &mut Conn, duration: std::time::Duration) -> RedisResult<()> {
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(duration.as_millis() as u64)
+        .arg("WRITE")
+        .query_async(conn)
+        .await
+}

@@ -23,6 +23,14 @@
 //! (the caller answers 503); the entries already written stay, and a resend
 //! is absorbed by the worker's exactly-once storage.
 //!
+//! A collection is sent when the one before it has been answered, so the
+//! requests that arrive meanwhile travel together (a group commit): under
+//! load every Redis node, and each of its replicas, wakes once per
+//! collection instead of once per request, and an idle service still sends
+//! a lone request at once. Only when Redis takes longer than
+//! `overlap_after` ([`OVERLAP_AFTER`] in ingest) to answer does the next
+//! collection go out beside it.
+//!
 //! Memory stays bounded: the hand-off channel holds a fixed number of
 //! requests, a collection carries at most `ENQUEUE_MAX_PIPELINE` clicks, and
 //! at most `ENQUEUE_MAX_IN_FLIGHT` collections are outstanding.
@@ -68,6 +76,12 @@ impl Entry {
 
 /// Requests waiting for the collector at most; senders wait beyond that.
 const HANDOFF_CAPACITY: usize = 4096;
+
+/// How long ingest lets the next collection wait for the one before it to
+/// be answered before it goes out beside it (up to `ENQUEUE_MAX_IN_FLIGHT`).
+/// Redis answers in well under a millisecond when it is healthy; a slot
+/// that is failing over holds up the others for no longer than this.
+pub const OVERLAP_AFTER: Duration = Duration::from_millis(2);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EnqueueError {
@@ -130,6 +144,9 @@ pub struct EnqueuerLimits {
     pub min_replicas: u32,
     /// `WAIT`'s own timeout; below `timeout`.
     pub replica_timeout: Duration,
+    /// How long a collection waits for the previous one's answer before it
+    /// goes out beside it ([`OVERLAP_AFTER`] in ingest).
+    pub overlap_after: Duration,
 }
 
 impl Enqueuer {
@@ -179,9 +196,14 @@ struct Collector {
 impl Collector {
     async fn run(self, mut receiver: mpsc::Receiver<Job>) {
         let mut pipelines = tokio::task::JoinSet::new();
+        let mut previous: Option<oneshot::Receiver<()>> = None;
         while let Some(first) = receiver.recv().await {
-            // Waiting for a slot lets more requests queue up behind `first`,
-            // so the next pipeline is fuller exactly when Redis is busy.
+            // Waiting for the previous collection, then for a slot, lets more
+            // requests queue up behind `first`, so the next pipeline is
+            // fuller exactly when Redis is busy.
+            if let Some(previous) = previous.take() {
+                let _ = tokio::time::timeout(self.limits.overlap_after, previous).await;
+            }
             let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
                 break;
             };
@@ -200,9 +222,12 @@ impl Collector {
             let keys = Arc::clone(&self.stream_keys);
             let limits = Replication::of(&self.limits);
             let pack_ratio = self.pack_ratio.clone();
+            let (answered, answer) = oneshot::channel();
+            previous = Some(answer);
             pipelines.spawn(async move {
                 write_collection(redis, &keys, jobs, size, limits, &pack_ratio).await;
                 drop(permit);
+                let _ = answered.send(());
             });
             while pipelines.try_join_next().is_some() {}
         }

@@ -64,7 +64,9 @@ pub struct Settings {
     #[arg(long, env = "ENQUEUE_MAX_PIPELINE", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub enqueue_max_pipeline: u32,
 
-    /// Most pipelines in flight to Redis at once.
+    /// Most collections in flight to Redis at once; a collection waits up
+    /// to `clickstream::enqueue::OVERLAP_AFTER` for the previous one's answer
+    /// before it goes out beside it.
     #[arg(long, env = "ENQUEUE_MAX_IN_FLIGHT", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub enqueue_max_in_flight: u32,
 

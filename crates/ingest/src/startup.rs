@@ -57,6 +57,7 @@ impl Application {
                 timeout: settings.redis_timeout(),
                 min_replicas: settings.redis_min_replicas_ack,
                 replica_timeout: settings.replica_ack_timeout(),
+                overlap_after: clickstream::enqueue::OVERLAP_AFTER,
             },
         );
         let backlog = Backlog::start(

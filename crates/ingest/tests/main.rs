@@ -2,6 +2,7 @@
 
 mod support;
 
+mod collecting;
 mod dependencies_down;
 mod openapi;
 mod senders;
