@@ -216,6 +216,11 @@ pub struct RunArgs {
     /// Extra environment of every worker, `NAME=VALUE` (repeatable).
     #[arg(long, value_parser = parse_env_pair)]
     pub worker_env: Vec<(String, String)>,
+    /// Run the whole plan this many times. With `--redis both` the rounds
+    /// alternate which topology goes first, and a last table gives each
+    /// scenario's median cluster/standalone ratio.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub repeat: u32,
     /// Stop (and clean up) when the whole run takes longer than this.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub time_limit: Duration,

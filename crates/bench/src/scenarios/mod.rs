@@ -24,28 +24,55 @@ use crate::report::{Machine, Row, render};
 use crate::topology::{Plan, Topology, start_cluster};
 
 /// Runs the scenarios on each Redis of the plan in turn (standalone first),
-/// then prints each run's table and, with two, the comparison.
+/// then prints each run's table and, with two, the comparison; `--repeat`
+/// times, the rounds alternating which topology goes first, and then the
+/// median comparison.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let plan = Plan::new(&args)?;
     let json = args.common.json;
     let deadline = Instant::now() + args.time_limit;
-    let mut runs = Vec::with_capacity(plan.topologies.len());
     let mut problems = Vec::new();
-    for &topology in &plan.topologies {
-        let (run, run_problems) = run_on(&args, &plan, topology, deadline).await?;
-        problems.extend(
-            run_problems
-                .into_iter()
-                .map(|problem| format!("{}: {problem}", topology.name())),
-        );
-        runs.push(run);
+    let mut rounds = Vec::with_capacity(args.repeat as usize);
+    for round in 0..args.repeat {
+        let mut order = plan.topologies.clone();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        if args.repeat > 1 {
+            note(format!("round {} of {}", round + 1, args.repeat));
+            print!("\n# Round {} of {}\n", round + 1, args.repeat);
+        }
+        let mut runs = Vec::with_capacity(order.len());
+        for topology in order {
+            let (run, run_problems) = run_on(&args, &plan, topology, deadline).await?;
+            problems.extend(
+                run_problems
+                    .into_iter()
+                    .map(|problem| format!("{}: {problem}", topology.name())),
+            );
+            runs.push(run);
+        }
+        runs.sort_by_key(|run| run.redis.topology == Topology::Cluster);
+        print_round(&runs, json);
+        rounds.push(runs);
     }
+    if rounds.len() > 1 {
+        print!("{}", compare::medians(&rounds, json));
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("the run had problems:\n  {}", problems.join("\n  "));
+    }
+    Ok(())
+}
+
+/// One round's tables, standalone first, and the comparison of the two.
+fn print_round(runs: &[TopologyRun], json: bool) {
     let machine = Machine::detect();
     // A standalone-only run prints exactly today's table.
     let titled = runs
         .iter()
         .any(|run| run.redis.topology == Topology::Cluster);
-    for run in &runs {
+    for run in runs {
         if titled {
             print!(
                 "\n## {}\n\nRedis: {}; persistence: {}\n",
@@ -56,11 +83,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         print!("{}", render(&run.rows, &machine, &run.run_id, json));
     }
-    print!("{}", compare::render(&runs, json));
-    if !problems.is_empty() {
-        anyhow::bail!("the run had problems:\n  {}", problems.join("\n  "));
-    }
-    Ok(())
+    print!("{}", compare::render(runs, json));
 }
 
 /// One topology: its Redis (a private cluster is started here and killed
