@@ -65,8 +65,7 @@ pub struct Settings {
     pub enqueue_max_pipeline: u32,
 
     /// Most collections in flight to Redis at once; a collection waits up
-    /// to `clickstream::enqueue::OVERLAP_AFTER` for the previous one's answer
-    /// before it goes out beside it.
+    /// to 2 ms for the previous one's answer before it goes out beside it.
     #[arg(long, env = "ENQUEUE_MAX_IN_FLIGHT", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub enqueue_max_in_flight: u32,
 
@@ -207,5 +206,24 @@ mod secret_tests {
         for secret in ["hunter1", "aHVudGVyMg", "hunter3"] {
             assert!(!printed.contains(secret), "{secret} in {printed}");
         }
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_help_states_the_collectors_wait_as_the_code_has_it() {
+        let help = Settings::command().render_long_help().to_string();
+        let wait = clickstream::enqueue::OVERLAP_AFTER.as_millis();
+        assert!(
+            help.contains(&format!(
+                "waits up to {wait} ms for the previous one's answer"
+            )),
+            "ENQUEUE_MAX_IN_FLIGHT's help (and the README) must name OVERLAP_AFTER: {help}"
+        );
     }
 }
