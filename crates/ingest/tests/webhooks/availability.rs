@@ -33,19 +33,9 @@ async fn health_unknown_paths_and_methods() {
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["service"], "ingest");
     assert!(health["timestamp"].is_string());
-    let missing = app
-        .client
-        .get(format!("{}/nope", app.base))
-        .send()
-        .await
-        .expect("404");
+    let missing = app.get("/nope").await.expect("404");
     assert_eq!(missing.status().as_u16(), 404);
-    let wrong = app
-        .client
-        .get(format!("{}/api/webhook/clicks", app.base))
-        .send()
-        .await
-        .expect("405");
+    let wrong = app.get("/api/webhook/clicks").await.expect("405");
     assert_eq!(wrong.status().as_u16(), 405);
     app.stop().await;
 }
@@ -59,11 +49,7 @@ async fn shutdown_finishes_and_stops() {
     assert_eq!(status, 202);
     app.shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let refused = app
-        .client
-        .get(format!("{}/api/health", app.base))
-        .send()
-        .await;
+    let refused = app.get("/api/health").await;
     assert!(refused.is_err(), "no longer accepting after shutdown");
     app.stream.drop().await;
 }

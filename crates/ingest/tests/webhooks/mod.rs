@@ -121,14 +121,14 @@ impl TestApp {
         (status, body)
     }
 
+    /// `GET <path>`, as answered (an error when nothing answers).
+    async fn get(&self, path: &str) -> reqwest::Result<reqwest::Response> {
+        self.client.get(format!("{}{path}", self.base)).send().await
+    }
+
     /// `GET /api/health`: its status and body.
     async fn health(&self) -> (u16, Value) {
-        let response = self
-            .client
-            .get(format!("{}/api/health", self.base))
-            .send()
-            .await
-            .expect("health");
+        let response = self.get("/api/health").await.expect("health");
         let status = response.status().as_u16();
         (status, response.json().await.expect("json"))
     }

@@ -22,12 +22,7 @@ async fn request_ids_are_echoed_or_generated() {
             .and_then(|v| v.to_str().ok()),
         Some("sender-42")
     );
-    let response = app
-        .client
-        .get(format!("{}/api/health", app.base))
-        .send()
-        .await
-        .expect("health");
+    let response = app.get("/api/health").await.expect("health");
     let generated = response
         .headers()
         .get("x-request-id")
