@@ -221,6 +221,15 @@ pub struct RunArgs {
     /// scenario's median cluster/standalone ratio.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub repeat: u32,
+    /// With `--redis both`: run single clicks and batches on both
+    /// topologies at once (an ingest on each), the load switching between
+    /// them every SLICE, standalone first in odd slices. `--duration` and
+    /// `--batch-duration` (and `--requests`, `--batches`) are then each
+    /// topology's total over its slices, and the figure is the median of
+    /// the slice pairs' ratios: a slow spell of the machine hits both sides
+    /// of a pair alike.
+    #[arg(long, value_name = "SLICE", value_parser = parse_duration)]
+    pub interleave: Option<Duration>,
     /// Stop (and clean up) when the whole run takes longer than this.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub time_limit: Duration,

@@ -129,7 +129,16 @@ fn verdict(ratio: Option<f64>) -> &'static str {
 /// `--repeat` with both topologies: each scenario's ratio in every round and
 /// its median, which is what the target is judged on (this machine's speed
 /// drifts between runs; the rounds alternate which topology goes first).
-pub fn medians(rounds: &[Vec<TopologyRun>], json: bool) -> String {
+/// What the rounds of [`medians`] are.
+#[derive(Debug, Clone, Copy)]
+pub enum Rounds {
+    /// `--repeat`: whole runs, one after the other.
+    Repeated,
+    /// `--interleave`: pairs of slices of this length, both ingests running.
+    Slices(std::time::Duration),
+}
+
+pub fn medians(rounds: &[Vec<TopologyRun>], kind: Rounds, json: bool) -> String {
     let pairs_of_round = |runs: &[TopologyRun]| {
         let standalone = runs
             .iter()
@@ -150,11 +159,15 @@ pub fn medians(rounds: &[Vec<TopologyRun>], json: bool) -> String {
     let Some(first) = rounds.first() else {
         return String::new();
     };
+    let (rounds_are, each_is) = match kind {
+        Rounds::Repeated => ("rounds".to_owned(), "round"),
+        Rounds::Slices(slice) => (format!("pairs of {slice:?} slices"), "pair"),
+    };
     let mut out = format!(
-        "\n## Standalone vs cluster over {} rounds (medians)\n\n\
-         Each round ran both topologies, standalone first in odd rounds and the cluster first \
-         in even ones. The target is judged on the median ratio.\n\n\
-         | scenario | standalone | cluster | cluster/standalone: median (each round) | target (cost ≤ 15%) |\n\
+        "\n## Standalone vs cluster over {} {rounds_are} (medians)\n\n\
+         Each {each_is} ran both topologies, standalone first in odd {each_is}s and the cluster \
+         first in even ones. The target is judged on the median ratio.\n\n\
+         | scenario | standalone | cluster | cluster/standalone: median (each {each_is}) | target (cost ≤ 15%) |\n\
          |---|---|---|---|---|\n",
         rounds.len()
     );
@@ -361,7 +374,7 @@ mod tests {
             round(25_000.0, 20_000.0),
             round(25_000.0, 22_000.0),
         ];
-        let text = medians(&rounds, true);
+        let text = medians(&rounds, Rounds::Repeated, true);
         assert!(text.contains("over 3 rounds"), "{text}");
         assert!(
             text.contains(
@@ -370,6 +383,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\"comparison\":\"standalone_vs_cluster_medians\""));
+        let sliced = medians(
+            &rounds,
+            Rounds::Slices(std::time::Duration::from_secs(1)),
+            false,
+        );
+        assert!(sliced.contains("over 3 pairs of 1s slices"), "{sliced}");
+        assert!(sliced.contains("median (each pair)"), "{sliced}");
         assert_eq!(median(&[1.0, 3.0, 2.0, 4.0]), Some(2.5));
         assert_eq!(median(&[]), None);
     }

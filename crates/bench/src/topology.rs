@@ -91,6 +91,24 @@ impl Plan {
                 "--compare-replica-ack needs --redis cluster or both: the standalone Redis has no replicas"
             );
         }
+        if let Some(slice) = args.interleave {
+            if args.redis_mode != RedisMode::Both {
+                bail!("--interleave needs --redis both: it switches the load between the two");
+            }
+            if args.repeat > 1 || args.compare_replica_ack {
+                bail!("--interleave goes without --repeat and --compare-replica-ack");
+            }
+            if let Some(other) = args
+                .scenarios
+                .iter()
+                .find(|scenario| !crate::scenarios::INTERLEAVED.contains(scenario))
+            {
+                bail!("--interleave measures single and batch only, not {other:?}");
+            }
+            if slice < Duration::from_millis(500) {
+                bail!("--interleave {slice:?}: a slice shorter than 500ms is mostly warm-up");
+            }
+        }
         let default_shards = if with_cluster {
             CLUSTER_DEFAULT_SHARDS
         } else {
@@ -238,6 +256,22 @@ mod tests {
         argv.extend_from_slice(flags);
         let args = Cli::try_parse_from(argv).expect("flags parse").run;
         Plan::new(&args).map(|plan| (plan, args))
+    }
+
+    #[test]
+    fn interleaving_needs_both_topologies_and_loads_without_workers() {
+        let flags = |line: &str| plan(&line.split(' ').collect::<Vec<_>>());
+        let ok = flags("--redis both --scenarios single,batch --interleave 1s");
+        assert_eq!(ok.expect("plan").0.topologies.len(), 2);
+        for refused in [
+            "--redis cluster --scenarios single --interleave 1s",
+            "--redis both --scenarios single,drain --interleave 1s",
+            "--redis both --scenarios single --interleave 1s --repeat 2",
+            "--redis both --scenarios single --interleave 1s --compare-replica-ack",
+            "--redis both --scenarios single --interleave 100ms",
+        ] {
+            assert!(flags(refused).is_err(), "{refused} must be refused");
+        }
     }
 
     #[test]

@@ -5,12 +5,15 @@
 mod drain;
 mod e2e;
 mod export;
+mod interleave;
 mod probe;
 pub mod raw_limit;
 mod replica_ack;
 mod reports;
 mod senders;
 mod webhooks;
+
+pub use interleave::INTERLEAVED;
 
 use std::future::Future;
 
@@ -31,6 +34,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let plan = Plan::new(&args)?;
     let json = args.common.json;
     let deadline = Instant::now() + args.time_limit;
+    if let Some(slice) = args.interleave {
+        let problems = interleave::run(&args, &plan, slice, deadline).await?;
+        return fail_on(problems);
+    }
     let mut problems = Vec::new();
     let mut rounds = Vec::with_capacity(args.repeat as usize);
     for round in 0..args.repeat {
@@ -57,8 +64,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         rounds.push(runs);
     }
     if rounds.len() > 1 {
-        print!("{}", compare::medians(&rounds, json));
+        print!(
+            "{}",
+            compare::medians(&rounds, compare::Rounds::Repeated, json)
+        );
     }
+    fail_on(problems)
+}
+
+/// Fails the run when it had problems, after the tables are printed.
+fn fail_on(problems: Vec<String>) -> anyhow::Result<()> {
     if !problems.is_empty() {
         anyhow::bail!("the run had problems:\n  {}", problems.join("\n  "));
     }

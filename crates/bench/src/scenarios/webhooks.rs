@@ -14,17 +14,57 @@ pub async fn single(h: &mut Harness) -> anyhow::Result<Row> {
 
 /// The `single` load, reported as `scenario`; `tag` keeps its click ids apart.
 pub async fn single_as(h: &mut Harness, scenario: &str, tag: &str) -> anyhow::Result<Row> {
-    h.stop_workers().await;
-    let concurrency = h.args.concurrency;
-    let plan = ClosedLoop {
-        shape: Shape::Single,
-        max_requests: h.args.requests,
-        warmup: h.args.warmup,
-        duration: h.args.duration,
-    };
-    let outcome = closed_loop(&h.senders(tag, concurrency)?, plan).await?;
-    let setup = format!("{concurrency} conns, no worker");
-    finish(h, scenario, outcome, plan.shape, &setup).await
+    let load = Load::single(h);
+    let outcome = load.send(h, tag, load.plan).await?;
+    finish(h, scenario, outcome, load.plan.shape, &load.setup()).await
+}
+
+/// What the `single` or the `batch` scenario sends, as fast as it is answered.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    pub plan: ClosedLoop,
+    pub connections: usize,
+}
+
+impl Load {
+    pub fn single(h: &Harness) -> Self {
+        Self {
+            plan: ClosedLoop {
+                shape: Shape::Single,
+                max_requests: h.args.requests,
+                warmup: h.args.warmup,
+                duration: h.args.duration,
+            },
+            connections: h.args.concurrency,
+        }
+    }
+
+    pub fn batch(h: &Harness) -> Self {
+        Self {
+            plan: ClosedLoop {
+                shape: Shape::Batch(h.args.batch_size),
+                max_requests: h.args.batches,
+                warmup: h.args.warmup,
+                duration: h.args.batch_duration,
+            },
+            connections: h.args.batch_concurrency,
+        }
+    }
+
+    /// Sends `plan` (this load's, or a slice of it) to `h`'s ingest, with no worker running.
+    pub async fn send(
+        &self,
+        h: &mut Harness,
+        tag: &str,
+        plan: ClosedLoop,
+    ) -> anyhow::Result<LoadOutcome> {
+        h.stop_workers().await;
+        closed_loop(&h.senders(tag, self.connections)?, plan).await
+    }
+
+    pub fn setup(&self) -> String {
+        format!("{} conns, no worker", self.connections)
+    }
 }
 
 /// Single clicks at a fixed total `rate` for `--duration`, reported as
@@ -48,20 +88,13 @@ pub async fn single_paced_as(
 }
 
 pub async fn batch(h: &mut Harness) -> anyhow::Result<Row> {
-    h.stop_workers().await;
-    let concurrency = h.args.batch_concurrency;
-    let plan = ClosedLoop {
-        shape: Shape::Batch(h.args.batch_size),
-        max_requests: h.args.batches,
-        warmup: h.args.warmup,
-        duration: h.args.batch_duration,
-    };
-    let outcome = closed_loop(&h.senders("b", concurrency)?, plan).await?;
-    let setup = format!("{concurrency} conns, no worker");
-    finish(h, "batch", outcome, plan.shape, &setup).await
+    let load = Load::batch(h);
+    let outcome = load.send(h, "b", load.plan).await?;
+    finish(h, "batch", outcome, load.plan.shape, &load.setup()).await
 }
 
-async fn finish(
+/// The row of `outcome`, after checking that every accepted click is in the stream.
+pub async fn finish(
     h: &mut Harness,
     scenario: &str,
     outcome: LoadOutcome,
