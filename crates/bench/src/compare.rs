@@ -126,9 +126,6 @@ fn verdict(ratio: Option<f64>) -> &'static str {
     }
 }
 
-/// `--repeat` with both topologies: each scenario's ratio in every round and
-/// its median, which is what the target is judged on (this machine's speed
-/// drifts between runs; the rounds alternate which topology goes first).
 /// What the rounds of [`medians`] are.
 #[derive(Debug, Clone, Copy)]
 pub enum Rounds {
@@ -138,6 +135,10 @@ pub enum Rounds {
     Slices(std::time::Duration),
 }
 
+/// `--repeat` or `--interleave` with both topologies: each scenario's ratio
+/// in every round and its median, which is what the target is judged on
+/// (this machine's speed drifts; the rounds alternate which topology goes
+/// first).
 pub fn medians(rounds: &[Vec<TopologyRun>], kind: Rounds, json: bool) -> String {
     let pairs_of_round = |runs: &[TopologyRun]| {
         let standalone = runs

@@ -17,6 +17,7 @@ use crate::cli::{RunArgs, Scenario};
 use crate::compare::{self, TopologyRun};
 use crate::harness::{Harness, note};
 use crate::load::ClosedLoop;
+use crate::report::Row;
 use crate::rows::load_row;
 use crate::stats::LoadOutcome;
 use crate::topology::{Plan, Topology, start_cluster};
@@ -66,13 +67,7 @@ pub async fn run(
                 .into_iter()
                 .map(|problem| format!("{}: {problem}", h.redis.topology.name())),
         );
-        runs.push(TopologyRun {
-            redis: h.redis.clone(),
-            run_id: h.run_id.clone(),
-            rows: Vec::new(),
-            replica_acks: Vec::new(),
-            persistence,
-        });
+        runs.push(run_of(h, persistence));
     }
     // Dropping the cluster kills its six nodes.
     drop(cluster);
@@ -90,7 +85,18 @@ pub async fn run(
 
 /// Each topology's rows (its slices together), and every slice pair as a
 /// round of one row per topology.
-type Measured = ([Vec<crate::report::Row>; 2], Vec<Vec<TopologyRun>>);
+type Measured = ([Vec<Row>; 2], Vec<Vec<TopologyRun>>);
+
+/// `h`'s run, with no rows yet.
+fn run_of(h: &Harness, persistence: String) -> TopologyRun {
+    TopologyRun {
+        redis: h.redis.clone(),
+        run_id: h.run_id.clone(),
+        rows: Vec::new(),
+        replica_acks: Vec::new(),
+        persistence,
+    }
+}
 
 async fn measure(harnesses: &mut [Harness; 2], slice: Duration) -> anyhow::Result<Measured> {
     for h in harnesses.iter_mut() {
@@ -116,13 +122,7 @@ async fn measure(harnesses: &mut [Harness; 2], slice: Duration) -> anyhow::Resul
         for index in 0..slices {
             let order = if index % 2 == 0 { [0, 1] } else { [1, 0] };
             if pairs.len() <= index as usize {
-                pairs.push(harnesses.each_ref().map(|h| TopologyRun {
-                    redis: h.redis.clone(),
-                    run_id: h.run_id.clone(),
-                    rows: Vec::new(),
-                    replica_acks: Vec::new(),
-                    persistence: String::new(),
-                }));
+                pairs.push(harnesses.each_ref().map(|h| run_of(h, String::new())));
             }
             for side in order {
                 let (h, load) = (&mut harnesses[side], loads[side]);
