@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::webhooks::{Load, finish};
-use super::{bounded, name, print_round};
+use super::{bounded, name, print_round, problems_of};
 use crate::cli::{RunArgs, Scenario};
 use crate::compare::{self, TopologyRun};
 use crate::harness::{Harness, note};
@@ -62,11 +62,7 @@ pub async fn run(
     for h in &mut harnesses {
         let persistence = h.persistence().await;
         h.cleanup(outcome.is_err()).await;
-        problems.extend(
-            std::mem::take(&mut h.problems)
-                .into_iter()
-                .map(|problem| format!("{}: {problem}", h.redis.topology.name())),
-        );
+        problems.extend(problems_of(h));
         runs.push(run_of(h, persistence));
     }
     // Dropping the cluster kills its six nodes.
@@ -120,11 +116,10 @@ async fn measure(harnesses: &mut [Harness; 2], slice: Duration) -> anyhow::Resul
         let slices = slices_of(loads[0].plan.duration, slice);
         let mut totals: [Option<LoadOutcome>; 2] = [None, None];
         for index in 0..slices {
-            let order = if index % 2 == 0 { [0, 1] } else { [1, 0] };
             if pairs.len() <= index as usize {
                 pairs.push(harnesses.each_ref().map(|h| run_of(h, String::new())));
             }
-            for side in order {
+            for side in order(index) {
                 let (h, load) = (&mut harnesses[side], loads[side]);
                 let plan = slice_plan(load.plan, slices, index, slice);
                 let tag = format!("{}{index}", &scenario_name[..1]);
@@ -146,6 +141,16 @@ async fn measure(harnesses: &mut [Harness; 2], slice: Duration) -> anyhow::Resul
         }
     }
     Ok((rows, pairs.into_iter().map(Vec::from).collect()))
+}
+
+/// Which side goes first in slice pair `index` (from 0): standalone (0) in
+/// odd pairs counted from 1, the cluster (1) in even ones.
+fn order(index: u32) -> [usize; 2] {
+    if index.is_multiple_of(2) {
+        [0, 1]
+    } else {
+        [1, 0]
+    }
 }
 
 /// How many slices of `slice` make up `total` (at least one).
@@ -212,5 +217,12 @@ mod tests {
         let later = slice_plan(plan, 10, 3, Duration::from_secs(1));
         assert_eq!(later.warmup, SLICE_WARMUP);
         assert_eq!(later.shape, Shape::Single);
+    }
+
+    #[test]
+    fn the_topologies_take_turns_going_first() {
+        assert_eq!(order(0), [0, 1], "pair 1: standalone first");
+        assert_eq!(order(1), [1, 0], "pair 2: the cluster first");
+        assert_eq!(order(2), [0, 1]);
     }
 }

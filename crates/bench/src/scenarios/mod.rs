@@ -52,11 +52,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let mut runs = Vec::with_capacity(order.len());
         for topology in order {
             let (run, run_problems) = run_on(&args, &plan, topology, deadline).await?;
-            problems.extend(
-                run_problems
-                    .into_iter()
-                    .map(|problem| format!("{}: {problem}", topology.name())),
-            );
+            problems.extend(run_problems);
             runs.push(run);
         }
         runs.sort_by_key(|run| run.redis.topology == Topology::Cluster);
@@ -102,7 +98,8 @@ fn print_round(runs: &[TopologyRun], json: bool) {
 }
 
 /// One topology: its Redis (a private cluster is started here and killed
-/// at the end), setup, the scenarios, cleanup. Returns the run and its problems.
+/// at the end), setup, the scenarios, cleanup. Returns the run and its
+/// problems, named by its topology.
 async fn run_on(
     args: &RunArgs,
     plan: &Plan,
@@ -140,7 +137,16 @@ async fn run_on(
         replica_acks,
         persistence,
     };
-    Ok((run, std::mem::take(&mut harness.problems)))
+    Ok((run, problems_of(&mut harness)))
+}
+
+/// The problems `h` recorded, each named by its topology.
+fn problems_of(h: &mut Harness) -> Vec<String> {
+    let topology = h.redis.topology.name();
+    std::mem::take(&mut h.problems)
+        .into_iter()
+        .map(|problem| format!("{topology}: {problem}"))
+        .collect()
 }
 
 /// `work`, unless the run's time limit passes or the bench is interrupted first.
