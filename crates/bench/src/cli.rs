@@ -138,6 +138,12 @@ pub struct RunArgs {
     /// skewed offers and sources, 3% resends; see `payload.rs`).
     #[arg(long, value_enum, default_value_t = crate::payload::Traffic::Spread)]
     pub traffic: crate::payload::Traffic,
+    /// Every generated click's `click_id` and `signature` (`readable`:
+    /// `<run>-<tag><conn>-<seq>` and `bench-<digits>`, very compressible;
+    /// `opaque`: a random UUID-shaped id and 64 hex digits, as many senders
+    /// send them, close to incompressible).
+    #[arg(long, value_enum, default_value_t = crate::payload::Ids::Readable)]
+    pub ids: crate::payload::Ids,
 
     /// e2e: background load in requests per second.
     #[arg(long, default_value_t = 2000)]

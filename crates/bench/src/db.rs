@@ -143,10 +143,10 @@ impl BenchDb {
 
     /// The server's process, found through `@@pid_file`; `None` when it
     /// cannot be read (another machine's server, no permission).
-    pub async fn server_process(&self) -> Option<crate::scenarios::raw_limit::ServerProcess> {
+    pub async fn server_process(&self) -> Option<crate::cpu::Process> {
         let path = storage::inspect::server_pid_file(&self.conn).await.ok()?;
         let pid = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
-        Some(crate::scenarios::raw_limit::ServerProcess { pid })
+        Some(crate::cpu::Process { pid })
     }
 
     /// `clicks_raw_limit`: the shape of `clicks`, empty.

@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use domain::stream_entry::PackCompression;
 
 use crate::cli::RunArgs;
 use crate::conn::{Target, ensure_loopback_url};
+use crate::cpu::{Cpu, Process};
 use crate::db::BenchDb;
 use crate::load::Senders;
 use crate::payload::new_run_id;
 use crate::procs::{Service, Stopped, free_local_addr};
-use crate::scenarios::raw_limit::ServerProcess;
 use crate::stream::BenchStream;
 use crate::topology::{RedisTarget, ensure_loopback_redis};
 
@@ -38,6 +39,8 @@ pub struct Harness {
     ingest: Option<Service>,
     workers: Vec<Service>,
     target: Option<Arc<Target>>,
+    /// A connection to each Redis node, for its CPU time; made on first use.
+    redis_nodes: Option<Vec<clickstream::Conn>>,
 }
 
 impl Harness {
@@ -59,6 +62,7 @@ impl Harness {
             ingest: None,
             workers: Vec::new(),
             target: None,
+            redis_nodes: None,
         }
     }
 
@@ -201,6 +205,7 @@ impl Harness {
             tag: tag.to_owned(),
             connections,
             request_timeout: self.args.common.request_timeout,
+            ids: self.args.ids,
         })
     }
 
@@ -277,11 +282,64 @@ impl Harness {
         Ok(())
     }
 
+    /// CPU seconds used so far by ingest, by the Redis nodes (the masters
+    /// and the replicas apart) and by this process.
+    pub async fn cpu(&mut self) -> Cpu {
+        if self.redis_nodes.is_none() {
+            let nodes = crate::topology::nodes_of(&self.redis.url).await;
+            self.redis_nodes = Some(nodes.unwrap_or_else(|error| {
+                note(format!("Redis CPU time is not measured: {error:#}"));
+                Vec::new()
+            }));
+        }
+        let nodes = self.redis_nodes.as_mut().expect("just set");
+        let mut all_read = !nodes.is_empty();
+        let (mut redis, mut replicas, mut replica_seen) = (0.0, 0.0, false);
+        for conn in nodes.iter_mut() {
+            let reading =
+                tokio::time::timeout(Duration::from_secs(2), clickstream::inspect::node_cpu(conn));
+            match reading.await {
+                Ok(Ok(node)) if node.replica => {
+                    replicas += node.seconds;
+                    replica_seen = true;
+                }
+                Ok(Ok(node)) => redis += node.seconds,
+                _ => all_read = false,
+            }
+        }
+        Cpu {
+            ingest: self
+                .ingest
+                .as_ref()
+                .and_then(|ingest| Process { pid: ingest.pid()? }.cpu_seconds()),
+            redis: all_read.then_some(redis),
+            replicas: (all_read && replica_seen).then_some(replicas),
+            load: Process::this().cpu_seconds(),
+        }
+    }
+
+    /// How ingest packs clicks in this run (its `CLICKS_PACK_COMPRESSION`
+    /// from `--ingest-env`, else the default), for backlogs the bench writes itself.
+    pub fn pack_compression(&self) -> anyhow::Result<PackCompression> {
+        match self
+            .args
+            .ingest_env
+            .iter()
+            .rev()
+            .find(|(name, _)| name == "CLICKS_PACK_COMPRESSION")
+        {
+            Some((_, value)) => value
+                .parse()
+                .map_err(|error| anyhow::anyhow!("--ingest-env CLICKS_PACK_COMPRESSION: {error}")),
+            None => Ok(PackCompression::default()),
+        }
+    }
+
     /// CPU seconds the running workers have used so far, all together.
     pub fn workers_cpu_seconds(&self) -> Option<f64> {
         self.workers
             .iter()
-            .map(|worker| ServerProcess { pid: worker.pid()? }.cpu_seconds())
+            .map(|worker| Process { pid: worker.pid()? }.cpu_seconds())
             .sum()
     }
 

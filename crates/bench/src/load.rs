@@ -14,7 +14,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::client::{Sender, Shape};
 use crate::conn::Target;
-use crate::payload::ClickGen;
+use crate::payload::{ClickGen, Ids};
 use crate::stats::{LoadOutcome, Tally};
 
 /// Who sends: names the clicks and bounds each request.
@@ -26,13 +26,14 @@ pub struct Senders {
     pub tag: String,
     pub connections: usize,
     pub request_timeout: Duration,
+    pub ids: Ids,
 }
 
 impl Senders {
     pub fn sender(&self, index: usize) -> Sender {
         Sender::new(
             Arc::clone(&self.target),
-            ClickGen::new(&self.run_id, &self.tag, index),
+            ClickGen::new(&self.run_id, &self.tag, index).with_ids(self.ids),
             self.request_timeout,
         )
     }
@@ -81,6 +82,7 @@ pub async fn closed_loop(senders: &Senders, plan: ClosedLoop) -> anyhow::Result<
     Ok(LoadOutcome {
         tally,
         measured: last.saturating_duration_since(warm_end),
+        cpu: None,
     })
 }
 
@@ -126,6 +128,7 @@ pub async fn paced(senders: &Senders, plan: Paced) -> anyhow::Result<LoadOutcome
     Ok(LoadOutcome {
         tally,
         measured: last.saturating_duration_since(start),
+        cpu: None,
     })
 }
 

@@ -33,6 +33,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         tag: "l".to_owned(),
         connections: args.concurrency,
         request_timeout: args.common.request_timeout,
+        ids: Default::default(),
     };
     eprintln!(
         "clicks-bench: load run {run_id} → {} ({:?}, {} connections)",

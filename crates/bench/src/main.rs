@@ -10,6 +10,7 @@
 mod cli;
 mod client;
 mod compare;
+mod cpu;
 mod db;
 mod harness;
 mod load;

@@ -38,6 +38,18 @@ pub enum Traffic {
     Realistic,
 }
 
+/// What `click_id` and `signature` look like (`--ids`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ids {
+    /// `<run>-<tag><conn>-<seq>` and `bench-<digits>`: readable, and very
+    /// compressible.
+    #[default]
+    Readable,
+    /// A random UUID-shaped id and a 64-hex-digit signature, as many
+    /// senders send them: close to incompressible.
+    Opaque,
+}
+
 /// Share of realistic clicks that resend an earlier one, in percent.
 const RESEND_PERCENT: u64 = 3;
 /// How far back a resend reaches.
@@ -59,11 +71,18 @@ pub struct ClickGen {
     now: chrono::DateTime<chrono::Utc>,
     /// Clicks written that resend an earlier one.
     resends: u64,
+    ids: Ids,
+    /// Opaque ids are a function of this (the prefix's hash) and the seq, so
+    /// they differ between runs, scenarios and connections as readable ones do.
+    id_seed: u64,
 }
 
 impl ClickGen {
     pub fn new(run: &str, tag: &str, conn: usize) -> Self {
         let prefix = format!("{run}-{tag}{conn}-").into_bytes();
+        let id_seed = prefix.iter().fold(0xCBF2_9CE4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01B3)
+        });
         // Any odd, connection-specific seed will do; the stream need not be random.
         let rng =
             0x9E37_79B9_7F4A_7C15_u64 ^ ((conn as u64 + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93));
@@ -75,7 +94,14 @@ impl ClickGen {
             traffic: Traffic::Spread,
             now: chrono::Utc::now(),
             resends: 0,
+            ids: Ids::Readable,
+            id_seed,
         }
+    }
+
+    pub fn with_ids(mut self, ids: Ids) -> Self {
+        self.ids = ids;
+        self
     }
 
     pub fn with_traffic(mut self, traffic: Traffic) -> Self {
@@ -127,9 +153,48 @@ impl ClickGen {
 
     /// The `click_id` of the click written last.
     pub fn last_click_id(&self) -> String {
-        let mut id = String::from_utf8_lossy(&self.prefix).into_owned();
-        id.push_str(itoa::Buffer::new().format(self.seq.saturating_sub(1)));
-        id
+        let mut id = BytesMut::new();
+        self.put_click_id(&mut id, self.seq.saturating_sub(1));
+        String::from_utf8_lossy(&id).into_owned()
+    }
+
+    /// Click `seq`'s id, without quotes.
+    fn put_click_id(&self, buf: &mut BytesMut, seq: u64) {
+        match self.ids {
+            Ids::Readable => {
+                buf.put_slice(&self.prefix);
+                buf.put_slice(itoa::Buffer::new().format(seq).as_bytes());
+            }
+            Ids::Opaque => {
+                let high = mix(self.id_seed ^ seq);
+                let low = mix(self.id_seed ^ seq.rotate_left(32) ^ 0x0A0A_0A0A_0A0A_0A0A);
+                let hex = format!("{high:016x}{low:016x}");
+                for (index, range) in [0..8, 8..12, 12..16, 16..20, 20..32]
+                    .into_iter()
+                    .enumerate()
+                {
+                    if index > 0 {
+                        buf.put_u8(b'-');
+                    }
+                    buf.put_slice(&hex.as_bytes()[range]);
+                }
+            }
+        }
+    }
+
+    /// A signature made of `random`, without quotes.
+    fn put_signature(&self, buf: &mut BytesMut, random: u64) {
+        match self.ids {
+            Ids::Readable => {
+                buf.put_slice(b"bench-");
+                buf.put_slice(itoa::Buffer::new().format(random >> 8).as_bytes());
+            }
+            Ids::Opaque => {
+                for part in 0..4_u64 {
+                    buf.put_slice(format!("{:016x}", mix(random ^ part)).as_bytes());
+                }
+            }
+        }
     }
 
     fn next_random(&mut self) -> u64 {
@@ -183,8 +248,7 @@ impl ClickGen {
         let mut digits = itoa::Buffer::new();
 
         buf.put_slice(b"{\"click_id\":\"");
-        buf.put_slice(&self.prefix);
-        buf.put_slice(digits.format(seq).as_bytes());
+        self.put_click_id(buf, seq);
         buf.put_slice(b"\",\"offer_id\":");
         buf.put_slice(digits.format(FIRST_OFFER_ID + pair % OFFERS).as_bytes());
         buf.put_slice(b",\"source\":\"");
@@ -197,8 +261,8 @@ impl ClickGen {
         put_two_digits(buf, second % 3600 / 60);
         buf.put_u8(b':');
         put_two_digits(buf, second % 60);
-        buf.put_slice(b"Z\",\"signature\":\"bench-");
-        buf.put_slice(digits.format(random >> 8).as_bytes());
+        buf.put_slice(b"Z\",\"signature\":\"");
+        self.put_signature(buf, random);
         buf.put_slice(b"\"}");
     }
 
@@ -225,16 +289,15 @@ impl ClickGen {
         let mut digits = itoa::Buffer::new();
 
         buf.put_slice(b"{\"click_id\":\"");
-        buf.put_slice(&self.prefix);
-        buf.put_slice(digits.format(seq).as_bytes());
+        self.put_click_id(buf, seq);
         buf.put_slice(b"\",\"offer_id\":");
         buf.put_slice(digits.format(FIRST_OFFER_ID + offer).as_bytes());
         buf.put_slice(b",\"source\":\"");
         buf.put_slice(SOURCES[source].as_bytes());
         buf.put_slice(b"\",\"timestamp\":\"");
         buf.put_slice(at.format("%Y-%m-%dT%H:%M:%SZ").to_string().as_bytes());
-        buf.put_slice(b"\",\"signature\":\"bench-");
-        buf.put_slice(digits.format(random >> 8).as_bytes());
+        buf.put_slice(b"\",\"signature\":\"");
+        self.put_signature(buf, random);
         buf.put_slice(b"\"}");
     }
 }
@@ -256,6 +319,33 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    #[test]
+    fn opaque_ids_are_uuid_shaped_unique_and_named_by_last_click_id() {
+        let mut buf = BytesMut::new();
+        let mut ids = HashSet::new();
+        for (tag, conn) in [("s", 0), ("s", 1), ("b", 0)] {
+            let mut generator = ClickGen::new("run", tag, conn).with_ids(Ids::Opaque);
+            for click in generator.clicks(1000, &mut buf).expect("valid clicks") {
+                let shape: Vec<usize> = click.click_id.split('-').map(str::len).collect();
+                assert_eq!(shape, [8, 4, 4, 4, 12], "{}", click.click_id);
+                assert_eq!(click.signature.len(), 64);
+                assert!(click.signature.bytes().all(|b| b.is_ascii_hexdigit()));
+                assert!(
+                    ids.insert(click.click_id.clone()),
+                    "{} twice",
+                    click.click_id
+                );
+            }
+            let last = generator.last_click_id();
+            assert!(ids.contains(&last), "{last} was not written");
+        }
+        let mut readable = ClickGen::new("run", "s", 0);
+        let click = &readable.clicks(1, &mut buf).expect("valid")[0];
+        assert_eq!(click.click_id, "run-s0-0");
+        assert_eq!(readable.last_click_id(), "run-s0-0");
+        assert!(click.signature.starts_with("bench-"));
+    }
 
     #[test]
     fn single_bodies_are_valid_clicks_with_unique_ids() {

@@ -41,6 +41,12 @@ pub fn load_row(scenario: &str, outcome: &LoadOutcome, shape: Shape, setup: &str
             tally.failed_clicks
         ));
     }
+    // The CPU readings bracket the warm-up too, so they are divided by every
+    // accepted click.
+    let cpu = outcome.cpu.unwrap_or_default();
+    if let Some(text) = cpu.per_click_text(tally.accepted_clicks) {
+        notes.push_str(&format!("; {text}"));
+    }
     Row::new(scenario, result)
         .latencies(
             fmt_latency(latencies.quantile(0.50)),
@@ -53,5 +59,6 @@ pub fn load_row(scenario: &str, outcome: &LoadOutcome, shape: Shape, setup: &str
             "clicks_per_s": outcome.clicks_per_second(),
             "measured_s": outcome.measured.as_secs_f64(),
             "tally": tally.to_json(),
+            "cpu_per_click": outcome.cpu.map(|cpu| cpu.per_click_json(tally.accepted_clicks)),
         }))
 }

@@ -91,6 +91,7 @@ fn senders(addr: SocketAddr, key: &str, connections: usize) -> Senders {
         tag: "s".to_owned(),
         connections,
         request_timeout: Duration::from_secs(5),
+        ids: Default::default(),
     }
 }
 

@@ -135,6 +135,8 @@ pub struct LoadOutcome {
     pub tally: Tally,
     /// From the end of the warm-up to the last answer.
     pub measured: Duration,
+    /// CPU time spent from just before the load (warm-up included) to just after it.
+    pub cpu: Option<crate::cpu::Cpu>,
 }
 
 impl LoadOutcome {

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use bytes::BytesMut;
 use clickstream::{Conn, Entry, Layout, Redis, RedisSettings};
 use domain::StreamClick;
+use domain::stream_entry::PackCompression;
 
 use crate::payload::ClickGen;
 
@@ -45,12 +46,13 @@ impl BenchStream {
     }
 
     /// Appends exactly `clicks` clicks of `generator`, each on the shard
-    /// its offer routes to, as ingest would have written them; fails when
-    /// that takes longer than `limit`.
+    /// its offer routes to, as ingest would have written them with
+    /// `compression`; fails when that takes longer than `limit`.
     pub async fn preload(
         &self,
         generator: &mut ClickGen,
         clicks: u64,
+        compression: PackCompression,
         limit: Duration,
     ) -> anyhow::Result<u64> {
         let deadline = Instant::now() + limit;
@@ -78,7 +80,7 @@ impl BenchStream {
             let left = deadline.saturating_duration_since(Instant::now());
             tokio::time::timeout(
                 left,
-                clickstream::enqueue::append(&mut conn, &self.layout, &entries),
+                clickstream::enqueue::append(&mut conn, &self.layout, &entries, compression),
             )
             .await
             .with_context(|| {
@@ -142,7 +144,12 @@ mod tests {
         };
         let mut generator = ClickGen::new("r", "p", 0);
         let appended = stream
-            .preload(&mut generator, 12_345, Duration::from_secs(60))
+            .preload(
+                &mut generator,
+                12_345,
+                Default::default(),
+                Duration::from_secs(60),
+            )
             .await
             .expect("preload");
         assert_eq!(appended, 12_345);
@@ -167,7 +174,12 @@ mod tests {
             .expect("open");
         let mut generator = ClickGen::new("r", "c", 0);
         let appended = stream
-            .preload(&mut generator, 3000, Duration::from_secs(60))
+            .preload(
+                &mut generator,
+                3000,
+                Default::default(),
+                Duration::from_secs(60),
+            )
             .await
             .expect("preload");
         assert_eq!(appended, 3000);

@@ -210,6 +210,25 @@ pub async fn start_cluster(
     Ok(cluster)
 }
 
+/// A connection to each node of the Redis at `url`: the one node, or every
+/// node a cluster's first seed lists, replicas included (the bench's own
+/// cluster needs no credentials, which other nodes' addresses would lack).
+pub async fn nodes_of(url: &str) -> anyhow::Result<Vec<clickstream::Conn>> {
+    let Some((scheme, seeds)) = url.split_once("+cluster://") else {
+        return Ok(vec![node(url).await?]);
+    };
+    let seed = seeds.split(',').next().unwrap_or_default().trim();
+    let mut conn = node(&format!("{scheme}://{seed}")).await?;
+    let addresses = clickstream::inspect::cluster_node_addresses(&mut conn)
+        .await
+        .with_context(|| format!("listing the nodes of {url}"))?;
+    let mut nodes = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        nodes.push(node(&format!("{scheme}://{address}")).await?);
+    }
+    Ok(nodes)
+}
+
 /// A connection to the one node at `url` (loopback only).
 async fn node(url: &str) -> anyhow::Result<clickstream::Conn> {
     ensure_loopback_redis(url)?;

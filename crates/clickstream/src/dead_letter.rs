@@ -9,6 +9,8 @@ use redis::aio::ConnectionLike;
 use redis::{RedisResult, Value};
 use serde::Serialize;
 
+use domain::stream_entry::{self, FIELD_CLICKS_LZ4};
+
 use crate::consumer::{self, DL_AT, DL_DELIVERIES, DL_REASON, DL_SOURCE_ID, StreamNames};
 
 /// One dead-lettered entry.
@@ -21,7 +23,8 @@ pub struct DeadLetter {
     pub reason: String,
     pub deliveries: String,
     pub at: String,
-    /// The original fields, as text (lossy for bytes that are not UTF-8).
+    /// The original fields, as text (lossy for bytes that are not UTF-8; a
+    /// compressed pack's `clicks_lz4` shown as its JSON when it expands).
     pub fields: Vec<(String, String)>,
     #[serde(skip)]
     raw: Vec<(Vec<u8>, Vec<u8>)>,
@@ -46,6 +49,12 @@ impl DeadLetter {
                 f if f == DL_DELIVERIES.as_bytes() => letter.deliveries = text,
                 f if f == DL_AT.as_bytes() => letter.at = text,
                 _ => {
+                    let text = if field == FIELD_CLICKS_LZ4.as_bytes() {
+                        stream_entry::decompress(&value)
+                            .map_or(text, |json| String::from_utf8_lossy(&json).into_owned())
+                    } else {
+                        text
+                    };
                     letter
                         .fields
                         .push((String::from_utf8_lossy(&field).into_owned(), text));

@@ -5,7 +5,10 @@
 //! packed stream entries of up to `PACK_MAX_CLICKS` clicks (fields `clicks`
 //! and `click_count`, see `domain::stream_entry`); a click alone is written
 //! in the one-click form. Packing makes Redis, and each replica, do its
-//! per-command work once per pack instead of once per click. Entries are
+//! per-command work once per pack instead of once per click; compressing
+//! packs of `COMPRESS_MIN_CLICKS` or more (`clicks_lz4`, unless the limits
+//! say [`PackCompression::None`]) cuts the bytes each of them receives and
+//! keeps. Entries are
 //! never trimmed here: only the worker trims, and only below what its group
 //! has acknowledged.
 //!
@@ -40,7 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use domain::StreamClick;
-use domain::stream_entry::{self, ClickValues, PACK_MAX_CLICKS};
+use domain::stream_entry::{self, ClickValues, PACK_MAX_CLICKS, PackCompression};
 use redis::Value;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -147,6 +150,8 @@ pub struct EnqueuerLimits {
     /// How long a collection waits for the previous one's answer before it
     /// goes out beside it ([`OVERLAP_AFTER`] in ingest).
     pub overlap_after: Duration,
+    /// Whether packs of many clicks are compressed (`CLICKS_PACK_COMPRESSION`).
+    pub pack_compression: PackCompression,
 }
 
 impl Enqueuer {
@@ -222,10 +227,13 @@ impl Collector {
             let keys = Arc::clone(&self.stream_keys);
             let limits = Replication::of(&self.limits);
             let pack_ratio = self.pack_ratio.clone();
+            let compression = self.limits.pack_compression;
             let (answered, answer) = oneshot::channel();
             previous = Some(answer);
             pipelines.spawn(async move {
-                write_collection(redis, &keys, jobs, size, limits, &pack_ratio).await;
+                let pipelines =
+                    shard_pipelines(&keys, jobs.iter().flat_map(|job| &job.entries), compression);
+                write_collection(redis, &keys, pipelines, jobs, size, limits, &pack_ratio).await;
                 drop(permit);
                 let _ = answered.send(());
             });
@@ -253,18 +261,18 @@ impl Replication {
     }
 }
 
-/// Writes the jobs' entries, one pipeline per shard, and answers each job
-/// with the outcome of the shards its own entries went to.
+/// Writes the jobs' entries (`pipelines`, one per shard), and answers each
+/// job with the outcome of the shards its own entries went to.
 #[tracing::instrument(name = "enqueue_pipeline", skip_all, fields(requests = jobs.len(), entries = size))]
 async fn write_collection(
     redis: Conn,
     keys: &[String],
+    mut pipelines: Vec<(SlotPipeline, usize)>,
     jobs: Vec<Job>,
     size: usize,
     replication: Replication,
     pack_ratio: &PackRatio,
 ) {
-    let mut pipelines = shard_pipelines(keys, jobs.iter().flat_map(|job| &job.entries));
     pack_ratio.record(size, pipelines.iter().map(|(_, xadds)| xadds).sum());
     let started = std::time::Instant::now();
     let writes = pipelines.iter_mut().map(|(pipe, count)| {
@@ -306,6 +314,7 @@ async fn write_collection(
 fn shard_pipelines<'a>(
     keys: &[String],
     entries: impl Iterator<Item = &'a Entry>,
+    compression: PackCompression,
 ) -> Vec<(SlotPipeline, usize)> {
     let mut per_shard: Vec<Vec<&ClickValues>> = vec![Vec::new(); keys.len()];
     for entry in entries {
@@ -323,7 +332,7 @@ fn shard_pipelines<'a>(
                         command.arg(field).arg(value);
                     }
                 } else {
-                    for (field, value) in stream_entry::pack(pack.iter().copied()) {
+                    for (field, value) in stream_entry::pack(pack.iter().copied(), compression) {
                         command.arg(field).arg(value);
                     }
                 }
@@ -335,10 +344,17 @@ fn shard_pipelines<'a>(
 }
 
 /// Appends `entries` directly, one pipeline per shard, one shard after the
-/// other: for tools and tests that need no collector (the bench's preload,
-/// the chaos suite, test fixtures).
-pub async fn append(conn: &mut Conn, layout: &Layout, entries: &[Entry]) -> redis::RedisResult<()> {
-    for (pipe, count) in shard_pipelines(layout.streams(), entries.iter()) {
+/// other, packed as ingest packs them with `compression`: for tools and
+/// tests that need no collector (the bench's preload, the chaos suite, test
+/// fixtures).
+pub async fn append(
+    conn: &mut Conn,
+    layout: &Layout,
+    entries: &[Entry],
+    compression: PackCompression,
+) -> redis::RedisResult<()> {
+    let pipelines = shard_pipelines(layout.streams(), entries.iter(), compression);
+    for (pipe, count) in pipelines {
         if count > 0 {
             let _: Vec<Value> = pipe.pipeline().query_async(conn).await?;
         }

@@ -98,17 +98,46 @@ pub async fn state(conn: &mut crate::Conn) -> RedisResult<RedisState> {
         }
         Err(error) => return Err(error),
     };
+    let nodes = cluster_nodes_text(conn).await?;
+    Ok(RedisState::Cluster(cluster_health(&info, &nodes)))
+}
+
+/// `CLUSTER NODES` as text, however the connection's protocol returns it.
+pub(crate) async fn cluster_nodes_text(
+    conn: &mut (impl ConnectionLike + Send),
+) -> RedisResult<String> {
     let nodes: Value = redis::cmd("CLUSTER").arg("NODES").query_async(conn).await?;
-    let nodes = match nodes {
+    Ok(match nodes {
         Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Value::VerbatimString { text, .. } => text,
         Value::SimpleString(text) => text,
         _ => String::new(),
-    };
-    Ok(RedisState::Cluster(cluster_health(&info, &nodes)))
+    })
 }
 
-fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+/// The `host:port` of every node `CLUSTER NODES` names that has an address
+/// (`<addr>` is `host:port@bus-port[,hostname]`).
+pub(crate) fn node_addresses(nodes: &str) -> Vec<String> {
+    node_rows(nodes)
+        .iter()
+        .filter(|row| !row[2].split(',').any(|flag| flag == "noaddr"))
+        .filter_map(|row| row[1].split(['@', ',']).next())
+        .filter(|address| !address.starts_with(':'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `CLUSTER NODES`, one row of fields per node:
+/// `<id> <addr> <flags> <master-id> <ping> <pong> <epoch> <link> <slot>…`.
+fn node_rows(nodes: &str) -> Vec<Vec<&str>> {
+    nodes
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .filter(|fields: &Vec<&str>| fields.len() >= 8)
+        .collect()
+}
+
+pub(crate) fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
     info.lines().find_map(|line| {
         let (key, value) = line.trim().split_once(':')?;
         (key == name).then_some(value)
@@ -131,12 +160,7 @@ fn cluster_health(info: &str, nodes: &str) -> ClusterHealth {
         failing_nodes: 0,
         masters_without_replica: 0,
     };
-    // `<id> <addr> <flags> <master-id> <ping> <pong> <epoch> <link> <slot>…`
-    let rows: Vec<Vec<&str>> = nodes
-        .lines()
-        .map(|line| line.split_whitespace().collect())
-        .filter(|fields: &Vec<&str>| fields.len() >= 8)
-        .collect();
+    let rows = node_rows(nodes);
     let failing = |flags: &str| {
         flags
             .split(',')
@@ -200,6 +224,19 @@ f 127.0.0.1:7005@17005 slave c 0 0 3 connected
         assert!(health.is_degraded());
         assert_eq!(health.failing_nodes, 1);
         assert_eq!(health.masters_without_replica, 1);
+    }
+
+    #[test]
+    fn every_node_with_an_address_is_listed() {
+        let nodes = "\
+a 127.0.0.1:7000@17000,host-a myself,master - 0 0 1 connected 0-16383
+b 127.0.0.1:7001@17001 slave a 0 0 1 connected
+c :0@0 noaddr,master - 0 0 0 disconnected
+";
+        assert_eq!(
+            node_addresses(nodes),
+            vec!["127.0.0.1:7000".to_owned(), "127.0.0.1:7001".to_owned()]
+        );
     }
 
     #[test]

@@ -273,3 +273,35 @@ pub async fn set_persistence(
     }
     Ok(())
 }
+
+/// What a node has spent so far: `used_cpu_sys` + `used_cpu_user` of its
+/// `INFO`, and whether it is a replica (`role:slave`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NodeCpu {
+    pub seconds: f64,
+    pub replica: bool,
+}
+
+/// The CPU time of the node the connection reaches (a plain connection to
+/// one node: on a cluster connection the client would pick any node).
+pub async fn node_cpu(conn: &mut (impl ConnectionLike + Send)) -> RedisResult<NodeCpu> {
+    let info: String = redis::cmd("INFO").query_async(conn).await?;
+    let seconds = |name: &str| {
+        crate::health::info_field(&info, name)
+            .and_then(|value| value.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok(NodeCpu {
+        seconds: seconds("used_cpu_sys") + seconds("used_cpu_user"),
+        replica: crate::health::info_field(&info, "role") == Some("slave"),
+    })
+}
+
+/// The `host:port` of every node of the cluster the connection reaches, as
+/// its `CLUSTER NODES` lists them (replicas included).
+pub async fn cluster_node_addresses(
+    conn: &mut (impl ConnectionLike + Send),
+) -> RedisResult<Vec<String>> {
+    let nodes = crate::health::cluster_nodes_text(conn).await?;
+    Ok(crate::health::node_addresses(&nodes))
+}

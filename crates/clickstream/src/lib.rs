@@ -11,7 +11,7 @@
 //!
 //! | key | what |
 //! |---|---|
-//! | `<queue>` (N = 1) or `<queue>:{<tag>}` (N > 1, one per shard) | the click stream: a click alone is one entry, clicks written together are packed up to 128 per entry (`domain::stream_entry`) |
+//! | `<queue>` (N = 1) or `<queue>:{<tag>}` (N > 1, one per shard) | the click stream: a click alone is one entry, clicks written together are packed up to 128 per entry, LZ4-compressed from 16 clicks on (`domain::stream_entry`) |
 //! | `<stream>:dead-letter` | per shard: entries set aside, with `dead_letter_reason`, `dead_letter_source_id`, `dead_letter_deliveries`, `dead_letter_at` |
 //! | `<queue>:webhook-id:<id>` | a Standard Webhooks message id, remembered for twice the timestamp tolerance |
 //! | `reports:cache:v1:<sha256>` | a cached report body (its key hashes the query and the versions of its dates) |

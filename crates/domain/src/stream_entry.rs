@@ -28,12 +28,22 @@
 //! | `clicks`      | a JSON array with one array per click: the six values above, in that order |
 //! | `click_count` | the number of clicks, in decimal (for people reading the stream) |
 //!
+//! A pack of at least [`COMPRESS_MIN_CLICKS`] clicks carries the same JSON
+//! compressed instead, which cuts the bytes Redis receives, keeps in memory
+//! and sends to each replica to between a third (ids and signatures with
+//! structure) and two thirds (random ones) of the JSON:
+//!
+//! | field         | value                                                   |
+//! |---------------|---------------------------------------------------------|
+//! | `clicks_lz4`  | the `clicks` JSON as one LZ4 block, after its length in bytes (4 bytes, little-endian) |
+//! | `click_count` | as above                                                |
+//!
 //! A single click is always written in the one-click form, byte for byte as
 //! before packing existed. Each click of a pack is decoded on its own, so one
-//! bad click is set aside without its neighbours. Workers that know packs
-//! must run before ingest writes them: an older worker dead-letters a pack
-//! as undecodable (nothing is lost; `worker dead-letter replay` brings it
-//! back).
+//! bad click is set aside without its neighbours. Workers that know a form
+//! must run before ingest writes it: an older worker dead-letters a pack
+//! (or a compressed pack) as undecodable (nothing is lost; `worker
+//! dead-letter replay` brings it back once the workers are upgraded).
 
 use chrono::{DateTime, Utc};
 
@@ -53,6 +63,15 @@ pub const FIELDS: [&str; 6] = [
 
 /// Field of a packed entry: its clicks' values, as JSON.
 pub const FIELD_CLICKS: &str = "clicks";
+/// Field of a compressed packed entry: the `clicks` JSON as an LZ4 block.
+pub const FIELD_CLICKS_LZ4: &str = "clicks_lz4";
+/// Packs of this many clicks or more are compressed. Below it the JSON is
+/// short enough that compressing costs ingest about what it saves Redis.
+pub const COMPRESS_MIN_CLICKS: usize = 16;
+/// Longest JSON a compressed pack may claim to expand to: far more than
+/// [`PACK_MAX_CLICKS`] clicks at the longest fields; an entry claiming more
+/// is refused before anything is allocated.
+const PACK_MAX_JSON_BYTES: usize = 1 << 20;
 /// Field of a packed entry: how many clicks it holds.
 pub const FIELD_CLICK_COUNT: &str = "click_count";
 /// Most clicks in one packed entry. It bounds an entry's size (about 40 KB
@@ -72,11 +91,19 @@ pub enum EntryClicks {
     Packed(Vec<ClickValues>),
 }
 
-/// Whether an entry is packed (has a `clicks` field), without reading the pack.
+/// Whether an entry is packed (has a `clicks` or `clicks_lz4` field),
+/// without reading the pack.
 pub fn is_packed<F: AsRef<[u8]>, V>(pairs: &[(F, V)]) -> bool {
     pairs
         .iter()
-        .any(|(field, _)| field.as_ref() == FIELD_CLICKS.as_bytes())
+        .any(|(field, _)| pack_field(field.as_ref()).is_some())
+}
+
+/// `FIELD_CLICKS` or `FIELD_CLICKS_LZ4`, when `field` is one of them.
+fn pack_field(field: &[u8]) -> Option<&'static str> {
+    [FIELD_CLICKS, FIELD_CLICKS_LZ4]
+        .into_iter()
+        .find(|name| name.as_bytes() == field)
 }
 
 /// Reads a packed entry's clicks; [`EntryClicks::One`] for the one-click form.
@@ -86,35 +113,88 @@ where
     F: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
-    let Some((_, packed)) = pairs
+    let Some((field, packed)) = pairs
         .iter()
         .rev()
-        .find(|(field, _)| field.as_ref() == FIELD_CLICKS.as_bytes())
+        .find_map(|(field, value)| Some((pack_field(field.as_ref())?, value.as_ref())))
     else {
         return Ok(EntryClicks::One);
     };
+    let invalid = |reason: String| DecodeError::Invalid { field, reason };
+    let json = match field {
+        FIELD_CLICKS_LZ4 => std::borrow::Cow::Owned(decompress(packed).map_err(invalid)?),
+        _ => std::borrow::Cow::Borrowed(packed),
+    };
     let clicks: Vec<ClickValues> =
-        serde_json::from_slice(packed.as_ref()).map_err(|error| DecodeError::Invalid {
-            field: FIELD_CLICKS,
-            reason: error.to_string(),
-        })?;
+        serde_json::from_slice(&json).map_err(|error| invalid(error.to_string()))?;
     if clicks.is_empty() {
-        return Err(DecodeError::Invalid {
-            field: FIELD_CLICKS,
-            reason: "no clicks".to_owned(),
-        });
+        return Err(invalid("no clicks".to_owned()));
     }
     Ok(EntryClicks::Packed(clicks))
 }
 
-/// The `clicks` and `click_count` values of a packed entry.
+/// The JSON of a `clicks_lz4` value; refuses a claimed length above
+/// [`PACK_MAX_JSON_BYTES`] before allocating it.
+pub fn decompress(packed: &[u8]) -> Result<Vec<u8>, String> {
+    let (length, block) =
+        lz4_flex::block::uncompressed_size(packed).map_err(|error| error.to_string())?;
+    if length > PACK_MAX_JSON_BYTES {
+        return Err(format!(
+            "claims {length} bytes of JSON, more than {PACK_MAX_JSON_BYTES}"
+        ));
+    }
+    let json = lz4_flex::block::decompress(block, length).map_err(|error| error.to_string())?;
+    if json.len() != length {
+        return Err(format!(
+            "expands to {} bytes, not the {length} it claims",
+            json.len()
+        ));
+    }
+    Ok(json)
+}
+
+/// Whether packs of [`COMPRESS_MIN_CLICKS`] or more are compressed
+/// (`CLICKS_PACK_COMPRESSION` of ingest).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PackCompression {
+    /// `lz4`: `clicks_lz4`, which workers read from this version on.
+    #[default]
+    Lz4,
+    /// `none`: always `clicks`, for workers older than `clicks_lz4`.
+    None,
+}
+
+impl std::str::FromStr for PackCompression {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "lz4" => Ok(Self::Lz4),
+            "none" => Ok(Self::None),
+            other => Err(format!("{other:?} is neither lz4 nor none")),
+        }
+    }
+}
+
+/// The field/value pairs of a packed entry: `clicks` (or, from
+/// [`COMPRESS_MIN_CLICKS`] clicks on and unless `compression` is `None`,
+/// `clicks_lz4`) and `click_count`.
 pub fn pack<'a>(
     clicks: impl ExactSizeIterator<Item = &'a ClickValues>,
-) -> [(&'static str, String); 2] {
+    compression: PackCompression,
+) -> [(&'static str, Vec<u8>); 2] {
     let count = clicks.len();
     let clicks: Vec<&ClickValues> = clicks.collect();
-    let json = serde_json::to_string(&clicks).expect("strings always serialize");
-    [(FIELD_CLICKS, json), (FIELD_CLICK_COUNT, count.to_string())]
+    let json = serde_json::to_vec(&clicks).expect("strings always serialize");
+    let packed = if compression == PackCompression::Lz4 && count >= COMPRESS_MIN_CLICKS {
+        (
+            FIELD_CLICKS_LZ4,
+            lz4_flex::block::compress_prepend_size(&json),
+        )
+    } else {
+        (FIELD_CLICKS, json)
+    };
+    [packed, (FIELD_CLICK_COUNT, count.to_string().into_bytes())]
 }
 
 /// Every click of an entry, either form; the first bad one fails it all.
@@ -296,17 +376,30 @@ mod tests {
 
         #[test]
         fn packs_round_trip_click_by_click(
-            clicks in proptest::collection::vec(arbitrary_click(), 1..20)
+            clicks in proptest::collection::vec(arbitrary_click(), 1..40)
         ) {
             let clicks: Vec<StreamClick> = clicks
                 .into_iter()
                 .map(|click| StreamClick { click, received_at: received() })
                 .collect();
             let values: Vec<ClickValues> = clicks.iter().map(StreamClick::values).collect();
-            let pairs = pack(values.iter());
-            prop_assert_eq!(pairs[1].1.clone(), clicks.len().to_string());
+            let pairs = pack(values.iter(), PackCompression::Lz4);
+            prop_assert_eq!(pairs[1].1.clone(), clicks.len().to_string().into_bytes());
+            let compressed = clicks.len() >= COMPRESS_MIN_CLICKS;
+            prop_assert_eq!(pairs[0].0, if compressed { FIELD_CLICKS_LZ4 } else { FIELD_CLICKS });
             prop_assert_eq!(unpack(&pairs), Ok(EntryClicks::Packed(values)));
             prop_assert_eq!(decode_entry(&pairs), Ok(clicks));
+        }
+
+        #[test]
+        fn arbitrary_compressed_packs_never_panic(
+            claimed in 0_u32..4096,
+            block in proptest::collection::vec(any::<u8>(), 0..64)
+        ) {
+            // A plausible claimed length, so the block itself is decoded.
+            let mut packed = claimed.to_le_bytes().to_vec();
+            packed.extend(block);
+            let _ = unpack(&[(FIELD_CLICKS_LZ4.as_bytes(), packed)]);
         }
 
         #[test]
@@ -331,9 +424,62 @@ mod tests {
         let pairs = entry.encode();
         assert_eq!(unpack(&pairs), Ok(EntryClicks::One));
         assert!(!is_packed(&pairs));
-        assert!(is_packed(&pack([entry.values(), entry.values()].iter())));
+        assert!(is_packed(&pack(
+            [entry.values(), entry.values()].iter(),
+            PackCompression::Lz4
+        )));
         assert_eq!(decode_entry(&pairs), Ok(vec![entry.clone()]));
         assert_eq!(StreamClick::decode_values(&entry.values()), Ok(entry));
+    }
+
+    #[test]
+    fn a_compressed_pack_is_smaller_and_its_claimed_length_is_checked() {
+        let values: Vec<ClickValues> = (0..100)
+            .map(|n| {
+                let mut click = entry_signed(&format!("bench-{n:020}"));
+                click.click.click_id = format!("run-b1-{n}");
+                click.values()
+            })
+            .collect();
+        let json = serde_json::to_vec(&values).expect("json");
+        let pairs = pack(values.iter(), PackCompression::Lz4);
+        assert_eq!(pairs[0].0, FIELD_CLICKS_LZ4);
+        assert!(
+            pairs[0].1.len() * 2 < json.len(),
+            "{} bytes compressed of {}",
+            pairs[0].1.len(),
+            json.len()
+        );
+        assert_eq!(decompress(&pairs[0].1), Ok(json.clone()));
+        let plain = pack(values.iter(), PackCompression::None);
+        assert_eq!(plain[0], (FIELD_CLICKS, json.clone()));
+        assert_eq!(unpack(&plain), unpack(&pairs));
+        assert_eq!("none".parse(), Ok(PackCompression::None));
+        assert_eq!("lz4".parse(), Ok(PackCompression::Lz4));
+        assert!("zstd".parse::<PackCompression>().is_err());
+
+        let refused = |packed: Vec<u8>| {
+            matches!(
+                unpack(&[(FIELD_CLICKS_LZ4.as_bytes(), packed)]),
+                Err(DecodeError::Invalid {
+                    field: FIELD_CLICKS_LZ4,
+                    ..
+                })
+            )
+        };
+        // A length past the limit is refused before anything is allocated.
+        let mut huge = pairs[0].1.clone();
+        huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(refused(huge));
+        // A length that lies either way, a cut block, plain JSON.
+        for claimed in [json.len() - 1, json.len() + 1] {
+            let mut lying = pairs[0].1.clone();
+            lying[..4].copy_from_slice(&(claimed as u32).to_le_bytes());
+            assert!(refused(lying), "claims {claimed}");
+        }
+        assert!(refused(pairs[0].1[..pairs[0].1.len() / 2].to_vec()));
+        assert!(refused(json));
+        assert!(refused(Vec::new()));
     }
 
     #[test]
@@ -362,7 +508,7 @@ mod tests {
         .map(str::to_owned);
         let mut bad = good.clone();
         bad[1] = "0".to_owned();
-        let pairs = pack([good.clone(), bad.clone()].iter());
+        let pairs = pack([good.clone(), bad.clone()].iter(), PackCompression::Lz4);
         let EntryClicks::Packed(clicks) = unpack(&pairs).expect("a pack") else {
             panic!("not a pack");
         };

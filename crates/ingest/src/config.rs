@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use clap::builder::TypedValueParser;
 use domain::SignatureVerifier;
 use domain::standard_webhooks::StandardVerifier;
 
@@ -68,6 +69,12 @@ pub struct Settings {
     /// to 2 ms for the previous one's answer before it goes out beside it.
     #[arg(long, env = "ENQUEUE_MAX_IN_FLIGHT", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub enqueue_max_in_flight: u32,
+
+    /// `lz4`: packed stream entries of 16 clicks or more are compressed
+    /// (`clicks_lz4`, a third to two thirds of the bytes in Redis and on the
+    /// way to its replicas); `none`: never, for workers older than `clicks_lz4`.
+    #[arg(long, env = "CLICKS_PACK_COMPRESSION", default_value = "lz4", value_parser = clap::builder::PossibleValuesParser::new(["lz4", "none"]).try_map(|text: String| text.parse::<domain::stream_entry::PackCompression>()))]
+    pub pack_compression: domain::stream_entry::PackCompression,
 
     /// Longest a client may take to send its request headers, in milliseconds (then 408 and the connection closes).
     #[arg(long, env = "WEBHOOK_HEADER_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
@@ -224,6 +231,28 @@ mod help_tests {
                 "waits up to {wait} ms for the previous one's answer"
             )),
             "ENQUEUE_MAX_IN_FLIGHT's help (and the README) must name OVERLAP_AFTER: {help}"
+        );
+    }
+
+    #[test]
+    fn packs_are_compressed_unless_told_not_to() {
+        use domain::stream_entry::{COMPRESS_MIN_CLICKS, PackCompression};
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["ingest", "--webhook-secret-key=k"];
+            args.extend_from_slice(extra);
+            Settings::try_parse_from(args).map(|settings| settings.pack_compression)
+        };
+        assert_eq!(parse(&[]).expect("default"), PackCompression::Lz4);
+        assert_eq!(
+            parse(&["--pack-compression=none"]).expect("none"),
+            PackCompression::None
+        );
+        let refused = parse(&["--pack-compression=zstd"]).expect_err("zstd");
+        assert!(refused.to_string().contains("lz4"), "{refused}");
+        let help = Settings::command().render_long_help().to_string();
+        assert!(
+            help.contains(&format!("entries of {COMPRESS_MIN_CLICKS} clicks or more")),
+            "CLICKS_PACK_COMPRESSION's help (and the README) must name COMPRESS_MIN_CLICKS: {help}"
         );
     }
 }

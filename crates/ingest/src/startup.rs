@@ -58,6 +58,7 @@ impl Application {
                 min_replicas: settings.redis_min_replicas_ack,
                 replica_timeout: settings.replica_ack_timeout(),
                 overlap_after: clickstream::enqueue::OVERLAP_AFTER,
+                pack_compression: settings.pack_compression,
             },
         );
         let backlog = Backlog::start(

@@ -22,6 +22,7 @@ fn limits(overlap_after: Duration) -> EnqueuerLimits {
         min_replicas: 0,
         replica_timeout: Duration::from_secs(1),
         overlap_after,
+        pack_compression: Default::default(),
     }
 }
 

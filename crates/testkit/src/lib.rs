@@ -283,7 +283,7 @@ async fn append(
             )
         })
         .collect();
-    clickstream::enqueue::append(conn, layout, &entries)
+    clickstream::enqueue::append(conn, layout, &entries, Default::default())
         .await
         .expect("xadd");
 }

@@ -81,21 +81,43 @@ async fn a_bad_click_of_a_pack_is_dead_lettered_alone_and_a_broken_pack_whole() 
     let mut bad = values(click("b", 2));
     bad[1] = "0".to_owned();
     let pack = [values(click("b", 1)), bad, values(click("b", 3))];
-    let fields = stream_entry::pack(pack.iter());
-    let fields: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (*f, v.as_str())).collect();
-    env.add_raw(&fields).await;
+    env.add_packed(&pack).await;
     env.add_raw(&[("clicks", "[[\"cut short"), ("click_count", "1")])
         .await;
+    // A compressed pack (COMPRESS_MIN_CLICKS or more) with one bad click,
+    // and a compressed pack cut short.
+    let mut compressed: Vec<ClickValues> = (0..stream_entry::COMPRESS_MIN_CLICKS as u64)
+        .map(|n| values(click("z", n + 1)))
+        .collect();
+    compressed[5][1] = "0".to_owned();
+    env.add_packed(&compressed).await;
+    let whole = stream_entry::pack(compressed.iter(), Default::default());
+    assert_eq!(whole[0].0, stream_entry::FIELD_CLICKS_LZ4);
+    let cut = &whole[0].1[..whole[0].1.len() - 9];
+    clickstream::inspect::add_raw(
+        &mut env.stream.conn().await,
+        &env.stream.key,
+        &[
+            (whole[0].0.as_bytes(), cut),
+            (b"click_count".as_slice(), b"16".as_slice()),
+        ],
+    )
+    .await
+    .expect("xadd");
 
     let mut worker = env.worker("w1").await;
     let reports = drain(&mut worker).await;
-    assert_eq!(reports.iter().map(|r| r.inserted).sum::<u64>(), 2);
-    assert_eq!(reports.iter().map(|r| r.dead_lettered).sum::<usize>(), 2);
-    assert_eq!(env.clicks().await, 2);
+    let compressed_good = stream_entry::COMPRESS_MIN_CLICKS as u64 - 1;
+    assert_eq!(
+        reports.iter().map(|r| r.inserted).sum::<u64>(),
+        2 + compressed_good
+    );
+    assert_eq!(reports.iter().map(|r| r.dead_lettered).sum::<usize>(), 4);
+    assert_eq!(env.clicks().await, 2 + compressed_good);
     assert_eq!(env.pending().await, 0);
 
     let dead = env.dead_letters().await;
-    assert_eq!(dead.len(), 2);
+    assert_eq!(dead.len(), 4);
     // The bad click alone, in the one-click form, under its pack's ID.
     assert_eq!(dead[0].click_id(), Some("b-2"));
     assert!(dead[0].reason.contains("offer_id"), "{}", dead[0].reason);
@@ -104,6 +126,13 @@ async fn a_bad_click_of_a_pack_is_dead_lettered_alone_and_a_broken_pack_whole() 
     // The broken pack whole, as it was.
     assert!(dead[1].reason.contains("clicks"), "{}", dead[1].reason);
     assert_eq!(dead[1].fields[0].1, "[[\"cut short");
+    // From the compressed pack: its bad click alone, in the one-click form.
+    assert_eq!(dead[2].click_id(), Some("z-6"));
+    assert_eq!(dead[2].fields.len(), stream_entry::FIELDS.len());
+    assert_eq!(dead[2].source_id, dead_source(&env, 2).await);
+    // The compressed pack cut short whole, its bytes kept for replay.
+    assert!(dead[3].reason.contains("clicks_lz4"), "{}", dead[3].reason);
+    assert_eq!(dead[3].fields[0].0, "clicks_lz4");
     env.assert_aggregates_match_clicks().await;
     env.drop().await;
 }

@@ -12,10 +12,11 @@ use anyhow::bail;
 use serde_json::json;
 
 use crate::cli::RedisMode;
+use crate::cpu::Process;
 use crate::harness::{Harness, note};
 use crate::payload::ClickGen;
 use crate::report::{Figure, Row};
-use crate::scenarios::raw_limit::{self, RawLimit, ServerProcess};
+use crate::scenarios::raw_limit::{self, RawLimit};
 use crate::stats::{fmt_rate, per_second};
 
 /// Time allowed to load a fresh backlog (not measured).
@@ -138,10 +139,12 @@ async fn load_backlog(h: &mut Harness, tag: &str, clicks: u64) -> anyhow::Result
         h.args.traffic
     ));
     let started = Instant::now();
-    let mut generator = ClickGen::new(&h.run_id, tag, 0).with_traffic(h.args.traffic);
+    let mut generator = ClickGen::new(&h.run_id, tag, 0)
+        .with_traffic(h.args.traffic)
+        .with_ids(h.args.ids);
     let appended = h
         .stream()?
-        .preload(&mut generator, clicks, PRELOAD_LIMIT)
+        .preload(&mut generator, clicks, h.pack_compression()?, PRELOAD_LIMIT)
         .await?;
     h.backlog += appended - generator.resends();
     note(format!(
@@ -161,13 +164,13 @@ async fn drain_once(h: &mut Harness, workers: u64) -> anyhow::Result<(Row, Optio
     let expected = h.db()?.clicks_count().await? + backlog;
     note(format!("{scenario}: {backlog} clicks to store"));
     let server = h.db()?.server_process().await;
-    let cpu_before = server.as_ref().and_then(ServerProcess::cpu_seconds);
+    let cpu_before = server.as_ref().and_then(Process::cpu_seconds);
     let started = Instant::now();
     h.start_workers(workers, &format!("drain-{workers}w"))
         .await?;
     let limit = h.args.drain_timeout;
     let waited = wait_stored(h, expected, started, limit).await?;
-    let cpu_after = server.as_ref().and_then(ServerProcess::cpu_seconds);
+    let cpu_after = server.as_ref().and_then(Process::cpu_seconds);
     let worker_cpu_seconds = h.workers_cpu_seconds();
     let drained = waited.map(|elapsed| Drained {
         elapsed,

@@ -180,6 +180,9 @@ fn merge(total: &mut Option<LoadOutcome>, slice: LoadOutcome) {
         Some(total) => {
             total.tally.merge(&slice.tally);
             total.measured += slice.measured;
+            if let (Some(spent), Some(more)) = (&mut total.cpu, &slice.cpu) {
+                spent.add(more);
+            }
         }
         None => *total = Some(slice),
     }

@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cpu::Process;
 use crate::harness::Harness;
 use crate::payload::ClickGen;
 
@@ -27,15 +28,17 @@ impl RawLimit {
     }
 }
 
-/// Inserts again the `clicks` clicks that `ClickGen::new(run, tag, 0)` made
-/// for the backlog, `rows` per statement.
+/// Inserts again the `clicks` clicks that `ClickGen::new(run, tag, 0)`, with
+/// the run's `--traffic` and `--ids`, made for the backlog, `rows` per statement.
 pub async fn measure(
     h: &mut Harness,
     tag: &str,
     clicks: u64,
     rows: usize,
 ) -> anyhow::Result<RawLimit> {
-    let mut generator = ClickGen::new(&h.run_id, tag, 0);
+    let mut generator = ClickGen::new(&h.run_id, tag, 0)
+        .with_traffic(h.args.traffic)
+        .with_ids(h.args.ids);
     let mut buf = bytes::BytesMut::new();
     let mut all = Vec::with_capacity(clicks as usize);
     while (all.len() as u64) < clicks {
@@ -45,11 +48,11 @@ pub async fn measure(
     let db = h.db()?;
     let server = db.server_process().await;
     db.create_raw_table().await?;
-    let cpu_before = server.as_ref().and_then(ServerProcess::cpu_seconds);
+    let cpu_before = server.as_ref().and_then(Process::cpu_seconds);
     let started = Instant::now();
     let inserted = db.insert_raw(&all, rows.max(1)).await;
     let elapsed = started.elapsed();
-    let cpu_after = server.as_ref().and_then(ServerProcess::cpu_seconds);
+    let cpu_after = server.as_ref().and_then(Process::cpu_seconds);
     db.drop_raw_table().await?;
     inserted?;
     Ok(RawLimit {
@@ -61,33 +64,6 @@ pub async fn measure(
     })
 }
 
-/// The database server's process, on this machine (the bench only talks to
-/// loopback servers).
-pub struct ServerProcess {
-    pub pid: u32,
-}
-
-/// `/proc` counts CPU time in USER_HZ ticks, 100 per second on Linux.
-const TICKS_PER_SECOND: f64 = 100.0;
-
-impl ServerProcess {
-    /// User plus system CPU seconds the process has used so far.
-    pub fn cpu_seconds(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
-        cpu_ticks(&stat).map(|ticks| ticks as f64 / TICKS_PER_SECOND)
-    }
-}
-
-/// utime + stime of a `/proc/<pid>/stat` line (fields 14 and 15; the command
-/// name in parentheses may hold spaces, so count from its closing one).
-fn cpu_ticks(stat: &str) -> Option<u64> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace().skip(11);
-    let user: u64 = fields.next()?.parse().ok()?;
-    let system: u64 = fields.next()?.parse().ok()?;
-    Some(user + system)
-}
-
 /// CPU seconds per 100,000 clicks.
 pub fn per_100k(cpu_seconds: f64, clicks: u64) -> f64 {
     cpu_seconds * 100_000.0 / clicks.max(1) as f64
@@ -96,22 +72,6 @@ pub fn per_100k(cpu_seconds: f64, clicks: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cpu_ticks_are_read_after_the_command_name() {
-        let stat =
-            "4242 (mariadbd (x) y) S 1 4242 4242 0 -1 4194560 123 0 0 0 750 250 0 0 20 0 30 0";
-        assert_eq!(cpu_ticks(stat), Some(1000));
-        assert_eq!(cpu_ticks("garbage"), None);
-    }
-
-    #[test]
-    fn this_process_has_a_cpu_time() {
-        let me = ServerProcess {
-            pid: std::process::id(),
-        };
-        assert!(me.cpu_seconds().is_some());
-    }
 
     #[test]
     fn cpu_is_scaled_to_100k_clicks() {

@@ -59,7 +59,11 @@ impl Load {
         plan: ClosedLoop,
     ) -> anyhow::Result<LoadOutcome> {
         h.stop_workers().await;
-        closed_loop(&h.senders(tag, self.connections)?, plan).await
+        let senders = h.senders(tag, self.connections)?;
+        let before = h.cpu().await;
+        let mut outcome = closed_loop(&senders, plan).await?;
+        outcome.cpu = Some(h.cpu().await.since(&before));
+        Ok(outcome)
     }
 
     pub fn setup(&self) -> String {

@@ -131,6 +131,14 @@ impl Env {
     }
 
     /// Appends an entry past ingest's checks.
+    /// One packed entry of `clicks`, as ingest writes it.
+    pub(crate) async fn add_packed(&self, clicks: &[domain::stream_entry::ClickValues]) {
+        let fields = domain::stream_entry::pack(clicks.iter(), Default::default());
+        clickstream::inspect::add_raw(&mut self.stream.conn().await, &self.stream.key, &fields)
+            .await
+            .expect("xadd");
+    }
+
     pub(crate) async fn add_raw(&self, fields: &[(&str, &str)]) {
         clickstream::inspect::add_raw(&mut self.stream.conn().await, &self.stream.key, fields)
             .await
