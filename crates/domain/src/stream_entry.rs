@@ -65,8 +65,9 @@ pub const FIELDS: [&str; 6] = [
 pub const FIELD_CLICKS: &str = "clicks";
 /// Field of a compressed packed entry: the `clicks` JSON as an LZ4 block.
 pub const FIELD_CLICKS_LZ4: &str = "clicks_lz4";
-/// Packs of this many clicks or more are compressed. Below it the JSON is
-/// short enough that compressing costs ingest about what it saves Redis.
+/// Packs of this many clicks or more are compressed. Smaller ones shrink
+/// less (a 4-click pack of the bench's clicks 1.8×, against 2.8× at 79) and
+/// hold the clicks of requests that came alone.
 pub const COMPRESS_MIN_CLICKS: usize = 16;
 /// Longest JSON a compressed pack may claim to expand to: far more than
 /// [`PACK_MAX_CLICKS`] clicks at the longest fields; an entry claiming more
