@@ -168,7 +168,9 @@ impl ClickGen {
             Ids::Opaque => {
                 let high = mix(self.id_seed ^ seq);
                 let low = mix(self.id_seed ^ seq.rotate_left(32) ^ 0x0A0A_0A0A_0A0A_0A0A);
-                let hex = format!("{high:016x}{low:016x}");
+                let mut hex = [0; 32];
+                hex[..16].copy_from_slice(&hex16(high));
+                hex[16..].copy_from_slice(&hex16(low));
                 for (index, range) in [0..8, 8..12, 12..16, 16..20, 20..32]
                     .into_iter()
                     .enumerate()
@@ -176,7 +178,7 @@ impl ClickGen {
                     if index > 0 {
                         buf.put_u8(b'-');
                     }
-                    buf.put_slice(&hex.as_bytes()[range]);
+                    buf.put_slice(&hex[range]);
                 }
             }
         }
@@ -191,7 +193,7 @@ impl ClickGen {
             }
             Ids::Opaque => {
                 for part in 0..4_u64 {
-                    buf.put_slice(format!("{:016x}", mix(random ^ part)).as_bytes());
+                    buf.put_slice(&hex16(mix(random ^ part)));
                 }
             }
         }
@@ -309,6 +311,12 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// `value` as 16 lowercase hex digits.
+fn hex16(value: u64) -> [u8; 16] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    std::array::from_fn(|index| DIGITS[(value >> (60 - 4 * index) & 0xF) as usize])
+}
+
 fn put_two_digits(buf: &mut BytesMut, value: u64) {
     buf.put_u8(b'0' + (value / 10 % 10) as u8);
     buf.put_u8(b'0' + (value % 10) as u8);
@@ -345,6 +353,8 @@ mod tests {
         assert_eq!(click.click_id, "run-s0-0");
         assert_eq!(readable.last_click_id(), "run-s0-0");
         assert!(click.signature.starts_with("bench-"));
+        assert_eq!(&hex16(0x0123_4567_89ab_cdef), b"0123456789abcdef");
+        assert_eq!(&hex16(u64::MAX), b"ffffffffffffffff");
     }
 
     #[test]

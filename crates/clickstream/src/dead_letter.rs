@@ -210,3 +210,47 @@ pub async fn replay_shards(
     outcome.missing = missing.unwrap_or_default();
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    use domain::stream_entry::{ClickValues, PackCompression};
+
+    use super::*;
+
+    #[test]
+    fn a_compressed_pack_is_listed_as_its_json_and_replayed_as_its_bytes() {
+        let click: ClickValues = [
+            "c",
+            "7",
+            "s",
+            "2025-06-11T14:00:01.000000Z",
+            "sig",
+            "2025-06-11T14:00:01.000000Z",
+        ]
+        .map(str::to_owned);
+        let clicks = vec![click; stream_entry::COMPRESS_MIN_CLICKS];
+        let [packed, count] = stream_entry::pack(clicks.iter(), PackCompression::Lz4);
+        assert_eq!(packed.0, FIELD_CLICKS_LZ4);
+        let pairs = vec![
+            (packed.0.as_bytes().to_vec(), packed.1.clone()),
+            (count.0.as_bytes().to_vec(), count.1),
+            (
+                DL_REASON.as_bytes().to_vec(),
+                b"field `click_id` is missing".to_vec(),
+            ),
+        ];
+        let letter = DeadLetter::from_entry("1-0".to_owned(), pairs);
+        assert_eq!(letter.reason, "field `click_id` is missing");
+        assert_eq!(letter.fields[0].0, FIELD_CLICKS_LZ4);
+        // The listed text is the pack's plain JSON: read back as `clicks`.
+        let listed = [(stream_entry::FIELD_CLICKS, letter.fields[0].1.as_str())];
+        assert_eq!(
+            stream_entry::unpack(&listed),
+            Ok(stream_entry::EntryClicks::Packed(clicks))
+        );
+        assert_eq!(
+            letter.raw[0].1, packed.1,
+            "replay appends the bytes as they were"
+        );
+    }
+}
