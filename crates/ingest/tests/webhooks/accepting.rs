@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{KEY, spawn, valid_click};
+use super::{KEY, spawn, spawn_with, valid_click};
 
 #[tokio::test]
 async fn a_signed_click_is_accepted_and_enqueued() {
@@ -84,6 +84,47 @@ async fn a_batch_enqueues_the_valid_clicks_and_reports_the_rest() {
         "duplicates are left to the worker's dedupe"
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_is_one_packed_entry_compressed_as_clicks_pack_compression_says() {
+    let clicks = domain::stream_entry::COMPRESS_MIN_CLICKS;
+    for (flags, field) in [
+        (&[][..], domain::stream_entry::FIELD_CLICKS_LZ4),
+        (
+            &["--pack-compression=none"][..],
+            domain::stream_entry::FIELD_CLICKS,
+        ),
+    ] {
+        let app = spawn_with(flags, None).await;
+        let batch: Vec<Value> = (0..clicks)
+            .map(|n| valid_click(&format!("z-{n}")))
+            .collect();
+        let (status, body) = app
+            .post_signed("/api/webhook/clicks/batch", &json!({ "clicks": batch }))
+            .await;
+        assert_eq!(
+            (status, &body["processed"]),
+            (202, &json!(clicks)),
+            "{body}"
+        );
+        let mut conn = app.stream.conn().await;
+        let entries = clickstream::inspect::entries(&mut conn, &app.stream.key)
+            .await
+            .expect("xrange");
+        let fields: Vec<Vec<String>> = entries
+            .iter()
+            .map(|entry| {
+                let names = entry.fields.iter().map(|(name, _)| name.as_slice());
+                names
+                    .map(|name| String::from_utf8_lossy(name).into_owned())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(fields, [[field, "click_count"]], "{flags:?}");
+        assert_eq!(app.entries().await.len(), clicks, "{flags:?}");
+        app.stop().await;
+    }
 }
 
 #[tokio::test]
